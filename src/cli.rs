@@ -1,0 +1,229 @@
+//! Command-line types (clap) and nothing else: they are turned into
+//! [`crate::settings`] before any command runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shipit",
+    version,
+    about = "Ship a commit to Amazon ECS: build, push to ECR, deploy, watch the rollout, roll back on failure",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run as if started in this directory (the repository root).
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Config file [default: shipit.toml in the repository, if present].
+    #[arg(long, global = true, env = env::SHIPIT_CONFIG, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output form; `auto` picks progress bars on a terminal, plain lines otherwise.
+    #[arg(long, global = true, env = env::SHIPIT_OUTPUT, value_enum, default_value_t = OutputArg::Auto)]
+    pub output: OutputArg,
+    /// Only errors and results.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail (every build log line, every poll).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Never draw progress bars, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// AWS region [default: from the AWS environment/profile].
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Auto,
+    Human,
+    Lines,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the image for a commit (local only: no AWS calls).
+    Build(BuildArgs),
+    /// Build (unless the tag is already in ECR) and push the image.
+    Push(PushArgs),
+    /// Build, push, register a task definition, update the service, watch, roll back on failure.
+    Deploy(DeployArgs),
+    /// Show what `deploy` would do, including the task definition diff; changes nothing.
+    Plan(DeployArgs),
+    /// Roll the service back to the last revision shipit saw healthy (or `--to`).
+    Rollback(RollbackArgs),
+    /// Service, deployments, tasks, target health and recent stopped-task reasons.
+    Status(ServiceArgs),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShaArgs {
+    /// Commit to ship [default: GITHUB_SHA, CIRCLE_SHA1, then `git rev-parse HEAD`].
+    #[arg(long, env = env::SHIPIT_SHA, value_name = "COMMIT")]
+    pub sha: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImageArgs {
+    /// ECR repository name.
+    #[arg(long, env = env::SHIPIT_REPOSITORY, value_name = "NAME")]
+    pub repository: Option<String>,
+    /// Dockerfile, relative to the repository [default: Dockerfile in the context].
+    #[arg(long, short = 'f', env = env::SHIPIT_DOCKERFILE, value_name = "FILE")]
+    pub dockerfile: Option<PathBuf>,
+    /// Build context directory, relative to the repository [default: .].
+    #[arg(long, env = env::SHIPIT_CONTEXT, value_name = "DIR")]
+    pub context: Option<PathBuf>,
+    /// Build target stage.
+    #[arg(long, env = env::SHIPIT_TARGET, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Build argument (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Tag with the full or the short (7 characters) commit SHA [default: full].
+    #[arg(long, env = env::SHIPIT_TAG_FORMAT, value_enum)]
+    pub tag_format: Option<TagFormatArg>,
+    /// Extra tag to push as well (repeatable, or comma-separated in the env var).
+    #[arg(long = "tag", env = env::SHIPIT_EXTRA_TAGS, value_delimiter = ',', value_name = "TAG")]
+    pub extra_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TagFormatArg {
+    Full,
+    Short,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub sha: ShaArgs,
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PushOnlyArgs {
+    /// Build and push even if the tag is already in ECR.
+    #[arg(long)]
+    pub force: bool,
+    /// Create the ECR repository if it does not exist.
+    #[arg(long)]
+    pub create_repository: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub sha: ShaArgs,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub push: PushOnlyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// ECS cluster.
+    #[arg(long, env = env::SHIPIT_CLUSTER, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// ECS service.
+    #[arg(long, env = env::SHIPIT_SERVICE, value_name = "SERVICE")]
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// How often to poll the rollout, e.g. 5s.
+    #[arg(long, env = env::SHIPIT_POLL_INTERVAL, value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+    /// Deadline for a verdict, e.g. 15m.
+    #[arg(long, env = env::SHIPIT_TIMEOUT, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Deadline for the rollback to become healthy.
+    #[arg(long, env = env::SHIPIT_ROLLBACK_TIMEOUT, value_name = "DURATION")]
+    pub rollback_timeout: Option<String>,
+    /// Consecutive all-healthy polls required before the verdict is "healthy".
+    #[arg(long, value_name = "N")]
+    pub healthy_polls: Option<u32>,
+    /// How long a new target may stay unhealthy before the deploy fails.
+    #[arg(long, value_name = "DURATION")]
+    pub unhealthy_grace: Option<String>,
+    /// How many new-revision tasks may stop before the deploy fails.
+    #[arg(long, value_name = "N")]
+    pub max_task_failures: Option<u32>,
+    /// Also wait until no task of an older revision is running.
+    #[arg(long)]
+    pub wait_for_drain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub sha: ShaArgs,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub push: PushOnlyArgs,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+    /// Container whose image changes (repeatable) [default: the one whose image is in the repository].
+    #[arg(long = "container", env = env::SHIPIT_CONTAINERS, value_delimiter = ',', value_name = "NAME")]
+    pub containers: Vec<String>,
+    /// Task definition JSON file in the repository to start from (`${VAR}` substituted).
+    #[arg(long, env = env::SHIPIT_TASK_DEFINITION, value_name = "FILE")]
+    pub task_definition: Option<PathBuf>,
+    /// Set an environment variable: `[CONTAINER:]KEY=VALUE` (repeatable).
+    #[arg(long = "env", value_name = "[CONTAINER:]KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Set a secret: `[CONTAINER:]NAME=ARN` (repeatable).
+    #[arg(long = "secret", value_name = "[CONTAINER:]NAME=ARN")]
+    pub secrets: Vec<String>,
+    /// Set a Docker label: `[CONTAINER:]KEY=VALUE` (repeatable).
+    #[arg(long = "docker-label", value_name = "[CONTAINER:]KEY=VALUE")]
+    pub docker_labels: Vec<String>,
+    /// Set the service's desired count.
+    #[arg(long, value_name = "N")]
+    pub desired_count: Option<i32>,
+    /// Ask ECS to start new tasks even if the task definition did not change.
+    #[arg(long)]
+    pub force_new_deployment: bool,
+    /// Do not roll back when the deploy fails.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Plan only: print what would change and change nothing (same as `shipit plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+    /// Revision number, task definition ARN, or commit SHA to roll back to.
+    #[arg(long, value_name = "REVISION|ARN|SHA")]
+    pub to: Option<String>,
+}

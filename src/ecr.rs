@@ -1,0 +1,168 @@
+//! The registry seam (ECR): authorization, repositories, image lookups.
+//! Registry host and repository URI always come from the API
+//! (`proxyEndpoint`, `repositoryUri`), never assembled from account and region.
+
+use async_trait::async_trait;
+use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use base64::Engine as _;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Credentials for one registry, held in memory only.
+#[derive(Debug, Clone)]
+pub struct RegistryAuth {
+    /// Registry host (from `proxyEndpoint`, scheme removed).
+    pub server: String,
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub name: String,
+    /// `repositoryUri` as ECR reports it (`<host>/<name>`).
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryOptions {
+    pub scan_on_push: bool,
+    pub immutable_tags: bool,
+}
+
+#[async_trait]
+pub trait Registry: Send + Sync {
+    async fn repository(&self, name: &str) -> Result<Option<Repository>>;
+    async fn create_repository(&self, name: &str, options: &RepositoryOptions) -> Result<Repository>;
+    /// The digest of `tag` in the repository, if the tag exists.
+    async fn image_digest(&self, repository: &str, tag: &str) -> Result<Option<String>>;
+    async fn authorization(&self) -> Result<RegistryAuth>;
+}
+
+pub struct Ecr {
+    client: aws_sdk_ecr::Client,
+}
+
+impl Ecr {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_ecr::Client::new(config) }
+    }
+}
+
+/// Turns an SDK error into ours: credential/region problems are bad input,
+/// the rest failures, always naming the operation.
+pub fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().unwrap_or_default().to_string();
+    let message = err.message().unwrap_or_default().to_string();
+    let detail = if code.is_empty() { DisplayErrorContext(&err).to_string() } else { format!("{code}: {message}") };
+    let access = ["UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException", "ExpiredTokenException", "AccessDenied"];
+    if access.contains(&code.as_str()) {
+        return Error::bad_input(format!("{operation} was refused: {detail}"))
+            .hint("check the AWS credentials and their permissions for this account and region");
+    }
+    if matches!(err, SdkError::DispatchFailure(_)) && detail.contains("credentials") {
+        return Error::bad_input(format!("{operation}: no AWS credentials"))
+            .cause(detail)
+            .hint("configure credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or OIDC in CI)");
+    }
+    Error::failed(format!("{operation} failed: {detail}"))
+}
+
+#[async_trait]
+impl Registry for Ecr {
+    async fn repository(&self, name: &str) -> Result<Option<Repository>> {
+        match self.client.describe_repositories().repository_names(name).send().await {
+            Ok(out) => Ok(out.repositories().first().map(|repo| Repository {
+                name: repo.repository_name().unwrap_or(name).to_string(),
+                uri: repo.repository_uri().unwrap_or_default().to_string(),
+            })),
+            Err(err) if err.code() == Some("RepositoryNotFoundException") => Ok(None),
+            Err(err) => Err(sdk_error(&format!("looking up ECR repository `{name}`"), err)),
+        }
+    }
+
+    async fn create_repository(&self, name: &str, options: &RepositoryOptions) -> Result<Repository> {
+        use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
+        let out = self
+            .client
+            .create_repository()
+            .repository_name(name)
+            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(options.scan_on_push).build())
+            .image_tag_mutability(if options.immutable_tags { ImageTagMutability::Immutable } else { ImageTagMutability::Mutable })
+            .send()
+            .await
+            .map_err(|err| sdk_error(&format!("creating ECR repository `{name}`"), err))?;
+        let repo = out.repository().ok_or_else(|| Error::failed("CreateRepository returned no repository"))?;
+        Ok(Repository {
+            name: repo.repository_name().unwrap_or(name).to_string(),
+            uri: repo.repository_uri().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn image_digest(&self, repository: &str, tag: &str) -> Result<Option<String>> {
+        use aws_sdk_ecr::types::ImageIdentifier;
+        let result = self
+            .client
+            .describe_images()
+            .repository_name(repository)
+            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.image_details().first().and_then(|d| d.image_digest()).map(str::to_string)),
+            Err(err) if err.code() == Some("ImageNotFoundException") => Ok(None),
+            Err(err) => Err(sdk_error(&format!("looking up {repository}:{tag} in ECR"), err)),
+        }
+    }
+
+    async fn authorization(&self) -> Result<RegistryAuth> {
+        let out = self
+            .client
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|err| sdk_error("getting an ECR authorization token", err))?;
+        let data = out
+            .authorization_data()
+            .first()
+            .ok_or_else(|| Error::failed("GetAuthorizationToken returned no authorization data"))?;
+        let token = data.authorization_token().unwrap_or_default();
+        let endpoint = data.proxy_endpoint().unwrap_or_default();
+        parse_authorization(token, endpoint)
+    }
+}
+
+/// Decodes `base64(user:password)` and takes the host from `proxyEndpoint`.
+pub fn parse_authorization(token: &str, proxy_endpoint: &str) -> Result<RegistryAuth> {
+    let bad = || Error::failed("ECR returned an authorization token that is not base64 `user:password`");
+    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (username, password) = decoded.split_once(':').ok_or_else(bad)?;
+    let server = proxy_endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    if server.is_empty() {
+        return Err(Error::failed("ECR returned no proxyEndpoint with the authorization token"));
+    }
+    Ok(RegistryAuth { server: server.to_string(), username: username.to_string(), password: Secret::new(password) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_decoded_and_host_taken_from_the_proxy_endpoint() {
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:s3cr3t");
+        let auth = parse_authorization(&token, "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com").unwrap();
+        assert_eq!(auth.server, "123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+        assert_eq!(auth.username, "AWS");
+        assert_eq!(auth.password.expose(), "s3cr3t");
+        assert!(!format!("{auth:?}").contains("s3cr3t"), "Debug must not reveal the password");
+        assert_eq!(parse_authorization(&token, "http://127.0.0.1:4566").unwrap().server, "127.0.0.1:4566");
+        assert!(parse_authorization("not base64!", "https://x").is_err());
+    }
+}

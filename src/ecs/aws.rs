@@ -1,0 +1,322 @@
+//! The ECS adapter (aws-sdk-ecs). Task definitions travel as raw JSON in both
+//! directions — captured from the DescribeTaskDefinition response and put as
+//! the RegisterTaskDefinition request body, before signing — so fields this
+//! code does not model survive a re-registration unchanged.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::{DesiredStatus, TaskDefinitionField};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::Value;
+
+use super::{ContainerState, Deployment, Ecs, LoadBalancerRef, Service, ServiceEvent, ServiceUpdate, Task, TaskDefinitionDoc};
+use crate::ecr::sdk_error;
+use crate::error::{Error, Result};
+
+pub struct AwsEcs {
+    client: aws_sdk_ecs::Client,
+}
+
+impl AwsEcs {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_ecs::Client::new(config) }
+    }
+}
+
+/// Puts a prepared JSON body on the request (and fixes Content-Length) before it is signed.
+#[derive(Debug)]
+struct ReplaceBody(bytes::Bytes);
+
+impl Intercept for ReplaceBody {
+    fn name(&self) -> &'static str {
+        "ShipitReplaceBody"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        *request.body_mut() = SdkBody::from(self.0.clone());
+        request.headers_mut().insert("content-length", self.0.len().to_string());
+        Ok(())
+    }
+}
+
+/// Keeps the raw response body of the last attempt.
+#[derive(Debug, Clone, Default)]
+struct CaptureBody(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Intercept for CaptureBody {
+    fn name(&self) -> &'static str {
+        "ShipitCaptureBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(bytes) = context.response().body().bytes() {
+            *self.0.lock().unwrap() = Some(bytes.to_vec());
+        }
+        Ok(())
+    }
+}
+
+fn epoch(dt: Option<&aws_smithy_types::DateTime>) -> Option<f64> {
+    dt.map(|d| d.as_secs_f64())
+}
+
+fn service_from(svc: &aws_sdk_ecs::types::Service) -> Service {
+    Service {
+        arn: svc.service_arn().unwrap_or_default().to_string(),
+        name: svc.service_name().unwrap_or_default().to_string(),
+        cluster: svc.cluster_arn().unwrap_or_default().to_string(),
+        status: svc.status().unwrap_or_default().to_string(),
+        desired_count: svc.desired_count(),
+        task_definition: svc.task_definition().unwrap_or_default().to_string(),
+        deployments: svc
+            .deployments()
+            .iter()
+            .map(|d| Deployment {
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+                desired_count: d.desired_count(),
+                running_count: d.running_count(),
+                failed_tasks: d.failed_tasks(),
+            })
+            .collect(),
+        load_balancers: svc
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| {
+                Some(LoadBalancerRef {
+                    target_group_arn: lb.target_group_arn()?.to_string(),
+                    container_name: lb.container_name().unwrap_or_default().to_string(),
+                    container_port: lb.container_port().unwrap_or_default(),
+                })
+            })
+            .collect(),
+        events: svc
+            .events()
+            .iter()
+            .map(|e| ServiceEvent {
+                id: e.id().unwrap_or_default().to_string(),
+                created_at: epoch(e.created_at()).unwrap_or_default(),
+                message: e.message().unwrap_or_default().to_string(),
+            })
+            .collect(),
+        health_check_grace_seconds: svc.health_check_grace_period_seconds().unwrap_or(0),
+    }
+}
+
+fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
+    let private_ip = task
+        .attachments()
+        .iter()
+        .flat_map(|a| a.details())
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .map(str::to_string)
+        .or_else(|| {
+            task.containers()
+                .iter()
+                .flat_map(|c| c.network_interfaces())
+                .find_map(|n| n.private_ipv4_address())
+                .map(str::to_string)
+        });
+    Task {
+        arn: task.task_arn().unwrap_or_default().to_string(),
+        task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
+        last_status: task.last_status().unwrap_or_default().to_string(),
+        desired_status: task.desired_status().unwrap_or_default().to_string(),
+        started_by: task.started_by().map(str::to_string),
+        stopped_reason: task.stopped_reason().map(str::to_string),
+        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+        containers: task
+            .containers()
+            .iter()
+            .map(|c| ContainerState {
+                name: c.name().unwrap_or_default().to_string(),
+                last_status: c.last_status().map(str::to_string),
+                exit_code: c.exit_code(),
+                reason: c.reason().map(str::to_string),
+            })
+            .collect(),
+        private_ip,
+        created_at: epoch(task.created_at()),
+        started_at: epoch(task.started_at()),
+    }
+}
+
+#[async_trait]
+impl Ecs for AwsEcs {
+    async fn service(&self, cluster: &str, service: &str) -> Result<Option<Service>> {
+        let out = self.client.describe_services().cluster(cluster).services(service).send().await.map_err(|err| {
+            if err.code() == Some("ClusterNotFoundException") {
+                Error::bad_input(format!("ECS cluster `{cluster}` does not exist"))
+                    .hint("check --cluster / SHIPIT_CLUSTER and the AWS region")
+            } else {
+                sdk_error(&format!("describing ECS service `{service}` in cluster `{cluster}`"), err)
+            }
+        })?;
+        Ok(out.services().first().map(service_from))
+    }
+
+    async fn task_definition(&self, arn: &str) -> Result<TaskDefinitionDoc> {
+        let capture = CaptureBody::default();
+        self.client
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await
+            .map_err(|err| {
+                if err.code() == Some("ClientException") {
+                    Error::bad_input(format!("task definition `{arn}` does not exist"))
+                        .cause(err.message().unwrap_or_default().to_string())
+                        .hint("check the revision, ARN or SHA given")
+                } else {
+                    sdk_error(&format!("describing task definition `{arn}`"), err)
+                }
+            })?;
+        let raw = capture.0.lock().unwrap().take().ok_or_else(|| Error::failed("DescribeTaskDefinition returned no body"))?;
+        let response: Value = serde_json::from_slice(&raw)
+            .map_err(|err| Error::failed("DescribeTaskDefinition returned a body that is not JSON").caused_by(&err))?;
+        let json = response.get("taskDefinition").cloned().unwrap_or(Value::Null);
+        let tags = response
+            .get("tags")
+            .and_then(Value::as_array)
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.as_str().unwrap_or("").to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let arn = json.get("taskDefinitionArn").and_then(Value::as_str).unwrap_or(arn).to_string();
+        Ok(TaskDefinitionDoc { arn, json, tags })
+    }
+
+    async fn register_task_definition(&self, body: &Value) -> Result<String> {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let family = body.get("family").and_then(Value::as_str).unwrap_or_default().to_string();
+        let bytes = bytes::Bytes::from(serde_json::to_vec(body).expect("JSON value serializes"));
+        // The typed input is a placeholder: the interceptor sends `body` instead.
+        let out = self
+            .client
+            .register_task_definition()
+            .family(&family)
+            .container_definitions(ContainerDefinition::builder().name("placeholder").image("placeholder").build())
+            .customize()
+            .interceptor(ReplaceBody(bytes))
+            .send()
+            .await
+            .map_err(|err| {
+                let error = sdk_error(&format!("registering a revision of task definition family `{family}`"), err);
+                error.hint("the service was not changed; check the task definition fields named above")
+            })?;
+        out.task_definition()
+            .and_then(|td| td.task_definition_arn())
+            .map(str::to_string)
+            .ok_or_else(|| Error::failed("RegisterTaskDefinition returned no ARN"))
+    }
+
+    async fn update_service(&self, update: &ServiceUpdate) -> Result<Service> {
+        let out = self
+            .client
+            .update_service()
+            .cluster(&update.cluster)
+            .service(&update.service)
+            .task_definition(&update.task_definition)
+            .set_desired_count(update.desired_count)
+            .force_new_deployment(update.force_new_deployment)
+            .send()
+            .await
+            .map_err(|err| sdk_error(&format!("updating ECS service `{}`", update.service), err))?;
+        out.service().map(service_from).ok_or_else(|| Error::failed("UpdateService returned no service"))
+    }
+
+    async fn tasks(&self, cluster: &str, service: &str) -> Result<Vec<Task>> {
+        let mut arns: Vec<String> = Vec::new();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let out = self
+                .client
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status(status)
+                .send()
+                .await
+                .map_err(|err| sdk_error(&format!("listing tasks of service `{service}`"), err))?;
+            arns.extend(out.task_arns().iter().cloned());
+        }
+        let mut tasks = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(100) {
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|err| sdk_error(&format!("describing tasks of service `{service}`"), err))?;
+            tasks.extend(out.tasks().iter().map(task_from));
+        }
+        Ok(tasks)
+    }
+
+    async fn tag_task_definition(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {
+        use aws_sdk_ecs::types::Tag;
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+            .send()
+            .await
+            .map_err(|err| sdk_error(&format!("tagging task definition `{arn}`"), err))?;
+        Ok(())
+    }
+
+    async fn task_definition_arns(&self, family: &str) -> Result<Vec<String>> {
+        use aws_sdk_ecs::types::SortOrder;
+        let mut arns = Vec::new();
+        let mut pages = self
+            .client
+            .list_task_definitions()
+            .family_prefix(family)
+            .sort(SortOrder::Desc)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| sdk_error(&format!("listing revisions of task definition family `{family}`"), err))?;
+            arns.extend(
+                page.task_definition_arns()
+                    .iter()
+                    .filter(|arn| arn.rsplit('/').next().and_then(|n| n.rsplit_once(':')).map(|(f, _)| f) == Some(family))
+                    .cloned(),
+            );
+            if arns.len() >= 100 {
+                break;
+            }
+        }
+        Ok(arns)
+    }
+}

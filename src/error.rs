@@ -1,0 +1,153 @@
+//! The one error type the orchestration returns, and the one place that maps
+//! outcomes to exit codes.
+//!
+//! Every error carries a message that names the thing, optional `Caused by`
+//! lines, and a `hint:` with the next step. The kind decides the exit code.
+
+use std::fmt;
+
+/// Process exit codes, documented in the README. Kept in one enum so the
+/// table there can be checked against this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Deployed (or the command did what it was asked).
+    Success = 0,
+    /// The deploy failed; the service is on a healthy revision (rolled back,
+    /// or never changed).
+    Failed = 1,
+    /// Bad input, configuration or usage: nothing was changed in AWS.
+    Usage = 2,
+    /// The deploy failed and the rollback failed or is unhealthy: a human is needed.
+    NeedsHuman = 3,
+    /// Interrupted by SIGINT.
+    Interrupted = 130,
+    /// Terminated by SIGTERM.
+    Terminated = 143,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// What went wrong, in terms of what the user must do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Wrong input or configuration; nothing changed in AWS.
+    BadInput,
+    /// Something failed while doing the work; the service is healthy/unchanged.
+    Failed,
+    /// The service may be left in a bad state.
+    NeedsHuman,
+    /// Interrupted by a signal.
+    Interrupted(ExitCode),
+}
+
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    causes: Vec<String>,
+    hint: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadInput, message)
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Failed, message)
+    }
+
+    pub fn needs_human(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NeedsHuman, message)
+    }
+
+    pub fn interrupted(code: ExitCode, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Interrupted(code), message)
+    }
+
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            causes: Vec::new(),
+            hint: None,
+        }
+    }
+
+    /// The next step a person should take.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a `Caused by:` line (and the whole source chain of `cause`).
+    pub fn caused_by(mut self, cause: &(dyn std::error::Error + 'static)) -> Self {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(cause);
+        while let Some(err) = next {
+            let line = err.to_string();
+            if !line.is_empty() && self.causes.last() != Some(&line) && self.message != line {
+                self.causes.push(line);
+            }
+            next = err.source();
+        }
+        self
+    }
+
+    /// Adds a `Caused by:` line from plain text.
+    pub fn cause(mut self, cause: impl Into<String>) -> Self {
+        self.causes.push(cause.into());
+        self
+    }
+
+    /// Puts `context` in front of the message ("registering task definition …: <message>").
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    /// Changes the kind, keeping message and hints (e.g. a failure after
+    /// `UpdateService` needs a human when the rollback also failed).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn causes(&self) -> &[String] {
+        &self.causes
+    }
+
+    pub fn hint_text(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self.kind {
+            ErrorKind::BadInput => ExitCode::Usage,
+            ErrorKind::Failed => ExitCode::Failed,
+            ErrorKind::NeedsHuman => ExitCode::NeedsHuman,
+            ErrorKind::Interrupted(code) => code,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

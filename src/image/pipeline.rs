@@ -1,0 +1,159 @@
+//! The image half of a deploy: work out what is needed, then build and push
+//! only if the commit's tag is not already in ECR.
+
+use std::time::Instant;
+
+use crate::ecr::{Registry, RepositoryOptions};
+use crate::error::{Error, Result};
+use crate::git::Commit;
+use crate::report::{Event, Phase, Report};
+use crate::settings::{ImageSettings, TagFormat};
+
+use super::{BuildContext, BuildSpec, ContainerEngine};
+
+/// Everything about the image decided before any side effect.
+#[derive(Debug, Clone)]
+pub struct ImagePlan {
+    pub repository: String,
+    /// `repositoryUri` from ECR; `None` when the repository is still to be created.
+    pub repository_uri: Option<String>,
+    pub tag: String,
+    pub extra_tags: Vec<String>,
+    /// The digest of the tag if it is already in ECR.
+    pub existing_digest: Option<String>,
+    pub build: bool,
+}
+
+impl ImagePlan {
+    /// `<repositoryUri>:<tag>`, the reference the task definition gets.
+    pub fn reference(&self) -> Option<String> {
+        self.repository_uri.as_ref().map(|uri| format!("{uri}:{}", self.tag))
+    }
+}
+
+pub fn tag_for(settings: &ImageSettings, commit: &Commit) -> String {
+    match settings.tag_format {
+        TagFormat::Full => commit.sha.full().to_string(),
+        TagFormat::Short => commit.sha.short().to_string(),
+    }
+}
+
+pub async fn plan(settings: &ImageSettings, commit: &Commit, registry: &dyn Registry) -> Result<ImagePlan> {
+    let name = settings.repository()?.to_string();
+    let tag = tag_for(settings, commit);
+    let repository = registry.repository(&name).await?;
+    if repository.is_none() && !settings.create_repository {
+        return Err(Error::bad_input(format!("ECR repository `{name}` does not exist"))
+            .hint("create it (or pass --create-repository), or check --repository and the AWS region"));
+    }
+    let existing_digest = match &repository {
+        Some(_) => registry.image_digest(&name, &tag).await?,
+        None => None,
+    };
+    let build = settings.force || existing_digest.is_none();
+    Ok(ImagePlan {
+        repository: name,
+        repository_uri: repository.map(|r| r.uri),
+        tag,
+        extra_tags: settings.extra_tags.clone(),
+        existing_digest,
+        build,
+    })
+}
+
+/// The result of making sure the image is in ECR.
+#[derive(Debug, Clone)]
+pub struct PushedImage {
+    pub reference: String,
+    pub digest: String,
+    pub built: bool,
+    /// Seconds spent building and pushing.
+    pub timings: Vec<(Phase, f64)>,
+}
+
+pub fn labels(commit: &Commit) -> Vec<(String, String)> {
+    let mut labels = vec![
+        ("org.opencontainers.image.revision".to_string(), commit.sha.full().to_string()),
+        ("org.opencontainers.image.created".to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    ];
+    if let Some(source) = source_url() {
+        labels.push(("org.opencontainers.image.source".to_string(), source));
+    }
+    labels
+}
+
+fn source_url() -> Option<String> {
+    use crate::env;
+    if let (Some(server), Some(repo)) = (env::var(env::GITHUB_SERVER_URL), env::var(env::GITHUB_REPOSITORY)) {
+        return Some(format!("{server}/{repo}"));
+    }
+    env::var(env::CIRCLE_REPOSITORY_URL)
+}
+
+/// Builds the image into the local engine (no AWS).
+pub async fn build(
+    settings: &ImageSettings,
+    commit: &Commit,
+    local_tag: &str,
+    engine: &dyn ContainerEngine,
+    report: &Report,
+) -> Result<String> {
+    let context = BuildContext::prepare(&settings.context, &settings.dockerfile)?;
+    let spec = BuildSpec {
+        tag: local_tag.to_string(),
+        build_args: settings.build_args.clone(),
+        target: settings.target.clone(),
+        labels: labels(commit),
+    };
+    let started = Instant::now();
+    report.emit(&Event::PhaseStarted { phase: Phase::Build });
+    let id = engine.build(&spec, context, report).await?;
+    report.emit(&Event::PhaseFinished { phase: Phase::Build, elapsed: started.elapsed() });
+    Ok(id)
+}
+
+/// Builds (if the plan says so) and pushes; returns the reference and digest in ECR.
+pub async fn ensure(
+    plan: &ImagePlan,
+    settings: &ImageSettings,
+    commit: &Commit,
+    registry: &dyn Registry,
+    engine: Option<&dyn ContainerEngine>,
+    report: &Report,
+) -> Result<PushedImage> {
+    if !plan.build {
+        let reference = plan.reference().expect("an existing tag implies an existing repository");
+        let digest = plan.existing_digest.clone().unwrap_or_default();
+        report.emit(&Event::Info { message: format!("{reference} is already in ECR ({digest}): skipping build and push") });
+        return Ok(PushedImage { reference, digest, built: false, timings: Vec::new() });
+    }
+    let engine = engine.ok_or_else(|| Error::failed("a build is needed but no container engine is connected"))?;
+    let uri = match &plan.repository_uri {
+        Some(uri) => uri.clone(),
+        None => {
+            let options = RepositoryOptions::default();
+            let repo = registry.create_repository(&plan.repository, &options).await?;
+            report.emit(&Event::Info { message: format!("created ECR repository {}", repo.uri) });
+            repo.uri
+        }
+    };
+    let build_started = Instant::now();
+    let image_id = build(settings, commit, &format!("{uri}:{}", plan.tag), engine, report).await?;
+    let build_secs = build_started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    report.emit(&Event::PhaseStarted { phase: Phase::Push });
+    let auth = registry.authorization().await?;
+    let digest = engine.push(&uri, &plan.tag, &auth, report).await?;
+    let mut tags = vec![plan.tag.clone()];
+    for extra in &plan.extra_tags {
+        engine.tag(&image_id, &uri, extra).await?;
+        engine.push(&uri, extra, &auth, report).await?;
+        tags.push(extra.clone());
+    }
+    let reference = format!("{uri}:{}", plan.tag);
+    report.emit(&Event::ImagePushed { image: uri.clone(), digest: digest.clone(), tags });
+    report.emit(&Event::PhaseFinished { phase: Phase::Push, elapsed: started.elapsed() });
+    let timings = vec![(Phase::Build, build_secs), (Phase::Push, started.elapsed().as_secs_f64())];
+    Ok(PushedImage { reference, digest, built: true, timings })
+}

@@ -1,0 +1,102 @@
+//! What the core says happened. Renderers decide how it looks.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Plan,
+    Build,
+    Push,
+    Register,
+    Update,
+    Watch,
+    Rollback,
+}
+
+impl Phase {
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::Plan => "plan",
+            Phase::Build => "build",
+            Phase::Push => "push",
+            Phase::Register => "register task definition",
+            Phase::Update => "update service",
+            Phase::Watch => "watch rollout",
+            Phase::Rollback => "rollback",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    PhaseStarted { phase: Phase },
+    PhaseFinished {
+        phase: Phase,
+        #[serde(serialize_with = "secs")]
+        elapsed: Duration,
+    },
+    Info { message: String },
+    Warning { message: String },
+    /// One line of the engine's build output.
+    BuildLog { line: String },
+    /// Bytes of build context sent so far.
+    ContextProgress { bytes: u64, files: u64 },
+    /// Push progress of one layer.
+    PushProgress { layer: String, status: String, current: Option<u64>, total: Option<u64> },
+    ImagePushed { image: String, digest: String, tags: Vec<String> },
+    TaskDefinitionRegistered { arn: String },
+    ServiceUpdated { task_definition: String, deployment_id: Option<String> },
+    /// A task appeared or changed state.
+    TaskChanged {
+        task: String,
+        revision: String,
+        status: String,
+        detail: Option<String>,
+    },
+    /// A target's health changed in a target group.
+    TargetChanged {
+        target_group: String,
+        target: String,
+        state: String,
+        reason: Option<String>,
+    },
+    /// What the watch is waiting for (sent every poll; renderers repeat it only when it changes).
+    Waiting { what: String },
+    Verdict { healthy: bool, reason: String },
+    RollbackStarted { to: String, reason: String },
+    RollbackFinished { healthy: bool, reason: String },
+    Result(Box<Outcome>),
+}
+
+/// The final result object: what a machine reading shipit's output needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Outcome {
+    pub command: String,
+    pub sha: Option<String>,
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    pub previous_task_definition: Option<String>,
+    pub new_task_definition: Option<String>,
+    /// `deployed`, `failed`, `rolled_back`, `needs_human`, `pushed`, `built`, `planned`, …
+    pub verdict: String,
+    pub reason: Option<String>,
+    pub rollback: Option<RollbackOutcome>,
+    pub exit_code: i32,
+    /// Seconds per phase, in the order they ran.
+    pub timings: Vec<(Phase, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackOutcome {
+    pub to: String,
+    pub healthy: bool,
+    pub reason: String,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}

@@ -1,0 +1,126 @@
+//! GitHub Actions extras: `::group::` per phase, `::error::` with the failure
+//! reason, a Markdown step summary and step outputs.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::{Event, Outcome, Reporter};
+
+pub struct GithubActions {
+    summary: Option<PathBuf>,
+    outputs: Option<PathBuf>,
+    in_group: Mutex<bool>,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl GithubActions {
+    pub fn new(summary: Option<PathBuf>, outputs: Option<PathBuf>, out: Box<dyn Write + Send>) -> Self {
+        Self { summary, outputs, in_group: Mutex::new(false), out: Mutex::new(out) }
+    }
+
+    fn command(&self, line: &str) {
+        let mut out = self.out.lock().unwrap();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    fn end_group(&self) {
+        let mut in_group = self.in_group.lock().unwrap();
+        if *in_group {
+            self.command("::endgroup::");
+            *in_group = false;
+        }
+    }
+
+    fn write_outputs(&self, outcome: &Outcome) {
+        let Some(path) = &self.outputs else { return };
+        let mut text = String::new();
+        for (key, value) in [
+            ("image", outcome.image.as_deref()),
+            ("digest", outcome.digest.as_deref()),
+            ("task-definition-arn", outcome.new_task_definition.as_deref()),
+            ("previous-task-definition-arn", outcome.previous_task_definition.as_deref()),
+            ("verdict", Some(outcome.verdict.as_str())),
+        ] {
+            if let Some(value) = value {
+                text.push_str(&format!("{key}={}\n", value.replace('\n', " ")));
+            }
+        }
+        append(path, &text);
+    }
+
+    fn write_summary(&self, outcome: &Outcome) {
+        let Some(path) = &self.summary else { return };
+        append(path, &summary_markdown(outcome));
+    }
+}
+
+fn append(path: &PathBuf, text: &str) {
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = file.write_all(text.as_bytes());
+    }
+}
+
+/// The step summary: one table a reviewer can read at a glance.
+pub fn summary_markdown(outcome: &Outcome) -> String {
+    let icon = if outcome.exit_code == 0 { "✅" } else { "❌" };
+    let mut md = format!("### {icon} shipit {}: {}\n\n| | |\n|---|---|\n", outcome.command, outcome.verdict);
+    let mut row = |key: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            md.push_str(&format!("| {key} | `{}` |\n", value.replace('|', "\\|")));
+        }
+    };
+    row("commit", outcome.sha.as_deref());
+    row("image", outcome.image.as_deref());
+    row("digest", outcome.digest.as_deref());
+    row("previous task definition", outcome.previous_task_definition.as_deref());
+    row("new task definition", outcome.new_task_definition.as_deref());
+    row("reason", outcome.reason.as_deref());
+    if let Some(rollback) = &outcome.rollback {
+        let state = if rollback.healthy { "healthy" } else { "FAILED" };
+        md.push_str(&format!("| rollback | {state} on `{}`: {} |\n", rollback.to, rollback.reason));
+    }
+    if !outcome.timings.is_empty() {
+        let timings: Vec<String> = outcome.timings.iter().map(|(p, s)| format!("{} {s:.1}s", p.title())).collect();
+        md.push_str(&format!("| timings | {} |\n", timings.join(", ")));
+    }
+    md.push('\n');
+    md
+}
+
+fn escape(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+impl Reporter for GithubActions {
+    fn emit(&self, event: &Event) {
+        match event {
+            Event::PhaseStarted { phase } => {
+                self.end_group();
+                self.command(&format!("::group::shipit: {}", phase.title()));
+                *self.in_group.lock().unwrap() = true;
+            }
+            Event::PhaseFinished { .. } => self.end_group(),
+            Event::Verdict { healthy: false, reason } => {
+                self.end_group();
+                self.command(&format!("::error title=shipit deploy failed::{}", escape(reason)));
+            }
+            Event::RollbackFinished { healthy: false, reason } => {
+                self.end_group();
+                self.command(&format!("::error title=shipit rollback failed::{}", escape(reason)));
+            }
+            Event::Warning { message } => self.command(&format!("::warning::{}", escape(message))),
+            Event::Result(outcome) => {
+                self.end_group();
+                self.write_outputs(outcome);
+                self.write_summary(outcome);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&self) {
+        self.end_group();
+    }
+}

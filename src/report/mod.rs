@@ -1,0 +1,119 @@
+//! One event stream, several renderers: progress bars on a terminal,
+//! timestamped lines in CI, JSON Lines for machines, GitHub Actions extras.
+
+mod event;
+mod github;
+mod human;
+mod json;
+mod lines;
+
+use std::sync::Arc;
+
+pub use event::{Event, Outcome, Phase, RollbackOutcome};
+pub use github::GithubActions;
+pub use human::Human;
+pub use json::Json;
+pub use lines::Lines;
+
+/// Where the core sends what happened. Implementations must not block for long.
+pub trait Reporter: Send + Sync {
+    fn emit(&self, event: &Event);
+    /// Called once at the end, before the process exits (flush, clear bars).
+    fn finish(&self) {}
+}
+
+pub type Report = Arc<dyn Reporter>;
+
+/// How much the renderers show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Sends every event to several reporters (e.g. lines + GitHub Actions files).
+pub struct Tee(pub Vec<Report>);
+
+impl Reporter for Tee {
+    fn emit(&self, event: &Event) {
+        for reporter in &self.0 {
+            reporter.emit(event);
+        }
+    }
+
+    fn finish(&self) {
+        for reporter in &self.0 {
+            reporter.finish();
+        }
+    }
+}
+
+/// Records events, for tests.
+#[derive(Default)]
+pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
+
+impl Reporter for Recorder {
+    fn emit(&self, event: &Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorder {
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// A line of text for an event, shared by the line and terminal renderers.
+/// `None` for events that have no line at this verbosity.
+pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
+    let quiet = verbosity == Verbosity::Quiet;
+    Some(match event {
+        Event::PhaseStarted { phase } if !quiet => format!("==> {}", phase.title()),
+        Event::PhaseFinished { phase, elapsed } if !quiet => {
+            format!("    {} done in {:.1}s", phase.title(), elapsed.as_secs_f64())
+        }
+        Event::Info { message } if !quiet => message.clone(),
+        Event::Warning { message } => format!("warning: {message}"),
+        Event::BuildLog { line } if !quiet => format!("    | {line}"),
+        Event::ContextProgress { .. } => return None,
+        Event::PushProgress { layer, status, .. } if verbosity == Verbosity::Verbose => {
+            format!("    {layer}: {status}")
+        }
+        Event::ImagePushed { image, digest, tags } if !quiet => {
+            format!("pushed {image}@{digest} (tags: {})", tags.join(", "))
+        }
+        Event::TaskDefinitionRegistered { arn } if !quiet => format!("registered {arn}"),
+        Event::ServiceUpdated { task_definition, deployment_id } if !quiet => match deployment_id {
+            Some(id) => format!("service updated to {task_definition} (deployment {id})"),
+            None => format!("service updated to {task_definition}"),
+        },
+        Event::TaskChanged { task, revision, status, detail } if !quiet => match detail {
+            Some(detail) => format!("task {task} ({revision}): {status} — {detail}"),
+            None => format!("task {task} ({revision}): {status}"),
+        },
+        Event::TargetChanged { target_group, target, state, reason } if !quiet => match reason {
+            Some(reason) => format!("target {target} in {target_group}: {state} ({reason})"),
+            None => format!("target {target} in {target_group}: {state}"),
+        },
+        Event::Waiting { what } if !quiet => format!("waiting: {what}"),
+        Event::Verdict { healthy: true, reason } => format!("verdict: healthy — {reason}"),
+        Event::Verdict { healthy: false, reason } => format!("verdict: FAILED — {reason}"),
+        Event::RollbackStarted { to, reason } => format!("rolling back to {to}: {reason}"),
+        Event::RollbackFinished { healthy: true, reason } => format!("rollback healthy — {reason}"),
+        Event::RollbackFinished { healthy: false, reason } => format!("rollback FAILED — {reason}"),
+        _ => return None,
+    })
+}
+
+/// The short name of an ARN (`…:task-definition/web:7` → `web:7`, `…/task/c/abc` → `abc`).
+pub fn short_arn(arn: &str) -> &str {
+    if arn.contains(":task-definition/") {
+        return arn.rsplit('/').next().unwrap_or(arn);
+    }
+    if arn.contains(":targetgroup/") {
+        return arn.split('/').nth(1).unwrap_or(arn);
+    }
+    arn.rsplit('/').next().unwrap_or(arn)
+}

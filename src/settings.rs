@@ -1,0 +1,530 @@
+//! Flags > `SHIPIT_*` environment > `shipit.toml` → validated settings.
+//!
+//! This is the only module that sees clap types; everything after it takes
+//! the plain structs defined here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli;
+use crate::error::{Error, Result};
+
+pub const CONFIG_FILE: &str = "shipit.toml";
+
+// ---------------------------------------------------------------- the file
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub image: FileImage,
+    #[serde(default)]
+    pub ecs: FileEcs,
+    #[serde(default)]
+    pub watch: FileWatch,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileImage {
+    pub repository: Option<String>,
+    pub dockerfile: Option<PathBuf>,
+    pub context: Option<PathBuf>,
+    pub target: Option<String>,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+    pub tag_format: Option<TagFormat>,
+    #[serde(default)]
+    pub extra_tags: Vec<String>,
+    pub create_repository: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEcs {
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<String>,
+    pub task_definition: Option<PathBuf>,
+    pub desired_count: Option<i32>,
+    /// `[ecs.environment.<container>] KEY = "value"`
+    #[serde(default)]
+    pub environment: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub docker_labels: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWatch {
+    pub poll_interval: Option<String>,
+    pub timeout: Option<String>,
+    pub rollback_timeout: Option<String>,
+    pub healthy_polls: Option<u32>,
+    pub unhealthy_grace: Option<String>,
+    pub max_task_failures: Option<u32>,
+    pub wait_for_drain: Option<bool>,
+    pub rollback: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagFormat {
+    #[default]
+    Full,
+    Short,
+}
+
+impl FileConfig {
+    /// Loads `path` if given (must exist), else `<repo>/shipit.toml` if present.
+    pub fn load(repo: &Path, explicit: Option<&Path>) -> Result<(Self, Option<PathBuf>)> {
+        let path = match explicit {
+            Some(path) => {
+                let path = repo.join(path);
+                if !path.is_file() {
+                    return Err(Error::bad_input(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    ))
+                    .hint("check --config / SHIPIT_CONFIG, or remove it to use shipit.toml in the repository"));
+                }
+                path
+            }
+            None => {
+                let path = repo.join(CONFIG_FILE);
+                if !path.is_file() {
+                    return Ok((Self::default(), None));
+                }
+                path
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|err| {
+            Error::bad_input(format!("cannot read config file {}", path.display())).caused_by(&err)
+        })?;
+        let config = Self::parse(&text).map_err(|err| {
+            Error::bad_input(format!("invalid config file {}", path.display()))
+                .cause(err.to_string().trim().to_string())
+                .hint("fix the key named above; the README's configuration reference lists every key")
+        })?;
+        Ok((config, Some(path)))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+// ---------------------------------------------------------------- resolved settings
+
+#[derive(Debug, Clone)]
+pub struct ImageSettings {
+    /// Repository root: paths in the config are relative to it.
+    pub repo_dir: PathBuf,
+    pub repository: Option<String>,
+    pub dockerfile: PathBuf,
+    pub context: PathBuf,
+    pub target: Option<String>,
+    pub build_args: Vec<(String, String)>,
+    pub tag_format: TagFormat,
+    pub extra_tags: Vec<String>,
+    pub create_repository: bool,
+    pub force: bool,
+}
+
+impl ImageSettings {
+    pub fn repository(&self) -> Result<&str> {
+        self.repository.as_deref().ok_or_else(|| {
+            Error::bad_input("no ECR repository given")
+                .hint("pass --repository <name>, set SHIPIT_REPOSITORY, or add `[image] repository = \"<name>\"` to shipit.toml")
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub cluster: String,
+    pub service: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerChanges {
+    pub environment: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub docker_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    pub image: ImageSettings,
+    pub service: ServiceSettings,
+    pub watch: WatchSettings,
+    pub containers: Vec<String>,
+    pub task_definition_file: Option<PathBuf>,
+    /// Per-container changes; the key `""` means "the one target container".
+    pub changes: BTreeMap<String, ContainerChanges>,
+    pub desired_count: Option<i32>,
+    pub force_new_deployment: bool,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchSettings {
+    pub poll_interval: Duration,
+    pub timeout: Duration,
+    pub rollback_timeout: Duration,
+    pub healthy_polls: u32,
+    pub unhealthy_grace: Duration,
+    pub max_task_failures: u32,
+    pub wait_for_drain: bool,
+    pub rollback: bool,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(15 * 60),
+            rollback_timeout: Duration::from_secs(10 * 60),
+            healthy_polls: 1,
+            unhealthy_grace: Duration::from_secs(30),
+            max_task_failures: 0,
+            wait_for_drain: false,
+            rollback: true,
+        }
+    }
+}
+
+pub fn repo_dir(global: &cli::GlobalArgs) -> Result<PathBuf> {
+    let dir = match &global.directory {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().map_err(|err| {
+            Error::bad_input("cannot read the current directory").caused_by(&err)
+        })?,
+    };
+    if !dir.is_dir() {
+        return Err(Error::bad_input(format!("directory {} does not exist", dir.display()))
+            .hint("check the -C/--directory argument"));
+    }
+    Ok(dir)
+}
+
+pub fn image(repo: &Path, file: &FileImage, args: &cli::ImageArgs, push: Option<&cli::PushOnlyArgs>) -> Result<ImageSettings> {
+    let context_rel = args.context.clone().or_else(|| file.context.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let context = repo.join(&context_rel);
+    if !context.is_dir() {
+        return Err(Error::bad_input(format!("build context {} is not a directory", context.display()))
+            .hint("pass --context <dir> relative to the repository, or set `[image] context` in shipit.toml"));
+    }
+    let dockerfile = match args.dockerfile.clone().or_else(|| file.dockerfile.clone()) {
+        Some(path) => repo.join(path),
+        None => context.join("Dockerfile"),
+    };
+    if !dockerfile.is_file() {
+        return Err(Error::bad_input(format!("Dockerfile {} does not exist", dockerfile.display()))
+            .hint("pass --dockerfile <file> relative to the repository, or set `[image] dockerfile` in shipit.toml"));
+    }
+    let mut build_args: BTreeMap<String, String> = file.build_args.clone();
+    for arg in &args.build_args {
+        let (key, value) = split_assignment(arg).ok_or_else(|| {
+            Error::bad_input(format!("invalid --build-arg `{arg}`")).hint("write it as KEY=VALUE")
+        })?;
+        build_args.insert(key.to_string(), value.to_string());
+    }
+    let tag_format = match args.tag_format {
+        Some(cli::TagFormatArg::Full) => TagFormat::Full,
+        Some(cli::TagFormatArg::Short) => TagFormat::Short,
+        None => file.tag_format.unwrap_or_default(),
+    };
+    let extra_tags = if args.extra_tags.is_empty() { file.extra_tags.clone() } else { args.extra_tags.clone() };
+    for tag in &extra_tags {
+        validate_tag(tag)?;
+    }
+    let repository = args.repository.clone().or_else(|| file.repository.clone());
+    if let Some(name) = &repository {
+        validate_repository(name)?;
+    }
+    Ok(ImageSettings {
+        repo_dir: repo.to_path_buf(),
+        repository,
+        dockerfile,
+        context,
+        target: args.target.clone().or_else(|| file.target.clone()),
+        build_args: build_args.into_iter().collect(),
+        tag_format,
+        extra_tags,
+        create_repository: push.is_some_and(|p| p.create_repository) || file.create_repository.unwrap_or(false),
+        force: push.is_some_and(|p| p.force),
+    })
+}
+
+pub fn service(file: &FileEcs, args: &cli::ServiceArgs) -> Result<ServiceSettings> {
+    let cluster = args.cluster.clone().or_else(|| file.cluster.clone()).ok_or_else(|| {
+        Error::bad_input("no ECS cluster given").hint("pass --cluster <name>, set SHIPIT_CLUSTER, or add `[ecs] cluster` to shipit.toml")
+    })?;
+    let service = args.service.clone().or_else(|| file.service.clone()).ok_or_else(|| {
+        Error::bad_input("no ECS service given").hint("pass --service <name>, set SHIPIT_SERVICE, or add `[ecs] service` to shipit.toml")
+    })?;
+    Ok(ServiceSettings { cluster, service })
+}
+
+pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Result<WatchSettings> {
+    let defaults = WatchSettings::default();
+    let duration = |flag: &Option<String>, file: &Option<String>, name: &str, default: Duration| -> Result<Duration> {
+        match flag.as_ref().or(file.as_ref()) {
+            Some(text) => parse_duration(text).map_err(|msg| {
+                Error::bad_input(format!("invalid {name} `{text}`: {msg}")).hint("write a duration like 5s, 90s, 10m or 1h")
+            }),
+            None => Ok(default),
+        }
+    };
+    let settings = WatchSettings {
+        poll_interval: duration(&args.poll_interval, &file.poll_interval, "poll interval", defaults.poll_interval)?,
+        timeout: duration(&args.timeout, &file.timeout, "timeout", defaults.timeout)?,
+        rollback_timeout: duration(&args.rollback_timeout, &file.rollback_timeout, "rollback timeout", defaults.rollback_timeout)?,
+        healthy_polls: args.healthy_polls.or(file.healthy_polls).unwrap_or(defaults.healthy_polls),
+        unhealthy_grace: duration(&args.unhealthy_grace, &file.unhealthy_grace, "unhealthy grace", defaults.unhealthy_grace)?,
+        max_task_failures: args.max_task_failures.or(file.max_task_failures).unwrap_or(defaults.max_task_failures),
+        wait_for_drain: args.wait_for_drain || file.wait_for_drain.unwrap_or(false),
+        rollback: !no_rollback && file.rollback.unwrap_or(true),
+    };
+    if settings.poll_interval < Duration::from_secs(1) {
+        return Err(Error::bad_input("poll interval must be at least 1s").hint("AWS throttles faster polling; use --poll-interval 5s"));
+    }
+    if settings.healthy_polls == 0 {
+        return Err(Error::bad_input("--healthy-polls must be at least 1"));
+    }
+    Ok(settings)
+}
+
+pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<DeploySettings> {
+    let image = image(repo, &file.image, &args.image, Some(&args.push))?;
+    image.repository()?;
+    let service = service(&file.ecs, &args.service)?;
+    let watch = watch(&file.watch, &args.watch, args.no_rollback)?;
+    let containers = if args.containers.is_empty() { file.ecs.containers.clone() } else { args.containers.clone() };
+
+    let mut changes: BTreeMap<String, ContainerChanges> = BTreeMap::new();
+    for (container, vars) in &file.ecs.environment {
+        changes.entry(container.clone()).or_default().environment.extend(vars.clone());
+    }
+    for (container, vars) in &file.ecs.secrets {
+        changes.entry(container.clone()).or_default().secrets.extend(vars.clone());
+    }
+    for (container, vars) in &file.ecs.docker_labels {
+        changes.entry(container.clone()).or_default().docker_labels.extend(vars.clone());
+    }
+    for (flag, values, pick) in [
+        ("--env", &args.env, 0u8),
+        ("--secret", &args.secrets, 1),
+        ("--docker-label", &args.docker_labels, 2),
+    ] {
+        for value in values {
+            let (container, key, val) = split_container_assignment(value).ok_or_else(|| {
+                Error::bad_input(format!("invalid {flag} `{value}`")).hint(format!("write it as {flag} [CONTAINER:]KEY=VALUE"))
+            })?;
+            let entry = changes.entry(container.to_string()).or_default();
+            let map = match pick {
+                0 => &mut entry.environment,
+                1 => &mut entry.secrets,
+                _ => &mut entry.docker_labels,
+            };
+            map.insert(key.to_string(), val.to_string());
+        }
+    }
+    let task_definition_file = match args.task_definition.clone().or_else(|| file.ecs.task_definition.clone()) {
+        Some(path) => {
+            let path = repo.join(path);
+            if !path.is_file() {
+                return Err(Error::bad_input(format!("task definition file {} does not exist", path.display()))
+                    .hint("pass --task-definition <file> relative to the repository, or omit it to start from the service's current revision"));
+            }
+            Some(path)
+        }
+        None => None,
+    };
+    let desired_count = args.desired_count.or(file.ecs.desired_count);
+    if desired_count.is_some_and(|n| n < 0) {
+        return Err(Error::bad_input("--desired-count must be 0 or more"));
+    }
+    Ok(DeploySettings {
+        image,
+        service,
+        watch,
+        containers,
+        task_definition_file,
+        changes,
+        desired_count,
+        force_new_deployment: args.force_new_deployment,
+        dry_run: args.dry_run,
+    })
+}
+
+// ---------------------------------------------------------------- small parsers
+
+fn split_assignment(text: &str) -> Option<(&str, &str)> {
+    let (key, value) = text.split_once('=')?;
+    (!key.is_empty()).then_some((key, value))
+}
+
+/// `[CONTAINER:]KEY=VALUE` → (container or "", key, value).
+fn split_container_assignment(text: &str) -> Option<(&str, &str, &str)> {
+    let (lhs, value) = text.split_once('=')?;
+    let (container, key) = match lhs.split_once(':') {
+        Some((container, key)) => (container, key),
+        None => ("", lhs),
+    };
+    (!key.is_empty()).then_some((container, key, value))
+}
+
+/// `90`, `90s`, `5m`, `1h`, `1m30s`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            number.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(format!("unknown unit `{ch}`")),
+        };
+        let value: u64 = number.parse().map_err(|_| "a number must come before each unit".to_string())?;
+        total += value * unit;
+        number.clear();
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err("missing unit (s, m or h)".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn validate_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_input(format!("invalid image tag `{tag}`"))
+            .hint("tags are up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"))
+    }
+}
+
+fn validate_repository(name: &str) -> Result<()> {
+    let ok = (2..=256).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c))
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_input(format!("invalid ECR repository name `{name}`"))
+            .hint("use the repository *name* (lowercase, e.g. `web` or `team/web`), not its URI"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse_cli(args: &[&str]) -> cli::Cli {
+        cli::Cli::try_parse_from(std::iter::once("shipit").chain(args.iter().copied())).unwrap()
+    }
+
+    fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, body) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn flag_beats_file_and_file_beats_default() {
+        let repo = repo_with(&[("Dockerfile", "FROM scratch"), ("sub/Dockerfile", "FROM scratch")]);
+        let file = FileConfig::parse("[image]\nrepository = \"from-file\"\ntarget = \"file-stage\"\n").unwrap();
+        let cli = parse_cli(&["build", "--repository", "from-flag"]);
+        let cli::Command::Build(args) = cli.command else { unreachable!() };
+        let image = image(repo.path(), &file.image, &args.image, None).unwrap();
+        assert_eq!(image.repository.as_deref(), Some("from-flag"), "flag wins over file");
+        assert_eq!(image.target.as_deref(), Some("file-stage"), "file fills what flags leave out");
+        assert_eq!(image.tag_format, TagFormat::Full, "default when neither says");
+        assert_eq!(image.dockerfile, repo.path().join("./Dockerfile"));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_rejected_naming_the_key() {
+        let err = FileConfig::parse("[image]\nrepositry = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("repositry"), "{err}");
+        let err = FileConfig::parse("[watch]\nhealthy_polls = \"two\"\n").unwrap_err().to_string();
+        assert!(err.contains("healthy_polls"), "{err}");
+        let err = FileConfig::parse("[deploy]\n").unwrap_err().to_string();
+        assert!(err.contains("deploy"), "{err}");
+    }
+
+    #[test]
+    fn malformed_config_file_is_bad_input_naming_the_file() {
+        let repo = repo_with(&[("shipit.toml", "[image\n")]);
+        let err = FileConfig::load(repo.path(), None).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert!(err.message().contains("shipit.toml"), "{}", err.message());
+    }
+
+    #[test]
+    fn missing_dockerfile_and_context_are_bad_input_with_hints() {
+        let repo = repo_with(&[]);
+        let cli = parse_cli(&["build", "--repository", "web"]);
+        let cli::Command::Build(args) = cli.command else { unreachable!() };
+        let err = image(repo.path(), &FileImage::default(), &args.image, None).unwrap_err();
+        assert!(err.message().contains("Dockerfile"), "{}", err.message());
+        assert!(err.hint_text().unwrap().contains("--dockerfile"));
+
+        let cli = parse_cli(&["build", "--context", "nope"]);
+        let cli::Command::Build(args) = cli.command else { unreachable!() };
+        let err = image(repo.path(), &FileImage::default(), &args.image, None).unwrap_err();
+        assert!(err.message().contains("context"), "{}", err.message());
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [("5s", 5), ("90", 90), ("10m", 600), ("1h", 3600), ("1m30s", 90)];
+        for (text, secs) in cases {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        for bad in ["", "5x", "m", "1.5m", "s5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn container_assignments() {
+        assert_eq!(split_container_assignment("app:KEY=v=1"), Some(("app", "KEY", "v=1")));
+        assert_eq!(split_container_assignment("KEY=v"), Some(("", "KEY", "v")));
+        assert_eq!(split_container_assignment("=v"), None);
+        assert_eq!(split_container_assignment("KEY"), None);
+    }
+
+    #[test]
+    fn repository_must_be_a_name_not_a_uri() {
+        assert!(validate_repository("web").is_ok());
+        assert!(validate_repository("team/web-api").is_ok());
+        assert!(validate_repository("Web").is_err());
+        assert!(validate_repository("127.0.0.1:4566/web").is_err());
+    }
+}
