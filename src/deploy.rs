@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::ecr::Registry;
-use crate::ecs::{taskdef, tags, Ecs, Service, ServiceUpdate, TaskDefinitionDoc};
+use crate::ecs::{tags, taskdef, Ecs, Service, ServiceUpdate, TaskDefinitionDoc};
 use crate::elb::LoadBalancing;
 use crate::error::{Error, ExitCode, Result};
 use crate::git::Commit;
@@ -42,35 +42,54 @@ pub struct DeployPlan {
 
 impl DeployPlan {
     pub fn family(&self) -> &str {
-        self.next.get("family").and_then(Value::as_str).unwrap_or_default()
+        self.next
+            .get("family")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 }
 
 /// Looks the service up; a missing or inactive one is bad input.
 pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<Service> {
     let service = ecs.service(cluster, name).await?.ok_or_else(|| {
-        Error::bad_input(format!("ECS service `{name}` not found in cluster `{cluster}`"))
-            .hint("check --cluster/--service (SHIPIT_CLUSTER/SHIPIT_SERVICE) and the AWS region")
+        Error::bad_input(format!(
+            "ECS service `{name}` not found in cluster `{cluster}`"
+        ))
+        .hint("check --cluster/--service (SHIPIT_CLUSTER/SHIPIT_SERVICE) and the AWS region")
     })?;
     if service.status != "ACTIVE" {
-        return Err(Error::bad_input(format!("ECS service `{name}` in cluster `{cluster}` is {}", service.status))
-            .hint("only an ACTIVE service can be deployed to; recreate it or pick another"));
+        return Err(Error::bad_input(format!(
+            "ECS service `{name}` in cluster `{cluster}` is {}",
+            service.status
+        ))
+        .hint("only an ACTIVE service can be deployed to; recreate it or pick another"));
     }
     Ok(service)
 }
 
-pub async fn plan(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>) -> Result<DeployPlan> {
+pub async fn plan(
+    settings: &DeploySettings,
+    commit: &Commit,
+    deps: &Deps<'_>,
+) -> Result<DeployPlan> {
     let cluster = &settings.service.cluster;
     let service = active_service(deps.ecs, cluster, &settings.service.service).await?;
     let current = deps.ecs.task_definition(&service.task_definition).await?;
     let image = pipeline::plan(&settings.image, commit, deps.registry).await?;
-    let repository_uri = image.repository_uri.clone().unwrap_or_else(|| format!("<new repository {}>", image.repository));
+    let repository_uri = image
+        .repository_uri
+        .clone()
+        .unwrap_or_else(|| format!("<new repository {}>", image.repository));
     let reference = format!("{repository_uri}:{}", image.tag);
 
     let base = match &settings.task_definition_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|err| {
-                Error::bad_input(format!("cannot read task definition file {}", path.display())).caused_by(&err)
+                Error::bad_input(format!(
+                    "cannot read task definition file {}",
+                    path.display()
+                ))
+                .caused_by(&err)
             })?;
             let text = taskdef::substitute(&text, |name| std::env::var(name).ok())?;
             let mut value: Value = serde_json::from_str(&text).map_err(|err| {
@@ -85,8 +104,13 @@ pub async fn plan(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>) -
         }
         None => current.json.clone(),
     };
-    let family = base.get("family").and_then(Value::as_str).unwrap_or_default().to_string();
-    let containers = taskdef::pick_containers(&base, &settings.containers, &repository_uri, &family)?;
+    let family = base
+        .get("family")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let containers =
+        taskdef::pick_containers(&base, &settings.containers, &repository_uri, &family)?;
 
     let mut changes = taskdef::Changes::default();
     for name in &containers {
@@ -110,26 +134,57 @@ pub async fn plan(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>) -
         (tags::SHA.to_string(), commit.sha.full().to_string()),
         (tags::PREVIOUS.to_string(), current.arn.clone()),
     ];
-    let carried: Vec<(String, String)> = current.tags.iter().filter(|(k, _)| !k.starts_with("shipit:")).cloned().collect();
+    let carried: Vec<(String, String)> = current
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("shipit:"))
+        .cloned()
+        .collect();
     let next = taskdef::next_revision(&base, &carried, &changes)?;
     let diff = taskdef::diff(&current.json, &next);
-    let mut target_groups: Vec<String> = service.load_balancers.iter().map(|lb| lb.target_group_arn.clone()).collect();
+    let mut target_groups: Vec<String> = service
+        .load_balancers
+        .iter()
+        .map(|lb| lb.target_group_arn.clone())
+        .collect();
     target_groups.dedup();
-    Ok(DeployPlan { image, service, current, containers, next, diff, target_groups })
+    Ok(DeployPlan {
+        image,
+        service,
+        current,
+        containers,
+        next,
+        diff,
+        target_groups,
+    })
 }
 
 /// The plan as a person reads it (what `shipit plan` prints).
 pub fn render_plan(plan: &DeployPlan, commit: &Commit) -> String {
     let mut out = String::new();
-    let image = plan.image.reference().unwrap_or_else(|| format!("<new repository {}>:{}", plan.image.repository, plan.image.tag));
+    let image = plan.image.reference().unwrap_or_else(|| {
+        format!(
+            "<new repository {}>:{}",
+            plan.image.repository, plan.image.tag
+        )
+    });
     out.push_str(&format!("commit:        {}\n", commit.sha));
     match (&plan.image.existing_digest, plan.image.build) {
-        (Some(digest), false) => out.push_str(&format!("image:         {image} (already in ECR, {digest}: no build)\n")),
+        (Some(digest), false) => out.push_str(&format!(
+            "image:         {image} (already in ECR, {digest}: no build)\n"
+        )),
         _ => out.push_str(&format!("image:         {image} (will build and push)\n")),
     }
-    out.push_str(&format!("service:       {} ({}, desired {})\n", plan.service.name, plan.service.status, plan.service.desired_count));
+    out.push_str(&format!(
+        "service:       {} ({}, desired {})\n",
+        plan.service.name, plan.service.status, plan.service.desired_count
+    ));
     out.push_str(&format!("current:       {}\n", plan.current.arn));
-    out.push_str(&format!("next:          a new revision of `{}`, changing container(s) {}\n", plan.family(), plan.containers.join(", ")));
+    out.push_str(&format!(
+        "next:          a new revision of `{}`, changing container(s) {}\n",
+        plan.family(),
+        plan.containers.join(", ")
+    ));
     out.push_str(&format!("rollback to:   {}\n", plan.current.arn));
     if plan.target_groups.is_empty() {
         out.push_str("target groups: none (verdict from running tasks only)\n");
@@ -151,7 +206,13 @@ pub fn criteria(watch: &WatchSettings) -> Criteria {
     }
 }
 
-fn phase<T>(report: &Report, phase: Phase, timings: &mut Vec<(Phase, f64)>, started: Instant, value: T) -> T {
+fn phase<T>(
+    report: &Report,
+    phase: Phase,
+    timings: &mut Vec<(Phase, f64)>,
+    started: Instant,
+    value: T,
+) -> T {
     let elapsed = started.elapsed();
     report.emit(&Event::PhaseFinished { phase, elapsed });
     timings.push((phase, elapsed.as_secs_f64()));
@@ -160,7 +221,12 @@ fn phase<T>(report: &Report, phase: Phase, timings: &mut Vec<(Phase, f64)>, star
 
 /// Runs the whole deploy. `Err` means nothing was deployed (exit 2 or 1);
 /// from `UpdateService` on, the outcome carries the exit code.
-pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, report: &Report, signals: &mut Signals) -> Result<Outcome> {
+pub async fn run(
+    settings: &DeploySettings,
+    commit: &Commit,
+    deps: &Deps<'_>,
+    report: &Report,
+) -> Result<Outcome> {
     let mut timings = Vec::new();
     let started = Instant::now();
     report.emit(&Event::PhaseStarted { phase: Phase::Plan });
@@ -173,7 +239,15 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
         ..Default::default()
     };
 
-    let pushed = pipeline::ensure(&plan.image, &settings.image, commit, deps.registry, deps.engine, report).await?;
+    let pushed = pipeline::ensure(
+        &plan.image,
+        &settings.image,
+        commit,
+        deps.registry,
+        deps.engine,
+        report,
+    )
+    .await?;
     outcome.image = Some(pushed.reference.clone());
     outcome.digest = Some(pushed.digest.clone());
     timings.extend(pushed.timings.iter().copied());
@@ -181,8 +255,15 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
     // The repository may have been created by the push: render with the real URI.
     let next = if plan.image.repository_uri.is_none() {
         let mut next = plan.next.clone();
-        if let Some(defs) = next.get_mut("containerDefinitions").and_then(Value::as_array_mut) {
-            for def in defs.iter_mut().filter(|d| plan.containers.iter().any(|c| d.get("name").and_then(Value::as_str) == Some(c))) {
+        if let Some(defs) = next
+            .get_mut("containerDefinitions")
+            .and_then(Value::as_array_mut)
+        {
+            for def in defs.iter_mut().filter(|d| {
+                plan.containers
+                    .iter()
+                    .any(|c| d.get("name").and_then(Value::as_str) == Some(c))
+            }) {
                 def["image"] = Value::String(pushed.reference.clone());
             }
         }
@@ -192,15 +273,28 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
     };
 
     let started = Instant::now();
-    report.emit(&Event::PhaseStarted { phase: Phase::Register });
-    let new_arn = deps.ecs.register_task_definition(&next).await.map_err(|err| err.context("the service was not changed"))?;
-    report.emit(&Event::TaskDefinitionRegistered { arn: new_arn.clone() });
+    report.emit(&Event::PhaseStarted {
+        phase: Phase::Register,
+    });
+    let new_arn = deps
+        .ecs
+        .register_task_definition(&next)
+        .await
+        .map_err(|err| err.context("the service was not changed"))?;
+    report.emit(&Event::TaskDefinitionRegistered {
+        arn: new_arn.clone(),
+    });
     phase(report, Phase::Register, &mut timings, started, ());
     outcome.new_task_definition = Some(new_arn.clone());
 
-    // From here on the service changes: record what it replaces first.
+    // From here on the service changes: record what it replaces first, and
+    // from now on a SIGINT/SIGTERM means "roll back", not "die".
+    let mut signals = Signals::install();
+    let signals = &mut signals;
     let started = Instant::now();
-    report.emit(&Event::PhaseStarted { phase: Phase::Update });
+    report.emit(&Event::PhaseStarted {
+        phase: Phase::Update,
+    });
     let update = ServiceUpdate {
         cluster: settings.service.cluster.clone(),
         service: settings.service.service.clone(),
@@ -210,10 +304,16 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
     };
     let update_started_at = watch::now_epoch();
     let updated = deps.ecs.update_service(&update).await.map_err(|err| {
-        err.context(format!("revision {new_arn} is registered but the service was not changed")).hint("nothing to roll back; re-run the deploy")
+        err.context(format!(
+            "revision {new_arn} is registered but the service was not changed"
+        ))
+        .hint("nothing to roll back; re-run the deploy")
     })?;
     let deployment_id = primary_deployment(&updated, &new_arn);
-    report.emit(&Event::ServiceUpdated { task_definition: new_arn.clone(), deployment_id: deployment_id.clone() });
+    report.emit(&Event::ServiceUpdated {
+        task_definition: new_arn.clone(),
+        deployment_id: deployment_id.clone(),
+    });
     phase(report, Phase::Update, &mut timings, started, ());
 
     let goal = Goal {
@@ -223,7 +323,9 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
         started_at: update_started_at,
     };
     let started = Instant::now();
-    report.emit(&Event::PhaseStarted { phase: Phase::Watch });
+    report.emit(&Event::PhaseStarted {
+        phase: Phase::Watch,
+    });
     let watcher = Watch {
         ecs: deps.ecs,
         elb: deps.elb,
@@ -243,7 +345,10 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
     let (failure_reason, interrupted) = match watched {
         Watched::Done(Ok(result)) => match result.verdict {
             Verdict::Healthy(summary) => {
-                report.emit(&Event::Verdict { healthy: true, reason: summary.clone() });
+                report.emit(&Event::Verdict {
+                    healthy: true,
+                    reason: summary.clone(),
+                });
                 mark(deps.ecs, &new_arn, "healthy", report).await;
                 outcome.verdict = "deployed".into();
                 outcome.reason = Some(summary);
@@ -254,11 +359,27 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
             Verdict::Failed(failure) => (failure.reason, None),
             Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
         },
-        Watched::Done(Err(err)) => (format!("the rollout could not be watched: {}", err.message()), None),
-        Watched::Interrupted(code) => (format!("interrupted by {}", if code == ExitCode::Interrupted { "SIGINT" } else { "SIGTERM" }), Some(code)),
+        Watched::Done(Err(err)) => (
+            format!("the rollout could not be watched: {}", err.message()),
+            None,
+        ),
+        Watched::Interrupted(code) => (
+            format!(
+                "interrupted by {}",
+                if code == ExitCode::Interrupted {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                }
+            ),
+            Some(code),
+        ),
     };
     if interrupted.is_none() {
-        report.emit(&Event::Verdict { healthy: false, reason: failure_reason.clone() });
+        report.emit(&Event::Verdict {
+            healthy: false,
+            reason: failure_reason.clone(),
+        });
     }
     mark(deps.ecs, &new_arn, "failed", report).await;
     outcome.reason = Some(failure_reason.clone());
@@ -302,7 +423,11 @@ pub async fn run(settings: &DeploySettings, commit: &Commit, deps: &Deps<'_>, re
     };
     outcome.rollback = Some(match rolled {
         Ok(r) => r,
-        Err(err) => RollbackOutcome { to: plan.current.arn.clone(), healthy: false, reason: err.message().to_string() },
+        Err(err) => RollbackOutcome {
+            to: plan.current.arn.clone(),
+            healthy: false,
+            reason: err.message().to_string(),
+        },
     });
     Ok(outcome)
 }
@@ -325,6 +450,8 @@ pub fn primary_deployment(service: &Service, task_definition: &str) -> Option<St
 pub async fn mark(ecs: &dyn Ecs, arn: &str, verdict: &str, report: &Report) {
     let tags = [(tags::VERDICT.to_string(), verdict.to_string())];
     if let Err(err) = ecs.tag_task_definition(arn, &tags).await {
-        report.emit(&Event::Warning { message: format!("could not tag {arn} as {verdict}: {}", err.message()) });
+        report.emit(&Event::Warning {
+            message: format!("could not tag {arn} as {verdict}: {}", err.message()),
+        });
     }
 }

@@ -34,7 +34,11 @@ pub struct RepositoryOptions {
 #[async_trait]
 pub trait Registry: Send + Sync {
     async fn repository(&self, name: &str) -> Result<Option<Repository>>;
-    async fn create_repository(&self, name: &str, options: &RepositoryOptions) -> Result<Repository>;
+    async fn create_repository(
+        &self,
+        name: &str,
+        options: &RepositoryOptions,
+    ) -> Result<Repository>;
     /// The digest of `tag` in the repository, if the tag exists.
     async fn image_digest(&self, repository: &str, tag: &str) -> Result<Option<String>>;
     async fn authorization(&self) -> Result<RegistryAuth>;
@@ -46,7 +50,9 @@ pub struct Ecr {
 
 impl Ecr {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_ecr::Client::new(config) }
+        Self {
+            client: aws_sdk_ecr::Client::new(config),
+        }
     }
 }
 
@@ -59,8 +65,18 @@ where
 {
     let code = err.code().unwrap_or_default().to_string();
     let message = err.message().unwrap_or_default().to_string();
-    let detail = if code.is_empty() { DisplayErrorContext(&err).to_string() } else { format!("{code}: {message}") };
-    let access = ["UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException", "ExpiredTokenException", "AccessDenied"];
+    let detail = if code.is_empty() {
+        DisplayErrorContext(&err).to_string()
+    } else {
+        format!("{code}: {message}")
+    };
+    let access = [
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "AccessDeniedException",
+        "ExpiredTokenException",
+        "AccessDenied",
+    ];
     if access.contains(&code.as_str()) {
         return Error::bad_input(format!("{operation} was refused: {detail}"))
             .hint("check the AWS credentials and their permissions for this account and region");
@@ -76,28 +92,51 @@ where
 #[async_trait]
 impl Registry for Ecr {
     async fn repository(&self, name: &str) -> Result<Option<Repository>> {
-        match self.client.describe_repositories().repository_names(name).send().await {
+        match self
+            .client
+            .describe_repositories()
+            .repository_names(name)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.repositories().first().map(|repo| Repository {
                 name: repo.repository_name().unwrap_or(name).to_string(),
                 uri: repo.repository_uri().unwrap_or_default().to_string(),
             })),
             Err(err) if err.code() == Some("RepositoryNotFoundException") => Ok(None),
-            Err(err) => Err(sdk_error(&format!("looking up ECR repository `{name}`"), err)),
+            Err(err) => Err(sdk_error(
+                &format!("looking up ECR repository `{name}`"),
+                err,
+            )),
         }
     }
 
-    async fn create_repository(&self, name: &str, options: &RepositoryOptions) -> Result<Repository> {
+    async fn create_repository(
+        &self,
+        name: &str,
+        options: &RepositoryOptions,
+    ) -> Result<Repository> {
         use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
         let out = self
             .client
             .create_repository()
             .repository_name(name)
-            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(options.scan_on_push).build())
-            .image_tag_mutability(if options.immutable_tags { ImageTagMutability::Immutable } else { ImageTagMutability::Mutable })
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(options.scan_on_push)
+                    .build(),
+            )
+            .image_tag_mutability(if options.immutable_tags {
+                ImageTagMutability::Immutable
+            } else {
+                ImageTagMutability::Mutable
+            })
             .send()
             .await
             .map_err(|err| sdk_error(&format!("creating ECR repository `{name}`"), err))?;
-        let repo = out.repository().ok_or_else(|| Error::failed("CreateRepository returned no repository"))?;
+        let repo = out
+            .repository()
+            .ok_or_else(|| Error::failed("CreateRepository returned no repository"))?;
         Ok(Repository {
             name: repo.repository_name().unwrap_or(name).to_string(),
             uri: repo.repository_uri().unwrap_or_default().to_string(),
@@ -114,9 +153,16 @@ impl Registry for Ecr {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(out.image_details().first().and_then(|d| d.image_digest()).map(str::to_string)),
+            Ok(out) => Ok(out
+                .image_details()
+                .first()
+                .and_then(|d| d.image_digest())
+                .map(str::to_string)),
             Err(err) if err.code() == Some("ImageNotFoundException") => Ok(None),
-            Err(err) => Err(sdk_error(&format!("looking up {repository}:{tag} in ECR"), err)),
+            Err(err) => Err(sdk_error(
+                &format!("looking up {repository}:{tag} in ECR"),
+                err,
+            )),
         }
     }
 
@@ -139,15 +185,27 @@ impl Registry for Ecr {
 
 /// Decodes `base64(user:password)` and takes the host from `proxyEndpoint`.
 pub fn parse_authorization(token: &str, proxy_endpoint: &str) -> Result<RegistryAuth> {
-    let bad = || Error::failed("ECR returned an authorization token that is not base64 `user:password`");
-    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).map_err(|_| bad())?;
+    let bad =
+        || Error::failed("ECR returned an authorization token that is not base64 `user:password`");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (username, password) = decoded.split_once(':').ok_or_else(bad)?;
-    let server = proxy_endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    let server = proxy_endpoint
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
     if server.is_empty() {
-        return Err(Error::failed("ECR returned no proxyEndpoint with the authorization token"));
+        return Err(Error::failed(
+            "ECR returned no proxyEndpoint with the authorization token",
+        ));
     }
-    Ok(RegistryAuth { server: server.to_string(), username: username.to_string(), password: Secret::new(password) })
+    Ok(RegistryAuth {
+        server: server.to_string(),
+        username: username.to_string(),
+        password: Secret::new(password),
+    })
 }
 
 #[cfg(test)]
@@ -157,12 +215,24 @@ mod tests {
     #[test]
     fn token_is_decoded_and_host_taken_from_the_proxy_endpoint() {
         let token = base64::engine::general_purpose::STANDARD.encode("AWS:s3cr3t");
-        let auth = parse_authorization(&token, "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com").unwrap();
+        let auth = parse_authorization(
+            &token,
+            "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        )
+        .unwrap();
         assert_eq!(auth.server, "123456789012.dkr.ecr.eu-west-1.amazonaws.com");
         assert_eq!(auth.username, "AWS");
         assert_eq!(auth.password.expose(), "s3cr3t");
-        assert!(!format!("{auth:?}").contains("s3cr3t"), "Debug must not reveal the password");
-        assert_eq!(parse_authorization(&token, "http://127.0.0.1:4566").unwrap().server, "127.0.0.1:4566");
+        assert!(
+            !format!("{auth:?}").contains("s3cr3t"),
+            "Debug must not reveal the password"
+        );
+        assert_eq!(
+            parse_authorization(&token, "http://127.0.0.1:4566")
+                .unwrap()
+                .server,
+            "127.0.0.1:4566"
+        );
         assert!(parse_authorization("not base64!", "https://x").is_err());
     }
 }

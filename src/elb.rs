@@ -28,7 +28,9 @@ pub struct Elbv2 {
 
 impl Elbv2 {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_elasticloadbalancingv2::Client::new(config) }
+        Self {
+            client: aws_sdk_elasticloadbalancingv2::Client::new(config),
+        }
     }
 }
 
@@ -41,17 +43,31 @@ impl LoadBalancing for Elbv2 {
             .target_group_arn(target_group_arn)
             .send()
             .await
-            .map_err(|err| sdk_error(&format!("describing target health of {target_group_arn}"), err))?;
+            .map_err(|err| {
+                sdk_error(
+                    &format!("describing target health of {target_group_arn}"),
+                    err,
+                )
+            })?;
         Ok(out
             .target_health_descriptions()
             .iter()
             .map(|d| {
                 let health = d.target_health();
                 TargetHealth {
-                    id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                    id: d
+                        .target()
+                        .and_then(|t| t.id())
+                        .unwrap_or_default()
+                        .to_string(),
                     port: d.target().and_then(|t| t.port()),
-                    state: health.and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default(),
-                    reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                    state: health
+                        .and_then(|h| h.state())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    reason: health
+                        .and_then(|h| h.reason())
+                        .map(|r| r.as_str().to_string()),
                     description: health.and_then(|h| h.description()).map(str::to_string),
                 }
             })

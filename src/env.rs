@@ -4,31 +4,86 @@
 /// `(name, meaning)` for every variable shipit reads itself. The AWS SDK reads
 /// its own (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials …); so does bollard (`DOCKER_HOST`).
 pub const ALL: &[(&str, &str)] = &[
-    (SHIPIT_CONFIG, "path of the config file (default: shipit.toml in the repository)"),
+    (
+        SHIPIT_CONFIG,
+        "path of the config file (default: shipit.toml in the repository)",
+    ),
     (SHIPIT_SHA, "the commit to ship (same as --sha)"),
     (SHIPIT_REPOSITORY, "ECR repository name"),
-    (SHIPIT_DOCKERFILE, "Dockerfile path, relative to the repository"),
-    (SHIPIT_CONTEXT, "build context directory, relative to the repository"),
+    (
+        SHIPIT_DOCKERFILE,
+        "Dockerfile path, relative to the repository",
+    ),
+    (
+        SHIPIT_CONTEXT,
+        "build context directory, relative to the repository",
+    ),
     (SHIPIT_TARGET, "build target stage"),
-    (SHIPIT_TAG_FORMAT, "`full` or `short` commit SHA as the image tag"),
+    (
+        SHIPIT_TAG_FORMAT,
+        "`full` or `short` commit SHA as the image tag",
+    ),
     (SHIPIT_EXTRA_TAGS, "comma-separated extra tags to push"),
     (SHIPIT_CLUSTER, "ECS cluster name or ARN"),
     (SHIPIT_SERVICE, "ECS service name or ARN"),
-    (SHIPIT_CONTAINERS, "comma-separated container names whose image changes"),
-    (SHIPIT_TASK_DEFINITION, "task definition JSON file in the repository (instead of the service's current revision)"),
-    (SHIPIT_POLL_INTERVAL, "how often the rollout is polled, e.g. `5s`"),
-    (SHIPIT_TIMEOUT, "deadline for the rollout verdict, e.g. `15m`"),
-    (SHIPIT_ROLLBACK_TIMEOUT, "deadline for the rollback to become healthy"),
+    (
+        SHIPIT_CONTAINERS,
+        "comma-separated container names whose image changes",
+    ),
+    (
+        SHIPIT_TASK_DEFINITION,
+        "task definition JSON file in the repository (instead of the service's current revision)",
+    ),
+    (
+        SHIPIT_POLL_INTERVAL,
+        "how often the rollout is polled, e.g. `5s`",
+    ),
+    (
+        SHIPIT_TIMEOUT,
+        "deadline for the rollout verdict, e.g. `15m`",
+    ),
+    (
+        SHIPIT_ROLLBACK_TIMEOUT,
+        "deadline for the rollback to become healthy",
+    ),
     (SHIPIT_OUTPUT, "`auto`, `human`, `lines` or `json`"),
-    (GITHUB_SHA, "commit SHA in GitHub Actions (used when --sha is absent)"),
-    (CIRCLE_SHA1, "commit SHA in CircleCI (used when --sha and GITHUB_SHA are absent)"),
-    (GITHUB_ACTIONS, "`true` enables GitHub Actions annotations, step summary and outputs"),
-    (GITHUB_STEP_SUMMARY, "file the Markdown step summary is appended to (GitHub Actions)"),
-    (GITHUB_OUTPUT, "file the step outputs are appended to (GitHub Actions)"),
-    (GITHUB_SERVER_URL, "with GITHUB_REPOSITORY, the `org.opencontainers.image.source` label"),
+    (
+        SHIPIT_LOG,
+        "tracing filter for debug logs of shipit and the AWS SDK, e.g. `debug` (default: off)",
+    ),
+    (
+        GITHUB_SHA,
+        "commit SHA in GitHub Actions (used when --sha is absent)",
+    ),
+    (
+        CIRCLE_SHA1,
+        "commit SHA in CircleCI (used when --sha and GITHUB_SHA are absent)",
+    ),
+    (
+        GITHUB_ACTIONS,
+        "`true` enables GitHub Actions annotations, step summary and outputs",
+    ),
+    (
+        GITHUB_STEP_SUMMARY,
+        "file the Markdown step summary is appended to (GitHub Actions)",
+    ),
+    (
+        GITHUB_OUTPUT,
+        "file the step outputs are appended to (GitHub Actions)",
+    ),
+    (
+        GITHUB_SERVER_URL,
+        "with GITHUB_REPOSITORY, the `org.opencontainers.image.source` label",
+    ),
     (GITHUB_REPOSITORY, "see GITHUB_SERVER_URL"),
-    (CIRCLE_REPOSITORY_URL, "the `org.opencontainers.image.source` label in CircleCI"),
-    (CI, "any value selects plain timestamped lines instead of progress bars"),
+    (
+        CIRCLE_REPOSITORY_URL,
+        "the `org.opencontainers.image.source` label in CircleCI",
+    ),
+    (
+        CI,
+        "any value selects plain timestamped lines instead of progress bars",
+    ),
     (NO_COLOR, "any value disables colour"),
 ];
 
@@ -48,6 +103,7 @@ pub const SHIPIT_POLL_INTERVAL: &str = "SHIPIT_POLL_INTERVAL";
 pub const SHIPIT_TIMEOUT: &str = "SHIPIT_TIMEOUT";
 pub const SHIPIT_ROLLBACK_TIMEOUT: &str = "SHIPIT_ROLLBACK_TIMEOUT";
 pub const SHIPIT_OUTPUT: &str = "SHIPIT_OUTPUT";
+pub const SHIPIT_LOG: &str = "SHIPIT_LOG";
 pub const GITHUB_SHA: &str = "GITHUB_SHA";
 pub const CIRCLE_SHA1: &str = "CIRCLE_SHA1";
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";

@@ -112,7 +112,9 @@ fn head(repo: &Path) -> Result<CommitSha> {
             repo.display()
         ))
         .cause(String::from_utf8_lossy(&output.stderr).trim().to_string())
-        .hint("run shipit inside a git checkout with at least one commit, or pass `--sha <commit>`"));
+        .hint(
+            "run shipit inside a git checkout with at least one commit, or pass `--sha <commit>`",
+        ));
     }
     CommitSha::parse(String::from_utf8_lossy(&output.stdout).trim())
 }
@@ -164,7 +166,14 @@ mod tests {
         let repo = tempfile::tempdir().unwrap();
         let git = |args: &[&str]| {
             let ok = Command::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
                 .args(args)
                 .current_dir(repo.path())
                 .output()

@@ -60,10 +60,17 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 fn exit_code_of(code: i32) -> ExitCode {
-    [ExitCode::Success, ExitCode::Failed, ExitCode::Usage, ExitCode::NeedsHuman, ExitCode::Interrupted, ExitCode::Terminated]
-        .into_iter()
-        .find(|c| c.code() == code)
-        .unwrap_or(ExitCode::Failed)
+    [
+        ExitCode::Success,
+        ExitCode::Failed,
+        ExitCode::Usage,
+        ExitCode::NeedsHuman,
+        ExitCode::Interrupted,
+        ExitCode::Terminated,
+    ]
+    .into_iter()
+    .find(|c| c.code() == code)
+    .unwrap_or(ExitCode::Failed)
 }
 
 /// `error: …`, then `Caused by:` lines, then `hint: …`, on stderr.
@@ -88,7 +95,8 @@ fn reporter(cli: &Cli) -> Report {
     } else {
         Verbosity::Normal
     };
-    let interactive = std::io::stderr().is_terminal() && env::var(env::CI).is_none() && !cli.global.no_progress;
+    let interactive =
+        std::io::stderr().is_terminal() && env::var(env::CI).is_none() && !cli.global.no_progress;
     let base: Report = match cli.global.output {
         OutputArg::Json => Arc::new(report::Json::standard()),
         OutputArg::Human => Arc::new(report::Human::new(verbosity)),
@@ -119,7 +127,8 @@ async fn aws(region: Option<&str>) -> Result<aws_config::SdkConfig> {
             .hint("set AWS_REGION (or AWS_DEFAULT_REGION, a profile's region, or --region)"));
     }
     let provider = config.credentials_provider().ok_or_else(|| {
-        Error::bad_input("no AWS credentials provider").hint("configure AWS credentials (env, profile, or OIDC in CI)")
+        Error::bad_input("no AWS credentials provider")
+            .hint("configure AWS credentials (env, profile, or OIDC in CI)")
     })?;
     provider.provide_credentials().await.map_err(|err| {
         Error::bad_input("no AWS credentials found")
@@ -137,35 +146,69 @@ struct AwsClients {
 
 impl AwsClients {
     fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { registry: ecr::Ecr::new(config), ecs: ecs::AwsEcs::new(config), elb: elb::Elbv2::new(config) }
+        Self {
+            registry: ecr::Ecr::new(config),
+            ecs: ecs::AwsEcs::new(config),
+            elb: elb::Elbv2::new(config),
+        }
     }
 
     fn deps<'a>(&'a self, engine: Option<&'a dyn ContainerEngine>) -> Deps<'a> {
-        Deps { registry: &self.registry, ecs: &self.ecs, elb: &self.elb, engine }
+        Deps {
+            registry: &self.registry,
+            ecs: &self.ecs,
+            elb: &self.elb,
+            engine,
+        }
     }
 }
 
 async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
     let repo = settings::repo_dir(&cli.global)?;
+    // With --output json, stdout carries only the final result object.
+    let plain = cli.global.output != OutputArg::Json;
+    let say = |text: &str| {
+        if plain {
+            print!("{text}");
+        }
+    };
     let needs_config = !matches!(cli.command, Command::Completions { .. });
-    let (file, _path) = if needs_config { FileConfig::load(&repo, cli.global.config.as_deref())? } else { Default::default() };
+    let (file, _path) = if needs_config {
+        FileConfig::load(&repo, cli.global.config.as_deref())?
+    } else {
+        Default::default()
+    };
     let region = cli.global.region.clone();
     match cli.command {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "shipit", &mut std::io::stdout());
-            Ok(Outcome { command: "completions".into(), verdict: "ok".into(), ..Default::default() })
+            Ok(Outcome {
+                command: "completions".into(),
+                verdict: "ok".into(),
+                ..Default::default()
+            })
         }
         Command::Build(args) => {
             let image = settings::image(&repo, &file.image, &args.image, None)?;
             let commit = commit(&args.sha, &repo, report)?;
             let engine = DockerEngine::connect().await?;
-            let name = image.repository.clone().unwrap_or_else(|| "shipit-build".into());
+            let name = image
+                .repository
+                .clone()
+                .unwrap_or_else(|| "shipit-build".into());
             let tag = image::pipeline::tag_for(&image, &commit);
             let local = format!("{name}:{tag}");
             let id = image::pipeline::build(&image, &commit, &local, &engine, report).await?;
-            println!("{local} {id}");
-            Ok(Outcome { command: "build".into(), sha: Some(commit.sha.to_string()), image: Some(local), digest: Some(id), verdict: "built".into(), ..Default::default() })
+            say(&format!("{local} {id}\n"));
+            Ok(Outcome {
+                command: "build".into(),
+                sha: Some(commit.sha.to_string()),
+                image: Some(local),
+                digest: Some(id),
+                verdict: "built".into(),
+                ..Default::default()
+            })
         }
         Command::Push(args) => {
             let image = settings::image(&repo, &file.image, &args.image, Some(&args.push))?;
@@ -174,15 +217,31 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
             let config = aws(region.as_deref()).await?;
             let clients = AwsClients::new(&config);
             let plan = image::pipeline::plan(&image, &commit, &clients.registry).await?;
-            let engine = if plan.build { Some(DockerEngine::connect().await?) } else { None };
-            let pushed = image::pipeline::ensure(&plan, &image, &commit, &clients.registry, engine.as_ref().map(|e| e as &dyn ContainerEngine), report).await?;
-            println!("{}@{}", pushed.reference, pushed.digest);
+            let engine = if plan.build {
+                Some(DockerEngine::connect().await?)
+            } else {
+                None
+            };
+            let pushed = image::pipeline::ensure(
+                &plan,
+                &image,
+                &commit,
+                &clients.registry,
+                engine.as_ref().map(|e| e as &dyn ContainerEngine),
+                report,
+            )
+            .await?;
+            say(&format!("{}@{}\n", pushed.reference, pushed.digest));
             Ok(Outcome {
                 command: "push".into(),
                 sha: Some(commit.sha.to_string()),
                 image: Some(pushed.reference),
                 digest: Some(pushed.digest),
-                verdict: if pushed.built { "pushed".into() } else { "already_pushed".into() },
+                verdict: if pushed.built {
+                    "pushed".into()
+                } else {
+                    "already_pushed".into()
+                },
                 timings: pushed.timings,
                 ..Default::default()
             })
@@ -194,16 +253,24 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
             let clients = AwsClients::new(&config);
             if settings.dry_run {
                 let plan = deploy::plan(&settings, &commit, &clients.deps(None)).await?;
-                print!("{}", deploy::render_plan(&plan, &commit));
+                say(&deploy::render_plan(&plan, &commit));
                 return Ok(planned(&plan, &commit));
             }
             // Connect to the engine before any change when a build will be needed.
-            let image_plan = image::pipeline::plan(&settings.image, &commit, &clients.registry).await?;
-            let engine = if image_plan.build { Some(DockerEngine::connect().await?) } else { None };
-            let mut signals = signals::Signals::install();
+            let image_plan =
+                image::pipeline::plan(&settings.image, &commit, &clients.registry).await?;
+            let engine = if image_plan.build {
+                Some(DockerEngine::connect().await?)
+            } else {
+                None
+            };
             let deps = clients.deps(engine.as_ref().map(|e| e as &dyn ContainerEngine));
-            let outcome = deploy::run(&settings, &commit, &deps, report, &mut signals).await?;
-            println!("{} {}", outcome.verdict, outcome.new_task_definition.as_deref().unwrap_or(""));
+            let outcome = deploy::run(&settings, &commit, &deps, report).await?;
+            say(&format!(
+                "{} {}\n",
+                outcome.verdict,
+                outcome.new_task_definition.as_deref().unwrap_or("")
+            ));
             Ok(outcome)
         }
         Command::Plan(args) => {
@@ -212,7 +279,7 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
             let config = aws(region.as_deref()).await?;
             let clients = AwsClients::new(&config);
             let plan = deploy::plan(&settings, &commit, &clients.deps(None)).await?;
-            print!("{}", deploy::render_plan(&plan, &commit));
+            say(&deploy::render_plan(&plan, &commit));
             Ok(planned(&plan, &commit))
         }
         Command::Rollback(args) => {
@@ -221,16 +288,32 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
             let config = aws(region.as_deref()).await?;
             let clients = AwsClients::new(&config);
             let mut signals = signals::Signals::install();
-            let outcome = rollback::run(&service, &watch, args.to.as_deref(), &clients.deps(None), report, &mut signals).await?;
-            println!("{} {}", outcome.verdict, outcome.new_task_definition.as_deref().unwrap_or(""));
+            let outcome = rollback::run(
+                &service,
+                &watch,
+                args.to.as_deref(),
+                &clients.deps(None),
+                report,
+                &mut signals,
+            )
+            .await?;
+            say(&format!(
+                "{} {}\n",
+                outcome.verdict,
+                outcome.new_task_definition.as_deref().unwrap_or("")
+            ));
             Ok(outcome)
         }
         Command::Status(args) => {
             let service = settings::service(&file.ecs, &args)?;
             let config = aws(region.as_deref()).await?;
             let clients = AwsClients::new(&config);
-            print!("{}", status::render(&service, &clients.deps(None)).await?);
-            Ok(Outcome { command: "status".into(), verdict: "ok".into(), ..Default::default() })
+            say(&status::render(&service, &clients.deps(None)).await?);
+            Ok(Outcome {
+                command: "status".into(),
+                verdict: "ok".into(),
+                ..Default::default()
+            })
         }
     }
 }
@@ -248,9 +331,15 @@ fn planned(plan: &deploy::DeployPlan, commit: &git::Commit) -> Outcome {
 }
 
 fn commit(args: &cli::ShaArgs, repo: &std::path::Path, report: &Report) -> Result<git::Commit> {
-    let inputs = git::ShaInputs { flag: args.sha.clone(), github_sha: env::var(env::GITHUB_SHA), circle_sha1: env::var(env::CIRCLE_SHA1) };
+    let inputs = git::ShaInputs {
+        flag: args.sha.clone(),
+        github_sha: env::var(env::GITHUB_SHA),
+        circle_sha1: env::var(env::CIRCLE_SHA1),
+    };
     let commit = git::resolve(&inputs, repo)?;
-    report.emit(&Event::Info { message: format!("commit {} (from {})", commit.sha, commit.source) });
+    report.emit(&Event::Info {
+        message: format!("commit {} (from {})", commit.sha, commit.source),
+    });
     if commit.dirty {
         report.emit(&Event::Warning {
             message: "the work tree has uncommitted changes: the image will contain them, but its tag names only the commit".into(),

@@ -26,8 +26,13 @@ pub async fn to_revision(
     settings: &WatchSettings,
     signals: &mut Signals,
 ) -> Result<RollbackOutcome> {
-    report.emit(&Event::PhaseStarted { phase: Phase::Rollback });
-    report.emit(&Event::RollbackStarted { to: to.to_string(), reason: reason.to_string() });
+    report.emit(&Event::PhaseStarted {
+        phase: Phase::Rollback,
+    });
+    report.emit(&Event::RollbackStarted {
+        to: to.to_string(),
+        reason: reason.to_string(),
+    });
     let started_at = watch::now_epoch();
     let update = ServiceUpdate {
         cluster: cluster.to_string(),
@@ -40,9 +45,14 @@ pub async fn to_revision(
     let updated = deps.ecs.update_service(&update).await.map_err(|err| {
         err.context(format!("rolling back to {to}"))
             .with_kind(crate::error::ErrorKind::NeedsHuman)
-            .hint(format!("retry: shipit rollback --cluster {cluster} --service {service} --to {to}"))
+            .hint(format!(
+                "retry: shipit rollback --cluster {cluster} --service {service} --to {to}"
+            ))
     })?;
-    report.emit(&Event::ServiceUpdated { task_definition: to.to_string(), deployment_id: primary_deployment(&updated, to) });
+    report.emit(&Event::ServiceUpdated {
+        task_definition: to.to_string(),
+        deployment_id: primary_deployment(&updated, to),
+    });
     let goal = Goal {
         task_definition: to.to_string(),
         deployment_id: primary_deployment(&updated, to),
@@ -70,16 +80,38 @@ pub async fn to_revision(
             return Ok(RollbackOutcome { to: to.to_string(), healthy: false, reason: message });
         }
     };
-    report.emit(&Event::PhaseFinished { phase: Phase::Rollback, elapsed: started.elapsed() });
+    report.emit(&Event::PhaseFinished {
+        phase: Phase::Rollback,
+        elapsed: started.elapsed(),
+    });
     let outcome = match result {
         Ok(watched) => match watched.verdict {
-            Verdict::Healthy(summary) => RollbackOutcome { to: to.to_string(), healthy: true, reason: summary },
-            Verdict::Failed(failure) => RollbackOutcome { to: to.to_string(), healthy: false, reason: failure.reason },
-            Verdict::Pending(what) => RollbackOutcome { to: to.to_string(), healthy: false, reason: what },
+            Verdict::Healthy(summary) => RollbackOutcome {
+                to: to.to_string(),
+                healthy: true,
+                reason: summary,
+            },
+            Verdict::Failed(failure) => RollbackOutcome {
+                to: to.to_string(),
+                healthy: false,
+                reason: failure.reason,
+            },
+            Verdict::Pending(what) => RollbackOutcome {
+                to: to.to_string(),
+                healthy: false,
+                reason: what,
+            },
         },
-        Err(err) => RollbackOutcome { to: to.to_string(), healthy: false, reason: err.message().to_string() },
+        Err(err) => RollbackOutcome {
+            to: to.to_string(),
+            healthy: false,
+            reason: err.message().to_string(),
+        },
     };
-    report.emit(&Event::RollbackFinished { healthy: outcome.healthy, reason: outcome.reason.clone() });
+    report.emit(&Event::RollbackFinished {
+        healthy: outcome.healthy,
+        reason: outcome.reason.clone(),
+    });
     Ok(outcome)
 }
 
@@ -111,12 +143,17 @@ pub async fn choose_target(ecs: &dyn Ecs, current: &str, to: Option<&str>) -> Re
         let sha = to.to_ascii_lowercase();
         for arn in revisions_newest_first(ecs, &family).await? {
             let doc = ecs.task_definition(&arn).await?;
-            if doc.tag(tags::SHA).is_some_and(|tagged| tagged.starts_with(&sha)) {
+            if doc
+                .tag(tags::SHA)
+                .is_some_and(|tagged| tagged.starts_with(&sha))
+            {
                 return Ok(doc.arn);
             }
         }
-        return Err(Error::bad_input(format!("no revision of `{family}` is tagged with commit {to}"))
-            .hint("pass a revision number or ARN with --to, or a SHA shipit deployed"));
+        return Err(Error::bad_input(format!(
+            "no revision of `{family}` is tagged with commit {to}"
+        ))
+        .hint("pass a revision number or ARN with --to, or a SHA shipit deployed"));
     }
     for arn in revisions_newest_first(ecs, &family).await? {
         if revision_of(&arn).unwrap_or(0) >= current_rev {
@@ -127,8 +164,11 @@ pub async fn choose_target(ecs: &dyn Ecs, current: &str, to: Option<&str>) -> Re
             return Ok(doc.arn);
         }
     }
-    Err(Error::bad_input(format!("no revision of `{family}` older than {} was seen healthy by shipit", short_arn(current)))
-        .hint("say where to go with --to <revision|ARN|SHA>"))
+    Err(Error::bad_input(format!(
+        "no revision of `{family}` older than {} was seen healthy by shipit",
+        short_arn(current)
+    ))
+    .hint("say where to go with --to <revision|ARN|SHA>"))
 }
 
 async fn revisions_newest_first(ecs: &dyn Ecs, family: &str) -> Result<Vec<String>> {
@@ -150,11 +190,29 @@ pub async fn run(
     let current = active_service(deps.ecs, &service.cluster, &service.service).await?;
     let target = choose_target(deps.ecs, &current.task_definition, to).await?;
     if target == current.task_definition {
-        return Err(Error::bad_input(format!("service `{}` already runs {}", service.service, short_arn(&target)))
-            .hint("pick another revision with --to"));
+        return Err(Error::bad_input(format!(
+            "service `{}` already runs {}",
+            service.service,
+            short_arn(&target)
+        ))
+        .hint("pick another revision with --to"));
     }
-    let reason = format!("manual rollback from {}", short_arn(&current.task_definition));
-    let rolled = to_revision(deps, report, &service.cluster, &service.service, &target, Some(&current.task_definition), &reason, watch, signals).await?;
+    let reason = format!(
+        "manual rollback from {}",
+        short_arn(&current.task_definition)
+    );
+    let rolled = to_revision(
+        deps,
+        report,
+        &service.cluster,
+        &service.service,
+        &target,
+        Some(&current.task_definition),
+        &reason,
+        watch,
+        signals,
+    )
+    .await?;
     if rolled.healthy {
         mark(deps.ecs, &target, "healthy", report).await;
     }
@@ -162,9 +220,17 @@ pub async fn run(
         command: "rollback".into(),
         previous_task_definition: Some(current.task_definition.clone()),
         new_task_definition: Some(target.clone()),
-        verdict: if rolled.healthy { "rolled_back".into() } else { "needs_human".into() },
+        verdict: if rolled.healthy {
+            "rolled_back".into()
+        } else {
+            "needs_human".into()
+        },
         reason: Some(rolled.reason.clone()),
-        exit_code: if rolled.healthy { ExitCode::Success.code() } else { ExitCode::NeedsHuman.code() },
+        exit_code: if rolled.healthy {
+            ExitCode::Success.code()
+        } else {
+            ExitCode::NeedsHuman.code()
+        },
         rollback: Some(rolled),
         ..Default::default()
     })

@@ -110,7 +110,9 @@ impl FileConfig {
         let config = Self::parse(&text).map_err(|err| {
             Error::bad_input(format!("invalid config file {}", path.display()))
                 .cause(err.to_string().trim().to_string())
-                .hint("fix the key named above; the README's configuration reference lists every key")
+                .hint(
+                    "fix the key named above; the README's configuration reference lists every key",
+                )
         })?;
         Ok((config, Some(path)))
     }
@@ -203,19 +205,29 @@ impl Default for WatchSettings {
 pub fn repo_dir(global: &cli::GlobalArgs) -> Result<PathBuf> {
     let dir = match &global.directory {
         Some(dir) => dir.clone(),
-        None => std::env::current_dir().map_err(|err| {
-            Error::bad_input("cannot read the current directory").caused_by(&err)
-        })?,
+        None => std::env::current_dir()
+            .map_err(|err| Error::bad_input("cannot read the current directory").caused_by(&err))?,
     };
     if !dir.is_dir() {
-        return Err(Error::bad_input(format!("directory {} does not exist", dir.display()))
-            .hint("check the -C/--directory argument"));
+        return Err(
+            Error::bad_input(format!("directory {} does not exist", dir.display()))
+                .hint("check the -C/--directory argument"),
+        );
     }
     Ok(dir)
 }
 
-pub fn image(repo: &Path, file: &FileImage, args: &cli::ImageArgs, push: Option<&cli::PushOnlyArgs>) -> Result<ImageSettings> {
-    let context_rel = args.context.clone().or_else(|| file.context.clone()).unwrap_or_else(|| PathBuf::from("."));
+pub fn image(
+    repo: &Path,
+    file: &FileImage,
+    args: &cli::ImageArgs,
+    push: Option<&cli::PushOnlyArgs>,
+) -> Result<ImageSettings> {
+    let context_rel = args
+        .context
+        .clone()
+        .or_else(|| file.context.clone())
+        .unwrap_or_else(|| PathBuf::from("."));
     let context = repo.join(&context_rel);
     if !context.is_dir() {
         return Err(Error::bad_input(format!("build context {} is not a directory", context.display()))
@@ -241,7 +253,11 @@ pub fn image(repo: &Path, file: &FileImage, args: &cli::ImageArgs, push: Option<
         Some(cli::TagFormatArg::Short) => TagFormat::Short,
         None => file.tag_format.unwrap_or_default(),
     };
-    let extra_tags = if args.extra_tags.is_empty() { file.extra_tags.clone() } else { args.extra_tags.clone() };
+    let extra_tags = if args.extra_tags.is_empty() {
+        file.extra_tags.clone()
+    } else {
+        args.extra_tags.clone()
+    };
     for tag in &extra_tags {
         validate_tag(tag)?;
     }
@@ -258,43 +274,83 @@ pub fn image(repo: &Path, file: &FileImage, args: &cli::ImageArgs, push: Option<
         build_args: build_args.into_iter().collect(),
         tag_format,
         extra_tags,
-        create_repository: push.is_some_and(|p| p.create_repository) || file.create_repository.unwrap_or(false),
+        create_repository: push.is_some_and(|p| p.create_repository)
+            || file.create_repository.unwrap_or(false),
         force: push.is_some_and(|p| p.force),
     })
 }
 
 pub fn service(file: &FileEcs, args: &cli::ServiceArgs) -> Result<ServiceSettings> {
-    let cluster = args.cluster.clone().or_else(|| file.cluster.clone()).ok_or_else(|| {
-        Error::bad_input("no ECS cluster given").hint("pass --cluster <name>, set SHIPIT_CLUSTER, or add `[ecs] cluster` to shipit.toml")
-    })?;
-    let service = args.service.clone().or_else(|| file.service.clone()).ok_or_else(|| {
-        Error::bad_input("no ECS service given").hint("pass --service <name>, set SHIPIT_SERVICE, or add `[ecs] service` to shipit.toml")
-    })?;
+    let cluster = args
+        .cluster
+        .clone()
+        .or_else(|| file.cluster.clone())
+        .ok_or_else(|| {
+            Error::bad_input("no ECS cluster given").hint(
+                "pass --cluster <name>, set SHIPIT_CLUSTER, or add `[ecs] cluster` to shipit.toml",
+            )
+        })?;
+    let service = args
+        .service
+        .clone()
+        .or_else(|| file.service.clone())
+        .ok_or_else(|| {
+            Error::bad_input("no ECS service given").hint(
+                "pass --service <name>, set SHIPIT_SERVICE, or add `[ecs] service` to shipit.toml",
+            )
+        })?;
     Ok(ServiceSettings { cluster, service })
 }
 
 pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Result<WatchSettings> {
     let defaults = WatchSettings::default();
-    let duration = |flag: &Option<String>, file: &Option<String>, name: &str, default: Duration| -> Result<Duration> {
+    let duration = |flag: &Option<String>,
+                    file: &Option<String>,
+                    name: &str,
+                    default: Duration|
+     -> Result<Duration> {
         match flag.as_ref().or(file.as_ref()) {
             Some(text) => parse_duration(text).map_err(|msg| {
-                Error::bad_input(format!("invalid {name} `{text}`: {msg}")).hint("write a duration like 5s, 90s, 10m or 1h")
+                Error::bad_input(format!("invalid {name} `{text}`: {msg}"))
+                    .hint("write a duration like 5s, 90s, 10m or 1h")
             }),
             None => Ok(default),
         }
     };
     let settings = WatchSettings {
-        poll_interval: duration(&args.poll_interval, &file.poll_interval, "poll interval", defaults.poll_interval)?,
+        poll_interval: duration(
+            &args.poll_interval,
+            &file.poll_interval,
+            "poll interval",
+            defaults.poll_interval,
+        )?,
         timeout: duration(&args.timeout, &file.timeout, "timeout", defaults.timeout)?,
-        rollback_timeout: duration(&args.rollback_timeout, &file.rollback_timeout, "rollback timeout", defaults.rollback_timeout)?,
-        healthy_polls: args.healthy_polls.or(file.healthy_polls).unwrap_or(defaults.healthy_polls),
-        unhealthy_grace: duration(&args.unhealthy_grace, &file.unhealthy_grace, "unhealthy grace", defaults.unhealthy_grace)?,
-        max_task_failures: args.max_task_failures.or(file.max_task_failures).unwrap_or(defaults.max_task_failures),
+        rollback_timeout: duration(
+            &args.rollback_timeout,
+            &file.rollback_timeout,
+            "rollback timeout",
+            defaults.rollback_timeout,
+        )?,
+        healthy_polls: args
+            .healthy_polls
+            .or(file.healthy_polls)
+            .unwrap_or(defaults.healthy_polls),
+        unhealthy_grace: duration(
+            &args.unhealthy_grace,
+            &file.unhealthy_grace,
+            "unhealthy grace",
+            defaults.unhealthy_grace,
+        )?,
+        max_task_failures: args
+            .max_task_failures
+            .or(file.max_task_failures)
+            .unwrap_or(defaults.max_task_failures),
         wait_for_drain: args.wait_for_drain || file.wait_for_drain.unwrap_or(false),
         rollback: !no_rollback && file.rollback.unwrap_or(true),
     };
     if settings.poll_interval < Duration::from_secs(1) {
-        return Err(Error::bad_input("poll interval must be at least 1s").hint("AWS throttles faster polling; use --poll-interval 5s"));
+        return Err(Error::bad_input("poll interval must be at least 1s")
+            .hint("AWS throttles faster polling; use --poll-interval 5s"));
     }
     if settings.healthy_polls == 0 {
         return Err(Error::bad_input("--healthy-polls must be at least 1"));
@@ -307,17 +363,33 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
     image.repository()?;
     let service = service(&file.ecs, &args.service)?;
     let watch = watch(&file.watch, &args.watch, args.no_rollback)?;
-    let containers = if args.containers.is_empty() { file.ecs.containers.clone() } else { args.containers.clone() };
+    let containers = if args.containers.is_empty() {
+        file.ecs.containers.clone()
+    } else {
+        args.containers.clone()
+    };
 
     let mut changes: BTreeMap<String, ContainerChanges> = BTreeMap::new();
     for (container, vars) in &file.ecs.environment {
-        changes.entry(container.clone()).or_default().environment.extend(vars.clone());
+        changes
+            .entry(container.clone())
+            .or_default()
+            .environment
+            .extend(vars.clone());
     }
     for (container, vars) in &file.ecs.secrets {
-        changes.entry(container.clone()).or_default().secrets.extend(vars.clone());
+        changes
+            .entry(container.clone())
+            .or_default()
+            .secrets
+            .extend(vars.clone());
     }
     for (container, vars) in &file.ecs.docker_labels {
-        changes.entry(container.clone()).or_default().docker_labels.extend(vars.clone());
+        changes
+            .entry(container.clone())
+            .or_default()
+            .docker_labels
+            .extend(vars.clone());
     }
     for (flag, values, pick) in [
         ("--env", &args.env, 0u8),
@@ -326,7 +398,8 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
     ] {
         for value in values {
             let (container, key, val) = split_container_assignment(value).ok_or_else(|| {
-                Error::bad_input(format!("invalid {flag} `{value}`")).hint(format!("write it as {flag} [CONTAINER:]KEY=VALUE"))
+                Error::bad_input(format!("invalid {flag} `{value}`"))
+                    .hint(format!("write it as {flag} [CONTAINER:]KEY=VALUE"))
             })?;
             let entry = changes.entry(container.to_string()).or_default();
             let map = match pick {
@@ -337,7 +410,11 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
             map.insert(key.to_string(), val.to_string());
         }
     }
-    let task_definition_file = match args.task_definition.clone().or_else(|| file.ecs.task_definition.clone()) {
+    let task_definition_file = match args
+        .task_definition
+        .clone()
+        .or_else(|| file.ecs.task_definition.clone())
+    {
         Some(path) => {
             let path = repo.join(path);
             if !path.is_file() {
@@ -401,7 +478,9 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             'h' => 3600,
             _ => return Err(format!("unknown unit `{ch}`")),
         };
-        let value: u64 = number.parse().map_err(|_| "a number must come before each unit".to_string())?;
+        let value: u64 = number
+            .parse()
+            .map_err(|_| "a number must come before each unit".to_string())?;
         total += value * unit;
         number.clear();
     }
@@ -414,25 +493,39 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 fn validate_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(Error::bad_input(format!("invalid image tag `{tag}`"))
-            .hint("tags are up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"))
+        Err(Error::bad_input(format!("invalid image tag `{tag}`")).hint(
+            "tags are up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+        ))
     }
 }
 
 fn validate_repository(name: &str) -> Result<()> {
     let ok = (2..=256).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c))
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
-        Err(Error::bad_input(format!("invalid ECR repository name `{name}`"))
-            .hint("use the repository *name* (lowercase, e.g. `web` or `team/web`), not its URI"))
+        Err(
+            Error::bad_input(format!("invalid ECR repository name `{name}`")).hint(
+                "use the repository *name* (lowercase, e.g. `web` or `team/web`), not its URI",
+            ),
+        )
     }
 }
 
@@ -457,22 +550,45 @@ mod tests {
 
     #[test]
     fn flag_beats_file_and_file_beats_default() {
-        let repo = repo_with(&[("Dockerfile", "FROM scratch"), ("sub/Dockerfile", "FROM scratch")]);
-        let file = FileConfig::parse("[image]\nrepository = \"from-file\"\ntarget = \"file-stage\"\n").unwrap();
+        let repo = repo_with(&[
+            ("Dockerfile", "FROM scratch"),
+            ("sub/Dockerfile", "FROM scratch"),
+        ]);
+        let file =
+            FileConfig::parse("[image]\nrepository = \"from-file\"\ntarget = \"file-stage\"\n")
+                .unwrap();
         let cli = parse_cli(&["build", "--repository", "from-flag"]);
-        let cli::Command::Build(args) = cli.command else { unreachable!() };
+        let cli::Command::Build(args) = cli.command else {
+            unreachable!()
+        };
         let image = image(repo.path(), &file.image, &args.image, None).unwrap();
-        assert_eq!(image.repository.as_deref(), Some("from-flag"), "flag wins over file");
-        assert_eq!(image.target.as_deref(), Some("file-stage"), "file fills what flags leave out");
-        assert_eq!(image.tag_format, TagFormat::Full, "default when neither says");
+        assert_eq!(
+            image.repository.as_deref(),
+            Some("from-flag"),
+            "flag wins over file"
+        );
+        assert_eq!(
+            image.target.as_deref(),
+            Some("file-stage"),
+            "file fills what flags leave out"
+        );
+        assert_eq!(
+            image.tag_format,
+            TagFormat::Full,
+            "default when neither says"
+        );
         assert_eq!(image.dockerfile, repo.path().join("./Dockerfile"));
     }
 
     #[test]
     fn unknown_keys_and_wrong_types_are_rejected_naming_the_key() {
-        let err = FileConfig::parse("[image]\nrepositry = \"x\"\n").unwrap_err().to_string();
+        let err = FileConfig::parse("[image]\nrepositry = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("repositry"), "{err}");
-        let err = FileConfig::parse("[watch]\nhealthy_polls = \"two\"\n").unwrap_err().to_string();
+        let err = FileConfig::parse("[watch]\nhealthy_polls = \"two\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("healthy_polls"), "{err}");
         let err = FileConfig::parse("[deploy]\n").unwrap_err().to_string();
         assert!(err.contains("deploy"), "{err}");
@@ -490,22 +606,36 @@ mod tests {
     fn missing_dockerfile_and_context_are_bad_input_with_hints() {
         let repo = repo_with(&[]);
         let cli = parse_cli(&["build", "--repository", "web"]);
-        let cli::Command::Build(args) = cli.command else { unreachable!() };
+        let cli::Command::Build(args) = cli.command else {
+            unreachable!()
+        };
         let err = image(repo.path(), &FileImage::default(), &args.image, None).unwrap_err();
         assert!(err.message().contains("Dockerfile"), "{}", err.message());
         assert!(err.hint_text().unwrap().contains("--dockerfile"));
 
         let cli = parse_cli(&["build", "--context", "nope"]);
-        let cli::Command::Build(args) = cli.command else { unreachable!() };
+        let cli::Command::Build(args) = cli.command else {
+            unreachable!()
+        };
         let err = image(repo.path(), &FileImage::default(), &args.image, None).unwrap_err();
         assert!(err.message().contains("context"), "{}", err.message());
     }
 
     #[test]
     fn durations() {
-        let cases = [("5s", 5), ("90", 90), ("10m", 600), ("1h", 3600), ("1m30s", 90)];
+        let cases = [
+            ("5s", 5),
+            ("90", 90),
+            ("10m", 600),
+            ("1h", 3600),
+            ("1m30s", 90),
+        ];
         for (text, secs) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
         }
         for bad in ["", "5x", "m", "1.5m", "s5"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
@@ -514,7 +644,10 @@ mod tests {
 
     #[test]
     fn container_assignments() {
-        assert_eq!(split_container_assignment("app:KEY=v=1"), Some(("app", "KEY", "v=1")));
+        assert_eq!(
+            split_container_assignment("app:KEY=v=1"),
+            Some(("app", "KEY", "v=1"))
+        );
         assert_eq!(split_container_assignment("KEY=v"), Some(("", "KEY", "v")));
         assert_eq!(split_container_assignment("=v"), None);
         assert_eq!(split_container_assignment("KEY"), None);

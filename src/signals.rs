@@ -11,7 +11,10 @@ pub struct Signals {
 
 impl Signals {
     pub fn install() -> Self {
-        Self { interrupt: signal(SignalKind::interrupt()).ok(), terminate: signal(SignalKind::terminate()).ok() }
+        Self {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
+        }
     }
 
     /// Never resolves when no handler could be installed.

@@ -8,10 +8,17 @@ use crate::settings::ServiceSettings;
 use crate::watch::verdict::describe_stop;
 
 pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String> {
-    let svc = deps.ecs.service(&service.cluster, &service.service).await?.ok_or_else(|| {
-        Error::bad_input(format!("ECS service `{}` not found in cluster `{}`", service.service, service.cluster))
+    let svc = deps
+        .ecs
+        .service(&service.cluster, &service.service)
+        .await?
+        .ok_or_else(|| {
+            Error::bad_input(format!(
+                "ECS service `{}` not found in cluster `{}`",
+                service.service, service.cluster
+            ))
             .hint("check --cluster/--service and the AWS region")
-    })?;
+        })?;
     let tasks = deps.ecs.tasks(&service.cluster, &service.service).await?;
     let mut out = String::new();
     out.push_str(&format!(
@@ -30,10 +37,14 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
             d.id,
             short_arn(&d.task_definition),
             d.rollout_state.as_deref().unwrap_or("-"),
-            d.rollout_state_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            d.rollout_state_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         ));
     }
-    let (stopped, live): (Vec<&Task>, Vec<&Task>) = tasks.iter().partition(|t| t.last_status == "STOPPED");
+    let (stopped, live): (Vec<&Task>, Vec<&Task>) =
+        tasks.iter().partition(|t| t.last_status == "STOPPED");
     out.push_str("\ntasks:\n");
     if live.is_empty() {
         out.push_str("  none running\n");
@@ -48,7 +59,12 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
         ));
     }
     for lb in &svc.load_balancers {
-        out.push_str(&format!("\ntarget group {} (container {}:{}):\n", short_arn(&lb.target_group_arn), lb.container_name, lb.container_port));
+        out.push_str(&format!(
+            "\ntarget group {} (container {}:{}):\n",
+            short_arn(&lb.target_group_arn),
+            lb.container_name,
+            lb.container_port
+        ));
         let targets = deps.elb.target_health(&lb.target_group_arn).await?;
         if targets.is_empty() {
             out.push_str("  no targets\n");
@@ -64,11 +80,20 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
         }
     }
     let mut stopped = stopped;
-    stopped.sort_by(|a, b| b.created_at.partial_cmp(&a.created_at).unwrap_or(std::cmp::Ordering::Equal));
+    stopped.sort_by(|a, b| {
+        b.created_at
+            .partial_cmp(&a.created_at)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     if !stopped.is_empty() {
         out.push_str("\nrecently stopped:\n");
         for t in stopped.iter().take(5) {
-            out.push_str(&format!("  {} {}: {}\n", t.id(), short_arn(&t.task_definition), describe_stop(t)));
+            out.push_str(&format!(
+                "  {} {}: {}\n",
+                t.id(),
+                short_arn(&t.task_definition),
+                describe_stop(t)
+            ));
         }
     }
     if !svc.events.is_empty() {

@@ -18,7 +18,10 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
-use super::{ContainerState, Deployment, Ecs, LoadBalancerRef, Service, ServiceEvent, ServiceUpdate, Task, TaskDefinitionDoc};
+use super::{
+    ContainerState, Deployment, Ecs, LoadBalancerRef, Service, ServiceEvent, ServiceUpdate, Task,
+    TaskDefinitionDoc,
+};
 use crate::ecr::sdk_error;
 use crate::error::{Error, Result};
 
@@ -28,7 +31,9 @@ pub struct AwsEcs {
 
 impl AwsEcs {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_ecs::Client::new(config) }
+        Self {
+            client: aws_sdk_ecs::Client::new(config),
+        }
     }
 }
 
@@ -49,7 +54,9 @@ impl Intercept for ReplaceBody {
     ) -> Result<(), BoxError> {
         let request = context.request_mut();
         *request.body_mut() = SdkBody::from(self.0.clone());
-        request.headers_mut().insert("content-length", self.0.len().to_string());
+        request
+            .headers_mut()
+            .insert("content-length", self.0.len().to_string());
         Ok(())
     }
 }
@@ -168,14 +175,24 @@ fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
 #[async_trait]
 impl Ecs for AwsEcs {
     async fn service(&self, cluster: &str, service: &str) -> Result<Option<Service>> {
-        let out = self.client.describe_services().cluster(cluster).services(service).send().await.map_err(|err| {
-            if err.code() == Some("ClusterNotFoundException") {
-                Error::bad_input(format!("ECS cluster `{cluster}` does not exist"))
-                    .hint("check --cluster / SHIPIT_CLUSTER and the AWS region")
-            } else {
-                sdk_error(&format!("describing ECS service `{service}` in cluster `{cluster}`"), err)
-            }
-        })?;
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|err| {
+                if err.code() == Some("ClusterNotFoundException") {
+                    Error::bad_input(format!("ECS cluster `{cluster}` does not exist"))
+                        .hint("check --cluster / SHIPIT_CLUSTER and the AWS region")
+                } else {
+                    sdk_error(
+                        &format!("describing ECS service `{service}` in cluster `{cluster}`"),
+                        err,
+                    )
+                }
+            })?;
         Ok(out.services().first().map(service_from))
     }
 
@@ -198,40 +215,72 @@ impl Ecs for AwsEcs {
                     sdk_error(&format!("describing task definition `{arn}`"), err)
                 }
             })?;
-        let raw = capture.0.lock().unwrap().take().ok_or_else(|| Error::failed("DescribeTaskDefinition returned no body"))?;
-        let response: Value = serde_json::from_slice(&raw)
-            .map_err(|err| Error::failed("DescribeTaskDefinition returned a body that is not JSON").caused_by(&err))?;
-        let json = response.get("taskDefinition").cloned().unwrap_or(Value::Null);
+        let raw = capture
+            .0
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or_else(|| Error::failed("DescribeTaskDefinition returned no body"))?;
+        let response: Value = serde_json::from_slice(&raw).map_err(|err| {
+            Error::failed("DescribeTaskDefinition returned a body that is not JSON").caused_by(&err)
+        })?;
+        let json = response
+            .get("taskDefinition")
+            .cloned()
+            .unwrap_or(Value::Null);
         let tags = response
             .get("tags")
             .and_then(Value::as_array)
             .map(|tags| {
                 tags.iter()
-                    .filter_map(|t| Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.as_str().unwrap_or("").to_string())))
+                    .filter_map(|t| {
+                        Some((
+                            t.get("key")?.as_str()?.to_string(),
+                            t.get("value")?.as_str().unwrap_or("").to_string(),
+                        ))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        let arn = json.get("taskDefinitionArn").and_then(Value::as_str).unwrap_or(arn).to_string();
+        let arn = json
+            .get("taskDefinitionArn")
+            .and_then(Value::as_str)
+            .unwrap_or(arn)
+            .to_string();
         Ok(TaskDefinitionDoc { arn, json, tags })
     }
 
     async fn register_task_definition(&self, body: &Value) -> Result<String> {
         use aws_sdk_ecs::types::ContainerDefinition;
-        let family = body.get("family").and_then(Value::as_str).unwrap_or_default().to_string();
+        let family = body
+            .get("family")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let bytes = bytes::Bytes::from(serde_json::to_vec(body).expect("JSON value serializes"));
         // The typed input is a placeholder: the interceptor sends `body` instead.
         let out = self
             .client
             .register_task_definition()
             .family(&family)
-            .container_definitions(ContainerDefinition::builder().name("placeholder").image("placeholder").build())
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("placeholder")
+                    .image("placeholder")
+                    .build(),
+            )
             .customize()
             .interceptor(ReplaceBody(bytes))
             .send()
             .await
             .map_err(|err| {
-                let error = sdk_error(&format!("registering a revision of task definition family `{family}`"), err);
-                error.hint("the service was not changed; check the task definition fields named above")
+                let error = sdk_error(
+                    &format!("registering a revision of task definition family `{family}`"),
+                    err,
+                );
+                error.hint(
+                    "the service was not changed; check the task definition fields named above",
+                )
             })?;
         out.task_definition()
             .and_then(|td| td.task_definition_arn())
@@ -251,7 +300,9 @@ impl Ecs for AwsEcs {
             .send()
             .await
             .map_err(|err| sdk_error(&format!("updating ECS service `{}`", update.service), err))?;
-        out.service().map(service_from).ok_or_else(|| Error::failed("UpdateService returned no service"))
+        out.service()
+            .map(service_from)
+            .ok_or_else(|| Error::failed("UpdateService returned no service"))
     }
 
     async fn tasks(&self, cluster: &str, service: &str) -> Result<Vec<Task>> {
@@ -277,7 +328,9 @@ impl Ecs for AwsEcs {
                 .set_tasks(Some(batch.to_vec()))
                 .send()
                 .await
-                .map_err(|err| sdk_error(&format!("describing tasks of service `{service}`"), err))?;
+                .map_err(|err| {
+                    sdk_error(&format!("describing tasks of service `{service}`"), err)
+                })?;
             tasks.extend(out.tasks().iter().map(task_from));
         }
         Ok(tasks)
@@ -288,7 +341,11 @@ impl Ecs for AwsEcs {
         self.client
             .tag_resource()
             .resource_arn(arn)
-            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
             .send()
             .await
             .map_err(|err| sdk_error(&format!("tagging task definition `{arn}`"), err))?;
@@ -306,11 +363,22 @@ impl Ecs for AwsEcs {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| sdk_error(&format!("listing revisions of task definition family `{family}`"), err))?;
+            let page = page.map_err(|err| {
+                sdk_error(
+                    &format!("listing revisions of task definition family `{family}`"),
+                    err,
+                )
+            })?;
             arns.extend(
                 page.task_definition_arns()
                     .iter()
-                    .filter(|arn| arn.rsplit('/').next().and_then(|n| n.rsplit_once(':')).map(|(f, _)| f) == Some(family))
+                    .filter(|arn| {
+                        arn.rsplit('/')
+                            .next()
+                            .and_then(|n| n.rsplit_once(':'))
+                            .map(|(f, _)| f)
+                            == Some(family)
+                    })
                     .cloned(),
             );
             if arns.len() >= 100 {

@@ -37,7 +37,10 @@ pub fn containers(td: &Value) -> Vec<(&str, &str)> {
         .map(|defs| {
             defs.iter()
                 .map(|c| {
-                    (c.get("name").and_then(Value::as_str).unwrap_or(""), c.get("image").and_then(Value::as_str).unwrap_or(""))
+                    (
+                        c.get("name").and_then(Value::as_str).unwrap_or(""),
+                        c.get("image").and_then(Value::as_str).unwrap_or(""),
+                    )
                 })
                 .collect()
         })
@@ -55,21 +58,36 @@ pub fn image_repository(image: &str) -> &str {
 
 /// The containers whose image changes: those requested (each must exist),
 /// else the one whose image is in `repository_uri`.
-pub fn pick_containers(td: &Value, requested: &[String], repository_uri: &str, family: &str) -> Result<Vec<String>> {
+pub fn pick_containers(
+    td: &Value,
+    requested: &[String],
+    repository_uri: &str,
+    family: &str,
+) -> Result<Vec<String>> {
     let all = containers(td);
-    let listing = || all.iter().map(|(n, i)| format!("{n} ({i})")).collect::<Vec<_>>().join(", ");
+    let listing = || {
+        all.iter()
+            .map(|(n, i)| format!("{n} ({i})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if !requested.is_empty() {
         for name in requested {
             if !all.iter().any(|(n, _)| n == name) {
-                return Err(Error::bad_input(format!("task definition `{family}` has no container `{name}`"))
-                    .cause(format!("its containers: {}", listing()))
-                    .hint("pass --container with one of the names above"));
+                return Err(Error::bad_input(format!(
+                    "task definition `{family}` has no container `{name}`"
+                ))
+                .cause(format!("its containers: {}", listing()))
+                .hint("pass --container with one of the names above"));
             }
         }
         return Ok(requested.to_vec());
     }
-    let matching: Vec<String> =
-        all.iter().filter(|(_, image)| image_repository(image) == repository_uri).map(|(n, _)| n.to_string()).collect();
+    let matching: Vec<String> = all
+        .iter()
+        .filter(|(_, image)| image_repository(image) == repository_uri)
+        .map(|(n, _)| n.to_string())
+        .collect();
     match matching.len() {
         1 => Ok(matching),
         0 => Err(Error::bad_input(format!(
@@ -87,7 +105,11 @@ pub fn pick_containers(td: &Value, requested: &[String], repository_uri: &str, f
 
 /// The RegisterTaskDefinition body for the next revision: the current
 /// definition minus read-only fields, with only the named containers changed.
-pub fn next_revision(current: &Value, current_tags: &[(String, String)], changes: &Changes) -> Result<Value> {
+pub fn next_revision(
+    current: &Value,
+    current_tags: &[(String, String)],
+    changes: &Changes,
+) -> Result<Value> {
     let mut body: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
     for field in READ_ONLY_FIELDS {
         body.remove(*field);
@@ -97,13 +119,23 @@ pub fn next_revision(current: &Value, current_tags: &[(String, String)], changes
         .and_then(Value::as_array_mut)
         .ok_or_else(|| Error::bad_input("the task definition has no containerDefinitions"))?;
     for name in changes.images.keys().chain(changes.containers.keys()) {
-        if !defs.iter().any(|c| c.get("name").and_then(Value::as_str) == Some(name)) {
-            return Err(Error::bad_input(format!("the task definition has no container `{name}`"))
-                .hint("check the container names in --env/--secret/--docker-label and [ecs.*] tables"));
+        if !defs
+            .iter()
+            .any(|c| c.get("name").and_then(Value::as_str) == Some(name))
+        {
+            return Err(
+                Error::bad_input(format!("the task definition has no container `{name}`")).hint(
+                    "check the container names in --env/--secret/--docker-label and [ecs.*] tables",
+                ),
+            );
         }
     }
     for def in defs.iter_mut() {
-        let name = def.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = def
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if let Some(image) = changes.images.get(&name) {
             def["image"] = Value::String(image.clone());
         }
@@ -111,18 +143,32 @@ pub fn next_revision(current: &Value, current_tags: &[(String, String)], changes
             upsert_pairs(def, "environment", "value", &change.environment);
             upsert_pairs(def, "secrets", "valueFrom", &change.secrets);
             if !change.docker_labels.is_empty() {
-                let labels = def.as_object_mut().unwrap().entry("dockerLabels").or_insert_with(|| json!({}));
+                let labels = def
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("dockerLabels")
+                    .or_insert_with(|| json!({}));
                 for (key, value) in &change.docker_labels {
                     labels[key] = Value::String(value.clone());
                 }
             }
         }
     }
-    let mut tags: Vec<(String, String)> =
-        current_tags.iter().filter(|(k, _)| !changes.tags.iter().any(|(nk, _)| nk == k)).cloned().collect();
+    let mut tags: Vec<(String, String)> = current_tags
+        .iter()
+        .filter(|(k, _)| !changes.tags.iter().any(|(nk, _)| nk == k))
+        .cloned()
+        .collect();
     tags.extend(changes.tags.iter().cloned());
     if !tags.is_empty() {
-        body.insert("tags".into(), Value::Array(tags.into_iter().map(|(key, value)| json!({"key": key, "value": value})).collect()));
+        body.insert(
+            "tags".into(),
+            Value::Array(
+                tags.into_iter()
+                    .map(|(key, value)| json!({"key": key, "value": value}))
+                    .collect(),
+            ),
+        );
     }
     Ok(Value::Object(body))
 }
@@ -132,10 +178,19 @@ fn upsert_pairs(def: &mut Value, list: &str, value_key: &str, updates: &BTreeMap
     if updates.is_empty() {
         return;
     }
-    let entries = def.as_object_mut().unwrap().entry(list).or_insert_with(|| json!([]));
-    let Some(entries) = entries.as_array_mut() else { return };
+    let entries = def
+        .as_object_mut()
+        .unwrap()
+        .entry(list)
+        .or_insert_with(|| json!([]));
+    let Some(entries) = entries.as_array_mut() else {
+        return;
+    };
     for (name, value) in updates {
-        match entries.iter_mut().find(|e| e.get("name").and_then(Value::as_str) == Some(name)) {
+        match entries
+            .iter_mut()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        {
             Some(entry) => entry[value_key] = Value::String(value.clone()),
             None => entries.push(json!({"name": name, value_key: value})),
         }
@@ -177,12 +232,17 @@ pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 2..];
         let end = after.find('}').ok_or_else(|| {
-            Error::bad_input("unterminated `${` in the task definition file").hint("close it with `}` or write `$${` for a literal")
+            Error::bad_input("unterminated `${` in the task definition file")
+                .hint("close it with `}` or write `$${` for a literal")
         })?;
         let name = &after[..end];
         let value = lookup(name).ok_or_else(|| {
-            Error::bad_input(format!("the task definition file uses ${{{name}}}, which is not set"))
-                .hint(format!("set the environment variable {name}, or remove it from the file"))
+            Error::bad_input(format!(
+                "the task definition file uses ${{{name}}}, which is not set"
+            ))
+            .hint(format!(
+                "set the environment variable {name}, or remove it from the file"
+            ))
         })?;
         out.push_str(&value);
         rest = &after[end + 1..];
@@ -220,14 +280,21 @@ mod tests {
 
     #[test]
     fn the_container_using_the_repository_is_picked_by_default() {
-        assert_eq!(pick_containers(&current(), &[], REPO, "web").unwrap(), ["app"]);
+        assert_eq!(
+            pick_containers(&current(), &[], REPO, "web").unwrap(),
+            ["app"]
+        );
     }
 
     #[test]
     fn a_missing_or_unknown_container_is_bad_input_listing_the_containers() {
         let err = pick_containers(&current(), &[], "127.0.0.1:4566/other", "web").unwrap_err();
         assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
-        assert!(err.causes()[0].contains("app (") && err.causes()[0].contains("proxy ("), "{:?}", err.causes());
+        assert!(
+            err.causes()[0].contains("app (") && err.causes()[0].contains("proxy ("),
+            "{:?}",
+            err.causes()
+        );
         let err = pick_containers(&current(), &["nope".into()], REPO, "web").unwrap_err();
         assert!(err.message().contains("`nope`"));
     }
@@ -243,29 +310,59 @@ mod tests {
     #[test]
     fn next_revision_changes_only_the_named_container_and_drops_read_only_fields() {
         let mut changes = Changes::default();
-        changes.images.insert("app".into(), format!("{REPO}:abc1234"));
+        changes
+            .images
+            .insert("app".into(), format!("{REPO}:abc1234"));
         changes.containers.insert(
             "app".into(),
             ContainerChanges {
-                environment: [("MODE".to_string(), "b".to_string()), ("NEW".to_string(), "1".to_string())].into(),
+                environment: [
+                    ("MODE".to_string(), "b".to_string()),
+                    ("NEW".to_string(), "1".to_string()),
+                ]
+                .into(),
                 ..Default::default()
             },
         );
         changes.tags.push(("shipit:sha".into(), "abc1234".into()));
-        let body = next_revision(&current(), &[("team".into(), "x".into()), ("shipit:sha".into(), "old".into())], &changes).unwrap();
+        let body = next_revision(
+            &current(),
+            &[
+                ("team".into(), "x".into()),
+                ("shipit:sha".into(), "old".into()),
+            ],
+            &changes,
+        )
+        .unwrap();
         for field in READ_ONLY_FIELDS {
             assert!(body.get(*field).is_none(), "{field} must be removed");
         }
-        assert_eq!(body["containerDefinitions"][0]["image"], json!(format!("{REPO}:abc1234")));
+        assert_eq!(
+            body["containerDefinitions"][0]["image"],
+            json!(format!("{REPO}:abc1234"))
+        );
         assert_eq!(
             body["containerDefinitions"][0]["environment"],
             json!([{"name": "MODE", "value": "b"}, {"name": "NEW", "value": "1"}])
         );
-        assert_eq!(body["containerDefinitions"][1], current()["containerDefinitions"][1], "the sidecar is untouched");
-        for kept in ["family", "networkMode", "cpu", "memory", "requiresCompatibilities"] {
+        assert_eq!(
+            body["containerDefinitions"][1],
+            current()["containerDefinitions"][1],
+            "the sidecar is untouched"
+        );
+        for kept in [
+            "family",
+            "networkMode",
+            "cpu",
+            "memory",
+            "requiresCompatibilities",
+        ] {
             assert_eq!(body[kept], current()[kept], "{kept} is kept");
         }
-        assert_eq!(body["tags"], json!([{"key": "team", "value": "x"}, {"key": "shipit:sha", "value": "abc1234"}]));
+        assert_eq!(
+            body["tags"],
+            json!([{"key": "team", "value": "x"}, {"key": "shipit:sha", "value": "abc1234"}])
+        );
     }
 
     #[test]
@@ -274,14 +371,29 @@ mod tests {
         changes.images.insert("app".into(), format!("{REPO}:new"));
         let next = next_revision(&current(), &[], &changes).unwrap();
         let diff = diff(&current(), &next);
-        assert!(diff.contains(&format!("-      \"image\": \"{REPO}:old\"")), "{diff}");
-        assert!(diff.contains(&format!("+      \"image\": \"{REPO}:new\"")), "{diff}");
-        assert_eq!(diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count(), 1, "{diff}");
+        assert!(
+            diff.contains(&format!("-      \"image\": \"{REPO}:old\"")),
+            "{diff}"
+        );
+        assert!(
+            diff.contains(&format!("+      \"image\": \"{REPO}:new\"")),
+            "{diff}"
+        );
+        assert_eq!(
+            diff.lines()
+                .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+                .count(),
+            1,
+            "{diff}"
+        );
     }
 
     #[test]
     fn image_repository_strips_tag_and_digest_but_not_the_port() {
-        assert_eq!(image_repository("127.0.0.1:4566/web:abc"), "127.0.0.1:4566/web");
+        assert_eq!(
+            image_repository("127.0.0.1:4566/web:abc"),
+            "127.0.0.1:4566/web"
+        );
         assert_eq!(image_repository("127.0.0.1:4566/web"), "127.0.0.1:4566/web");
         assert_eq!(image_repository("r/web@sha256:00"), "r/web");
     }
@@ -289,7 +401,10 @@ mod tests {
     #[test]
     fn substitution() {
         let env = |name: &str| (name == "ACCOUNT").then(|| "123".to_string());
-        assert_eq!(substitute("a ${ACCOUNT} b $${LITERAL}", env).unwrap(), "a 123 b ${LITERAL}");
+        assert_eq!(
+            substitute("a ${ACCOUNT} b $${LITERAL}", env).unwrap(),
+            "a 123 b ${LITERAL}"
+        );
         let err = substitute("${MISSING}", env).unwrap_err();
         assert!(err.message().contains("MISSING") && err.hint_text().unwrap().contains("MISSING"));
         assert!(substitute("${OPEN", env).is_err());

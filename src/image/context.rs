@@ -40,10 +40,15 @@ pub struct ContextStats {
 impl BuildContext {
     pub fn prepare(root: &Path, dockerfile: &Path) -> Result<Self> {
         let root = root.canonicalize().map_err(|err| {
-            Error::bad_input(format!("build context {} cannot be read", root.display())).caused_by(&err)
+            Error::bad_input(format!("build context {} cannot be read", root.display()))
+                .caused_by(&err)
         })?;
         let dockerfile = dockerfile.canonicalize().map_err(|err| {
-            Error::bad_input(format!("Dockerfile {} cannot be read", dockerfile.display())).caused_by(&err)
+            Error::bad_input(format!(
+                "Dockerfile {} cannot be read",
+                dockerfile.display()
+            ))
+            .caused_by(&err)
         })?;
         let ignore_path = root.join(".dockerignore");
         let mut ignore = match std::fs::read_to_string(&ignore_path) {
@@ -54,12 +59,18 @@ impl BuildContext {
             })?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => DockerIgnore::empty(),
             Err(err) => {
-                return Err(Error::bad_input(format!("cannot read {}", ignore_path.display())).caused_by(&err))
+                return Err(
+                    Error::bad_input(format!("cannot read {}", ignore_path.display()))
+                        .caused_by(&err),
+                )
             }
         };
         let (dockerfile_name, outside_dockerfile) = match dockerfile.strip_prefix(&root) {
             Ok(rel) => (to_slash(rel), None),
-            Err(_) => (format!(".dockerfile.shipit-{}", std::process::id()), Some(dockerfile)),
+            Err(_) => (
+                format!(".dockerfile.shipit-{}", std::process::id()),
+                Some(dockerfile),
+            ),
         };
         // As the Docker CLI does: the engine needs the Dockerfile and .dockerignore
         // even when the patterns exclude them.
@@ -67,7 +78,12 @@ impl BuildContext {
         if outside_dockerfile.is_none() {
             ignore.keep(&dockerfile_name);
         }
-        Ok(Self { root, ignore, dockerfile_name, outside_dockerfile })
+        Ok(Self {
+            root,
+            ignore,
+            dockerfile_name,
+            outside_dockerfile,
+        })
     }
 
     pub fn dockerfile_name(&self) -> &str {
@@ -88,7 +104,10 @@ impl BuildContext {
         Ok(names)
     }
 
-    fn walk(&self, mut visit: impl FnMut(&str, &walkdir::DirEntry) -> io::Result<()>) -> io::Result<()> {
+    fn walk(
+        &self,
+        mut visit: impl FnMut(&str, &walkdir::DirEntry) -> io::Result<()>,
+    ) -> io::Result<()> {
         let root = &self.root;
         let ignore = &self.ignore;
         let walker = WalkDir::new(root)
@@ -112,15 +131,24 @@ impl BuildContext {
 
     /// Starts writing the tar on a blocking thread; the stream yields its chunks.
     /// An I/O error ends the stream with that error (the engine then sees a cut body).
-    pub fn into_stream(self, stats: Arc<ContextStats>) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    pub fn into_stream(
+        self,
+        stats: Arc<ContextStats>,
+    ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
         tokio::task::spawn_blocking(move || {
-            let writer = ChannelWriter { tx: tx.clone(), buf: BytesMut::with_capacity(CHUNK), stats: stats.clone() };
+            let writer = ChannelWriter {
+                tx: tx.clone(),
+                buf: BytesMut::with_capacity(CHUNK),
+                stats: stats.clone(),
+            };
             if let Err(err) = self.write_tar(writer, &stats) {
                 let _ = tx.blocking_send(Err(err));
             }
         });
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
     }
 
     fn write_tar(&self, writer: ChannelWriter, stats: &ContextStats) -> io::Result<()> {
@@ -152,7 +180,10 @@ fn relative(root: &Path, path: &Path) -> String {
 }
 
 fn to_slash(path: &Path) -> String {
-    path.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 struct ChannelWriter {
@@ -167,10 +198,15 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = self.buf.split().freeze();
-        self.stats.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the engine stopped reading the build context"))
+        self.stats
+            .bytes
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the engine stopped reading the build context",
+            )
+        })
     }
 }
 
@@ -217,7 +253,14 @@ mod tests {
         archive
             .entries()
             .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().trim_end_matches('/').to_string())
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string()
+            })
             .collect()
     }
 
@@ -234,13 +277,26 @@ mod tests {
         let context = BuildContext::prepare(dir.path(), &dir.path().join("Dockerfile")).unwrap();
         let names = tar_names(context.clone()).await;
         assert_eq!(names, context.entries().unwrap());
-        assert_eq!(names, [".dockerignore", "Dockerfile", "app", "app/main.txt", "keep.log"]);
+        assert_eq!(
+            names,
+            [
+                ".dockerignore",
+                "Dockerfile",
+                "app",
+                "app/main.txt",
+                "keep.log"
+            ]
+        );
     }
 
     #[tokio::test]
     async fn a_dockerfile_outside_the_context_is_added_under_a_private_name() {
         let dir = tree(&[("ctx/a.txt", "x"), ("docker/Dockerfile", "FROM scratch")]);
-        let context = BuildContext::prepare(&dir.path().join("ctx"), &dir.path().join("docker/Dockerfile")).unwrap();
+        let context = BuildContext::prepare(
+            &dir.path().join("ctx"),
+            &dir.path().join("docker/Dockerfile"),
+        )
+        .unwrap();
         let name = context.dockerfile_name().to_string();
         assert!(name.starts_with(".dockerfile.shipit-"), "{name}");
         assert_eq!(tar_names(context).await, ["a.txt".to_string(), name]);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, TagImageOptionsBuilder,
+};
 use bollard::Docker;
 use futures_util::StreamExt;
 
@@ -29,11 +31,22 @@ pub struct BuildSpec {
 #[async_trait]
 pub trait ContainerEngine: Send + Sync {
     /// Builds, streaming the context and the log; returns the image id.
-    async fn build(&self, spec: &BuildSpec, context: BuildContext, report: &Report) -> Result<String>;
+    async fn build(
+        &self,
+        spec: &BuildSpec,
+        context: BuildContext,
+        report: &Report,
+    ) -> Result<String>;
     /// Adds `repository:tag` to an image.
     async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<()>;
     /// Pushes `repository:tag` with credentials passed in memory; returns the digest.
-    async fn push(&self, repository: &str, tag: &str, auth: &RegistryAuth, report: &Report) -> Result<String>;
+    async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        auth: &RegistryAuth,
+        report: &Report,
+    ) -> Result<String>;
 }
 
 pub struct DockerEngine {
@@ -45,13 +58,17 @@ impl DockerEngine {
     /// so an older engine (e.g. API 1.41) is spoken to in its own version.
     pub async fn connect() -> Result<Self> {
         let unreachable = |cause: &dyn std::fmt::Display| {
-            let host = crate::env::var("DOCKER_HOST").unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+            let host = crate::env::var("DOCKER_HOST")
+                .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
             Error::bad_input(format!("cannot reach the Docker engine at {host}"))
                 .cause(cause.to_string())
                 .hint("start the Docker engine (or `scripts/local-stack up`), or point DOCKER_HOST at a running one")
         };
         let docker = Docker::connect_with_defaults().map_err(|err| unreachable(&err))?;
-        let docker = docker.negotiate_version().await.map_err(|err| unreachable(&err))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|err| unreachable(&err))?;
         docker.ping().await.map_err(|err| unreachable(&err))?;
         Ok(Self { docker })
     }
@@ -59,9 +76,22 @@ impl DockerEngine {
 
 #[async_trait]
 impl ContainerEngine for DockerEngine {
-    async fn build(&self, spec: &BuildSpec, context: BuildContext, report: &Report) -> Result<String> {
-        let build_args: HashMap<&str, &str> = spec.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let labels: HashMap<&str, &str> = spec.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    async fn build(
+        &self,
+        spec: &BuildSpec,
+        context: BuildContext,
+        report: &Report,
+    ) -> Result<String> {
+        let build_args: HashMap<&str, &str> = spec
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let labels: HashMap<&str, &str> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(context.dockerfile_name())
             .t(&spec.tag)
@@ -132,23 +162,40 @@ impl ContainerEngine for DockerEngine {
             for line in recent.iter().rev().take(20).rev() {
                 error = error.cause(line.clone());
             }
-            return Err(error.hint("fix the failing Dockerfile step shown above; nothing was pushed or deployed"));
+            return Err(error.hint(
+                "fix the failing Dockerfile step shown above; nothing was pushed or deployed",
+            ));
         }
         let image = self.docker.inspect_image(&spec.tag).await.map_err(|err| {
-            Error::failed(format!("the build finished but image {} is not in the engine", spec.tag)).caused_by(&err)
+            Error::failed(format!(
+                "the build finished but image {} is not in the engine",
+                spec.tag
+            ))
+            .caused_by(&err)
         })?;
         Ok(image.id.unwrap_or_else(|| spec.tag.clone()))
     }
 
     async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<()> {
-        let options = TagImageOptionsBuilder::default().repo(repository).tag(tag).build();
+        let options = TagImageOptionsBuilder::default()
+            .repo(repository)
+            .tag(tag)
+            .build();
         self.docker
             .tag_image(image, Some(options))
             .await
-            .map_err(|err| Error::failed(format!("cannot tag {image} as {repository}:{tag}")).caused_by(&err))
+            .map_err(|err| {
+                Error::failed(format!("cannot tag {image} as {repository}:{tag}")).caused_by(&err)
+            })
     }
 
-    async fn push(&self, repository: &str, tag: &str, auth: &RegistryAuth, report: &Report) -> Result<String> {
+    async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        auth: &RegistryAuth,
+        report: &Report,
+    ) -> Result<String> {
         let credentials = DockerCredentials {
             username: Some(auth.username.clone()),
             password: Some(auth.password.expose().to_string()),
@@ -156,7 +203,9 @@ impl ContainerEngine for DockerEngine {
             ..Default::default()
         };
         let options = PushImageOptionsBuilder::default().tag(tag).build();
-        let mut stream = self.docker.push_image(repository, Some(options), Some(credentials));
+        let mut stream = self
+            .docker
+            .push_image(repository, Some(options), Some(credentials));
         let mut digest = None;
         while let Some(item) = stream.next().await {
             let info = item.map_err(|err| {
@@ -181,11 +230,18 @@ impl ContainerEngine for DockerEngine {
                 .progress_detail
                 .map(|p| (p.current.map(|v| v as u64), p.total.map(|v| v as u64)))
                 .unwrap_or((None, None));
-            report.emit(&Event::PushProgress { layer: format!("{repository}:{tag}"), status, current, total });
+            report.emit(&Event::PushProgress {
+                layer: format!("{repository}:{tag}"),
+                status,
+                current,
+                total,
+            });
         }
         digest.ok_or_else(|| {
-            Error::failed(format!("the engine pushed {repository}:{tag} but reported no digest"))
-                .hint("check the registry with `shipit status` or DescribeImages")
+            Error::failed(format!(
+                "the engine pushed {repository}:{tag} but reported no digest"
+            ))
+            .hint("check the registry with `shipit status` or DescribeImages")
         })
     }
 }
@@ -202,7 +258,10 @@ mod tests {
     #[test]
     fn digest_is_read_from_the_final_push_status() {
         let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert_eq!(super::parse_digest(&format!("abc1234: digest: {digest} size: 528")).as_deref(), Some(digest));
+        assert_eq!(
+            super::parse_digest(&format!("abc1234: digest: {digest} size: 528")).as_deref(),
+            Some(digest)
+        );
         assert_eq!(super::parse_digest("Pushed"), None);
     }
 }

@@ -27,7 +27,9 @@ pub struct ImagePlan {
 impl ImagePlan {
     /// `<repositoryUri>:<tag>`, the reference the task definition gets.
     pub fn reference(&self) -> Option<String> {
-        self.repository_uri.as_ref().map(|uri| format!("{uri}:{}", self.tag))
+        self.repository_uri
+            .as_ref()
+            .map(|uri| format!("{uri}:{}", self.tag))
     }
 }
 
@@ -38,13 +40,20 @@ pub fn tag_for(settings: &ImageSettings, commit: &Commit) -> String {
     }
 }
 
-pub async fn plan(settings: &ImageSettings, commit: &Commit, registry: &dyn Registry) -> Result<ImagePlan> {
+pub async fn plan(
+    settings: &ImageSettings,
+    commit: &Commit,
+    registry: &dyn Registry,
+) -> Result<ImagePlan> {
     let name = settings.repository()?.to_string();
     let tag = tag_for(settings, commit);
     let repository = registry.repository(&name).await?;
     if repository.is_none() && !settings.create_repository {
-        return Err(Error::bad_input(format!("ECR repository `{name}` does not exist"))
-            .hint("create it (or pass --create-repository), or check --repository and the AWS region"));
+        return Err(
+            Error::bad_input(format!("ECR repository `{name}` does not exist")).hint(
+                "create it (or pass --create-repository), or check --repository and the AWS region",
+            ),
+        );
     }
     let existing_digest = match &repository {
         Some(_) => registry.image_digest(&name, &tag).await?,
@@ -73,8 +82,14 @@ pub struct PushedImage {
 
 pub fn labels(commit: &Commit) -> Vec<(String, String)> {
     let mut labels = vec![
-        ("org.opencontainers.image.revision".to_string(), commit.sha.full().to_string()),
-        ("org.opencontainers.image.created".to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        (
+            "org.opencontainers.image.revision".to_string(),
+            commit.sha.full().to_string(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
     ];
     if let Some(source) = source_url() {
         labels.push(("org.opencontainers.image.source".to_string(), source));
@@ -84,7 +99,10 @@ pub fn labels(commit: &Commit) -> Vec<(String, String)> {
 
 fn source_url() -> Option<String> {
     use crate::env;
-    if let (Some(server), Some(repo)) = (env::var(env::GITHUB_SERVER_URL), env::var(env::GITHUB_REPOSITORY)) {
+    if let (Some(server), Some(repo)) = (
+        env::var(env::GITHUB_SERVER_URL),
+        env::var(env::GITHUB_REPOSITORY),
+    ) {
         return Some(format!("{server}/{repo}"));
     }
     env::var(env::CIRCLE_REPOSITORY_URL)
@@ -106,9 +124,14 @@ pub async fn build(
         labels: labels(commit),
     };
     let started = Instant::now();
-    report.emit(&Event::PhaseStarted { phase: Phase::Build });
+    report.emit(&Event::PhaseStarted {
+        phase: Phase::Build,
+    });
     let id = engine.build(&spec, context, report).await?;
-    report.emit(&Event::PhaseFinished { phase: Phase::Build, elapsed: started.elapsed() });
+    report.emit(&Event::PhaseFinished {
+        phase: Phase::Build,
+        elapsed: started.elapsed(),
+    });
     Ok(id)
 }
 
@@ -122,23 +145,44 @@ pub async fn ensure(
     report: &Report,
 ) -> Result<PushedImage> {
     if !plan.build {
-        let reference = plan.reference().expect("an existing tag implies an existing repository");
+        let reference = plan
+            .reference()
+            .expect("an existing tag implies an existing repository");
         let digest = plan.existing_digest.clone().unwrap_or_default();
-        report.emit(&Event::Info { message: format!("{reference} is already in ECR ({digest}): skipping build and push") });
-        return Ok(PushedImage { reference, digest, built: false, timings: Vec::new() });
+        report.emit(&Event::Info {
+            message: format!("{reference} is already in ECR ({digest}): skipping build and push"),
+        });
+        return Ok(PushedImage {
+            reference,
+            digest,
+            built: false,
+            timings: Vec::new(),
+        });
     }
-    let engine = engine.ok_or_else(|| Error::failed("a build is needed but no container engine is connected"))?;
+    let engine = engine
+        .ok_or_else(|| Error::failed("a build is needed but no container engine is connected"))?;
     let uri = match &plan.repository_uri {
         Some(uri) => uri.clone(),
         None => {
             let options = RepositoryOptions::default();
-            let repo = registry.create_repository(&plan.repository, &options).await?;
-            report.emit(&Event::Info { message: format!("created ECR repository {}", repo.uri) });
+            let repo = registry
+                .create_repository(&plan.repository, &options)
+                .await?;
+            report.emit(&Event::Info {
+                message: format!("created ECR repository {}", repo.uri),
+            });
             repo.uri
         }
     };
     let build_started = Instant::now();
-    let image_id = build(settings, commit, &format!("{uri}:{}", plan.tag), engine, report).await?;
+    let image_id = build(
+        settings,
+        commit,
+        &format!("{uri}:{}", plan.tag),
+        engine,
+        report,
+    )
+    .await?;
     let build_secs = build_started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -152,8 +196,23 @@ pub async fn ensure(
         tags.push(extra.clone());
     }
     let reference = format!("{uri}:{}", plan.tag);
-    report.emit(&Event::ImagePushed { image: uri.clone(), digest: digest.clone(), tags });
-    report.emit(&Event::PhaseFinished { phase: Phase::Push, elapsed: started.elapsed() });
-    let timings = vec![(Phase::Build, build_secs), (Phase::Push, started.elapsed().as_secs_f64())];
-    Ok(PushedImage { reference, digest, built: true, timings })
+    report.emit(&Event::ImagePushed {
+        image: uri.clone(),
+        digest: digest.clone(),
+        tags,
+    });
+    report.emit(&Event::PhaseFinished {
+        phase: Phase::Push,
+        elapsed: started.elapsed(),
+    });
+    let timings = vec![
+        (Phase::Build, build_secs),
+        (Phase::Push, started.elapsed().as_secs_f64()),
+    ];
+    Ok(PushedImage {
+        reference,
+        digest,
+        built: true,
+        timings,
+    })
 }

@@ -33,23 +33,48 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    PhaseStarted { phase: Phase },
+    PhaseStarted {
+        phase: Phase,
+    },
     PhaseFinished {
         phase: Phase,
         #[serde(serialize_with = "secs")]
         elapsed: Duration,
     },
-    Info { message: String },
-    Warning { message: String },
+    Info {
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
     /// One line of the engine's build output.
-    BuildLog { line: String },
+    BuildLog {
+        line: String,
+    },
     /// Bytes of build context sent so far.
-    ContextProgress { bytes: u64, files: u64 },
+    ContextProgress {
+        bytes: u64,
+        files: u64,
+    },
     /// Push progress of one layer.
-    PushProgress { layer: String, status: String, current: Option<u64>, total: Option<u64> },
-    ImagePushed { image: String, digest: String, tags: Vec<String> },
-    TaskDefinitionRegistered { arn: String },
-    ServiceUpdated { task_definition: String, deployment_id: Option<String> },
+    PushProgress {
+        layer: String,
+        status: String,
+        current: Option<u64>,
+        total: Option<u64>,
+    },
+    ImagePushed {
+        image: String,
+        digest: String,
+        tags: Vec<String>,
+    },
+    TaskDefinitionRegistered {
+        arn: String,
+    },
+    ServiceUpdated {
+        task_definition: String,
+        deployment_id: Option<String>,
+    },
     /// A task appeared or changed state.
     TaskChanged {
         task: String,
@@ -65,10 +90,21 @@ pub enum Event {
         reason: Option<String>,
     },
     /// What the watch is waiting for (sent every poll; renderers repeat it only when it changes).
-    Waiting { what: String },
-    Verdict { healthy: bool, reason: String },
-    RollbackStarted { to: String, reason: String },
-    RollbackFinished { healthy: bool, reason: String },
+    Waiting {
+        what: String,
+    },
+    Verdict {
+        healthy: bool,
+        reason: String,
+    },
+    RollbackStarted {
+        to: String,
+        reason: String,
+    },
+    RollbackFinished {
+        healthy: bool,
+        reason: String,
+    },
     Result(Box<Outcome>),
 }
 

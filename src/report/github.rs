@@ -15,8 +15,17 @@ pub struct GithubActions {
 }
 
 impl GithubActions {
-    pub fn new(summary: Option<PathBuf>, outputs: Option<PathBuf>, out: Box<dyn Write + Send>) -> Self {
-        Self { summary, outputs, in_group: Mutex::new(false), out: Mutex::new(out) }
+    pub fn new(
+        summary: Option<PathBuf>,
+        outputs: Option<PathBuf>,
+        out: Box<dyn Write + Send>,
+    ) -> Self {
+        Self {
+            summary,
+            outputs,
+            in_group: Mutex::new(false),
+            out: Mutex::new(out),
+        }
     }
 
     fn command(&self, line: &str) {
@@ -39,8 +48,14 @@ impl GithubActions {
         for (key, value) in [
             ("image", outcome.image.as_deref()),
             ("digest", outcome.digest.as_deref()),
-            ("task-definition-arn", outcome.new_task_definition.as_deref()),
-            ("previous-task-definition-arn", outcome.previous_task_definition.as_deref()),
+            (
+                "task-definition-arn",
+                outcome.new_task_definition.as_deref(),
+            ),
+            (
+                "previous-task-definition-arn",
+                outcome.previous_task_definition.as_deref(),
+            ),
             ("verdict", Some(outcome.verdict.as_str())),
         ] {
             if let Some(value) = value {
@@ -57,7 +72,11 @@ impl GithubActions {
 }
 
 fn append(path: &PathBuf, text: &str) {
-    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = file.write_all(text.as_bytes());
     }
 }
@@ -65,7 +84,10 @@ fn append(path: &PathBuf, text: &str) {
 /// The step summary: one table a reviewer can read at a glance.
 pub fn summary_markdown(outcome: &Outcome) -> String {
     let icon = if outcome.exit_code == 0 { "✅" } else { "❌" };
-    let mut md = format!("### {icon} shipit {}: {}\n\n| | |\n|---|---|\n", outcome.command, outcome.verdict);
+    let mut md = format!(
+        "### {icon} shipit {}: {}\n\n| | |\n|---|---|\n",
+        outcome.command, outcome.verdict
+    );
     let mut row = |key: &str, value: Option<&str>| {
         if let Some(value) = value {
             md.push_str(&format!("| {key} | `{}` |\n", value.replace('|', "\\|")));
@@ -74,15 +96,32 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
     row("commit", outcome.sha.as_deref());
     row("image", outcome.image.as_deref());
     row("digest", outcome.digest.as_deref());
-    row("previous task definition", outcome.previous_task_definition.as_deref());
-    row("new task definition", outcome.new_task_definition.as_deref());
+    row(
+        "previous task definition",
+        outcome.previous_task_definition.as_deref(),
+    );
+    row(
+        "new task definition",
+        outcome.new_task_definition.as_deref(),
+    );
     row("reason", outcome.reason.as_deref());
     if let Some(rollback) = &outcome.rollback {
-        let state = if rollback.healthy { "healthy" } else { "FAILED" };
-        md.push_str(&format!("| rollback | {state} on `{}`: {} |\n", rollback.to, rollback.reason));
+        let state = if rollback.healthy {
+            "healthy"
+        } else {
+            "FAILED"
+        };
+        md.push_str(&format!(
+            "| rollback | {state} on `{}`: {} |\n",
+            rollback.to, rollback.reason
+        ));
     }
     if !outcome.timings.is_empty() {
-        let timings: Vec<String> = outcome.timings.iter().map(|(p, s)| format!("{} {s:.1}s", p.title())).collect();
+        let timings: Vec<String> = outcome
+            .timings
+            .iter()
+            .map(|(p, s)| format!("{} {s:.1}s", p.title()))
+            .collect();
         md.push_str(&format!("| timings | {} |\n", timings.join(", ")));
     }
     md.push('\n');
@@ -90,7 +129,9 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 impl Reporter for GithubActions {
@@ -102,13 +143,25 @@ impl Reporter for GithubActions {
                 *self.in_group.lock().unwrap() = true;
             }
             Event::PhaseFinished { .. } => self.end_group(),
-            Event::Verdict { healthy: false, reason } => {
+            Event::Verdict {
+                healthy: false,
+                reason,
+            } => {
                 self.end_group();
-                self.command(&format!("::error title=shipit deploy failed::{}", escape(reason)));
+                self.command(&format!(
+                    "::error title=shipit deploy failed::{}",
+                    escape(reason)
+                ));
             }
-            Event::RollbackFinished { healthy: false, reason } => {
+            Event::RollbackFinished {
+                healthy: false,
+                reason,
+            } => {
                 self.end_group();
-                self.command(&format!("::error title=shipit rollback failed::{}", escape(reason)));
+                self.command(&format!(
+                    "::error title=shipit rollback failed::{}",
+                    escape(reason)
+                ));
             }
             Event::Warning { message } => self.command(&format!("::warning::{}", escape(message))),
             Event::Result(outcome) => {

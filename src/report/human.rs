@@ -64,7 +64,11 @@ impl Reporter for Human {
                     bar.finish_and_clear();
                 }
                 if self.verbosity > Verbosity::Quiet {
-                    self.println(&format!("✓ {} ({:.1}s)", phase.title(), elapsed.as_secs_f64()));
+                    self.println(&format!(
+                        "✓ {} ({:.1}s)",
+                        phase.title(),
+                        elapsed.as_secs_f64()
+                    ));
                 }
             }
             Event::ContextProgress { bytes, files } => {
@@ -75,29 +79,34 @@ impl Reporter for Human {
                     ));
                 }
             }
-            Event::PushProgress { layer, status, current, total } => {
-                match (current, total) {
-                    (Some(current), Some(total)) if *total > 0 => {
-                        let bar = state.layers.entry(layer.clone()).or_insert_with(|| {
-                            let bar = self.multi.add(ProgressBar::new(*total));
-                            bar.set_style(
-                                ProgressStyle::with_template("  {prefix} {bar:30} {bytes}/{total_bytes} {msg}")
-                                    .expect("static template"),
-                            );
-                            bar.set_prefix(layer.chars().take(12).collect::<String>());
-                            bar
-                        });
-                        bar.set_length(*total);
-                        bar.set_position(*current);
+            Event::PushProgress {
+                layer,
+                status,
+                current,
+                total,
+            } => match (current, total) {
+                (Some(current), Some(total)) if *total > 0 => {
+                    let bar = state.layers.entry(layer.clone()).or_insert_with(|| {
+                        let bar = self.multi.add(ProgressBar::new(*total));
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "  {prefix} {bar:30} {bytes}/{total_bytes} {msg}",
+                            )
+                            .expect("static template"),
+                        );
+                        bar.set_prefix(layer.chars().take(12).collect::<String>());
+                        bar
+                    });
+                    bar.set_length(*total);
+                    bar.set_position(*current);
+                    bar.set_message(status.clone());
+                }
+                _ => {
+                    if let Some(bar) = state.layers.get(layer) {
                         bar.set_message(status.clone());
                     }
-                    _ => {
-                        if let Some(bar) = state.layers.get(layer) {
-                            bar.set_message(status.clone());
-                        }
-                    }
                 }
-            }
+            },
             Event::Waiting { what } => {
                 if let Some(bar) = &state.phase {
                     bar.set_message(what.clone());

@@ -17,7 +17,10 @@ impl Json {
     }
 
     pub fn new(events: Box<dyn Write + Send>, result: Box<dyn Write + Send>) -> Self {
-        Self { events: Mutex::new(events), result: Mutex::new(result) }
+        Self {
+            events: Mutex::new(events),
+            result: Mutex::new(result),
+        }
     }
 }
 
@@ -25,9 +28,18 @@ impl Reporter for Json {
     fn emit(&self, event: &Event) {
         let mut value = serde_json::to_value(event).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
-            map.insert("time".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into());
+            map.insert(
+                "time".into(),
+                chrono::Utc::now()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    .into(),
+            );
         }
-        let sink = if matches!(event, Event::Result(_)) { &self.result } else { &self.events };
+        let sink = if matches!(event, Event::Result(_)) {
+            &self.result
+        } else {
+            &self.events
+        };
         let mut out = sink.lock().unwrap();
         let _ = writeln!(out, "{value}");
         let _ = out.flush();

@@ -29,7 +29,10 @@ impl Lines {
         Self {
             verbosity,
             heartbeat: Duration::from_secs(60),
-            state: Mutex::new(State { last_line: None, last_write: Instant::now() }),
+            state: Mutex::new(State {
+                last_line: None,
+                last_write: Instant::now(),
+            }),
             out: Mutex::new(out),
             timestamps,
         }
@@ -44,7 +47,11 @@ impl Lines {
         let mut out = self.out.lock().unwrap();
         let line = strip_ansi(line);
         let _ = if self.timestamps {
-            writeln!(out, "{} {line}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"))
+            writeln!(
+                out,
+                "{} {line}",
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+            )
         } else {
             writeln!(out, "{line}")
         };
@@ -54,12 +61,16 @@ impl Lines {
 
 impl Reporter for Lines {
     fn emit(&self, event: &Event) {
-        let Some(line) = describe(event, self.verbosity) else { return };
+        let Some(line) = describe(event, self.verbosity) else {
+            return;
+        };
         let mut state = self.state.lock().unwrap();
         let repeated = state.last_line.as_deref() == Some(line.as_str());
         if repeated {
             // A wait that did not change: say so only as a heartbeat.
-            if matches!(event, Event::Waiting { .. }) && state.last_write.elapsed() >= self.heartbeat {
+            if matches!(event, Event::Waiting { .. })
+                && state.last_write.elapsed() >= self.heartbeat
+            {
                 self.write(&format!("still {line}"));
                 state.last_write = Instant::now();
             }
@@ -115,14 +126,24 @@ mod tests {
     #[test]
     fn identical_consecutive_lines_are_written_once_and_heartbeats_repeat_waits() {
         let buf = Buf::default();
-        let lines = Lines::new(Box::new(buf.clone()), Verbosity::Normal, false).with_heartbeat(Duration::ZERO);
-        let wait = Event::Waiting { what: "1/1 tasks running".into() };
-        lines.emit(&Event::Info { message: "hello".into() });
-        lines.emit(&Event::Info { message: "hello".into() });
+        let lines = Lines::new(Box::new(buf.clone()), Verbosity::Normal, false)
+            .with_heartbeat(Duration::ZERO);
+        let wait = Event::Waiting {
+            what: "1/1 tasks running".into(),
+        };
+        lines.emit(&Event::Info {
+            message: "hello".into(),
+        });
+        lines.emit(&Event::Info {
+            message: "hello".into(),
+        });
         lines.emit(&wait);
         lines.emit(&wait);
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text, "hello\nwaiting: 1/1 tasks running\nstill waiting: 1/1 tasks running\n");
+        assert_eq!(
+            text,
+            "hello\nwaiting: 1/1 tasks running\nstill waiting: 1/1 tasks running\n"
+        );
     }
 
     #[test]

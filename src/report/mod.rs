@@ -72,7 +72,11 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
     Some(match event {
         Event::PhaseStarted { phase } if !quiet => format!("==> {}", phase.title()),
         Event::PhaseFinished { phase, elapsed } if !quiet => {
-            format!("    {} done in {:.1}s", phase.title(), elapsed.as_secs_f64())
+            format!(
+                "    {} done in {:.1}s",
+                phase.title(),
+                elapsed.as_secs_f64()
+            )
         }
         Event::Info { message } if !quiet => message.clone(),
         Event::Warning { message } => format!("warning: {message}"),
@@ -81,28 +85,57 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
         Event::PushProgress { layer, status, .. } if verbosity == Verbosity::Verbose => {
             format!("    {layer}: {status}")
         }
-        Event::ImagePushed { image, digest, tags } if !quiet => {
+        Event::ImagePushed {
+            image,
+            digest,
+            tags,
+        } if !quiet => {
             format!("pushed {image}@{digest} (tags: {})", tags.join(", "))
         }
         Event::TaskDefinitionRegistered { arn } if !quiet => format!("registered {arn}"),
-        Event::ServiceUpdated { task_definition, deployment_id } if !quiet => match deployment_id {
+        Event::ServiceUpdated {
+            task_definition,
+            deployment_id,
+        } if !quiet => match deployment_id {
             Some(id) => format!("service updated to {task_definition} (deployment {id})"),
             None => format!("service updated to {task_definition}"),
         },
-        Event::TaskChanged { task, revision, status, detail } if !quiet => match detail {
+        Event::TaskChanged {
+            task,
+            revision,
+            status,
+            detail,
+        } if !quiet => match detail {
             Some(detail) => format!("task {task} ({revision}): {status} — {detail}"),
             None => format!("task {task} ({revision}): {status}"),
         },
-        Event::TargetChanged { target_group, target, state, reason } if !quiet => match reason {
+        Event::TargetChanged {
+            target_group,
+            target,
+            state,
+            reason,
+        } if !quiet => match reason {
             Some(reason) => format!("target {target} in {target_group}: {state} ({reason})"),
             None => format!("target {target} in {target_group}: {state}"),
         },
         Event::Waiting { what } if !quiet => format!("waiting: {what}"),
-        Event::Verdict { healthy: true, reason } => format!("verdict: healthy — {reason}"),
-        Event::Verdict { healthy: false, reason } => format!("verdict: FAILED — {reason}"),
+        Event::Verdict {
+            healthy: true,
+            reason,
+        } => format!("verdict: healthy — {reason}"),
+        Event::Verdict {
+            healthy: false,
+            reason,
+        } => format!("verdict: FAILED — {reason}"),
         Event::RollbackStarted { to, reason } => format!("rolling back to {to}: {reason}"),
-        Event::RollbackFinished { healthy: true, reason } => format!("rollback healthy — {reason}"),
-        Event::RollbackFinished { healthy: false, reason } => format!("rollback FAILED — {reason}"),
+        Event::RollbackFinished {
+            healthy: true,
+            reason,
+        } => format!("rollback healthy — {reason}"),
+        Event::RollbackFinished {
+            healthy: false,
+            reason,
+        } => format!("rollback FAILED — {reason}"),
         _ => return None,
     })
 }

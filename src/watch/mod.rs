@@ -38,24 +38,47 @@ pub struct WatchOutcome {
 }
 
 pub fn now_epoch() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 impl Watch<'_> {
     /// One poll: 1 DescribeServices + 2 ListTasks + ⌈tasks/100⌉ DescribeTasks + 1 DescribeTargetHealth per target group.
     pub async fn observe(&self) -> Result<(Observation, u64)> {
         let now = now_epoch();
-        let service = self.ecs.service(self.cluster, self.service).await?.unwrap_or_default();
+        let service = self
+            .ecs
+            .service(self.cluster, self.service)
+            .await?
+            .unwrap_or_else(|| crate::ecs::Service {
+                name: self.service.to_string(),
+                status: "MISSING".into(),
+                ..Default::default()
+            });
         let tasks = self.ecs.tasks(self.cluster, self.service).await?;
         let mut calls = 3 + tasks.len().div_ceil(100).max(1) as u64 - 1;
         let mut targets = Vec::new();
-        let mut groups: Vec<&str> = service.load_balancers.iter().map(|lb| lb.target_group_arn.as_str()).collect();
+        let mut groups: Vec<&str> = service
+            .load_balancers
+            .iter()
+            .map(|lb| lb.target_group_arn.as_str())
+            .collect();
         groups.dedup();
         for arn in groups {
             targets.push((arn.to_string(), self.elb.target_health(arn).await?));
             calls += 1;
         }
-        Ok((Observation { now, service, tasks, targets }, calls))
+        Ok((
+            Observation {
+                now,
+                service,
+                tasks,
+                targets,
+            },
+            calls,
+        ))
     }
 
     pub async fn run(&self, tracker: &mut Tracker) -> Result<WatchOutcome> {
@@ -78,13 +101,23 @@ impl Watch<'_> {
                             self.report.emit(&Event::Waiting { what: what.clone() });
                             last_pending = what;
                         }
-                        verdict => return Ok(WatchOutcome { verdict, polls, calls, elapsed: started.elapsed() }),
+                        verdict => {
+                            return Ok(WatchOutcome {
+                                verdict,
+                                polls,
+                                calls,
+                                elapsed: started.elapsed(),
+                            })
+                        }
                     }
                 }
                 Err(err) => {
                     errors += 1;
                     self.report.emit(&Event::Warning {
-                        message: format!("poll failed ({errors}/{MAX_CONSECUTIVE_POLL_ERRORS}), retrying: {}", err.message()),
+                        message: format!(
+                            "poll failed ({errors}/{MAX_CONSECUTIVE_POLL_ERRORS}), retrying: {}",
+                            err.message()
+                        ),
                     });
                     if errors >= MAX_CONSECUTIVE_POLL_ERRORS {
                         return Err(err.context(format!("watching service `{}`", self.service)));
@@ -96,8 +129,16 @@ impl Watch<'_> {
                     "no verdict within {}s; still waiting for: {last_pending}",
                     self.timeout.as_secs()
                 );
-                let verdict = Verdict::Failed(Failure { kind: FailureKind::Deadline, reason });
-                return Ok(WatchOutcome { verdict, polls, calls, elapsed: started.elapsed() });
+                let verdict = Verdict::Failed(Failure {
+                    kind: FailureKind::Deadline,
+                    reason,
+                });
+                return Ok(WatchOutcome {
+                    verdict,
+                    polls,
+                    calls,
+                    elapsed: started.elapsed(),
+                });
             }
             tokio::time::sleep(self.interval.saturating_sub(poll_started.elapsed())).await;
         }
@@ -142,8 +183,19 @@ impl Seen {
         }
         for (group, targets) in &obs.targets {
             for target in targets {
-                let key = (group.clone(), format!("{}:{}", target.id, target.port.unwrap_or_default()));
-                let state = format!("{}{}", target.state, target.reason.as_deref().map(|r| format!(" {r}")).unwrap_or_default());
+                let key = (
+                    group.clone(),
+                    format!("{}:{}", target.id, target.port.unwrap_or_default()),
+                );
+                let state = format!(
+                    "{}{}",
+                    target.state,
+                    target
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(" {r}"))
+                        .unwrap_or_default()
+                );
                 if self.targets.get(&key) == Some(&state) {
                     continue;
                 }

@@ -89,7 +89,12 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(criteria: Criteria, goal: Goal) -> Self {
-        Self { criteria, goal, healthy_streak: 0, unhealthy_since: HashMap::new() }
+        Self {
+            criteria,
+            goal,
+            healthy_streak: 0,
+            unhealthy_since: HashMap::new(),
+        }
     }
 
     pub fn goal(&self) -> &Goal {
@@ -113,26 +118,39 @@ impl Tracker {
                 return false;
             }
         }
-        task.created_at.is_none_or(|at| at + SKEW_SECONDS >= self.goal.started_at)
+        task.created_at
+            .is_none_or(|at| at + SKEW_SECONDS >= self.goal.started_at)
     }
 
     pub fn assess(&mut self, obs: &Observation) -> Verdict {
         let service = &obs.service;
         if service.status != "ACTIVE" && !service.status.is_empty() {
-            return failed(FailureKind::ServiceGone, format!("service {} is {}", service.name, service.status));
+            return failed(
+                FailureKind::ServiceGone,
+                format!("service {} is {}", service.name, service.status),
+            );
         }
 
         // 1. The deployment itself: circuit breaker, ECS rollback, superseded.
-        let ours = service.deployments.iter().find(|d| match &self.goal.deployment_id {
-            Some(id) => &d.id == id,
-            None => d.task_definition == self.goal.task_definition,
-        });
+        let ours = service
+            .deployments
+            .iter()
+            .find(|d| match &self.goal.deployment_id {
+                Some(id) => &d.id == id,
+                None => d.task_definition == self.goal.task_definition,
+            });
         if let Some(dep) = ours {
             if dep.rollout_state.as_deref() == Some("FAILED") {
-                let why = dep.rollout_state_reason.clone().unwrap_or_else(|| "no reason given".into());
+                let why = dep
+                    .rollout_state_reason
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".into());
                 return failed(
                     FailureKind::CircuitBreaker,
-                    format!("ECS marked deployment {} FAILED (circuit breaker): {why}", dep.id),
+                    format!(
+                        "ECS marked deployment {} FAILED (circuit breaker): {why}",
+                        dep.id
+                    ),
                 );
             }
         }
@@ -144,18 +162,29 @@ impl Tracker {
             (Some(_), None) => false,
         };
         if !ours_is_primary {
-            let primary_td = primary.map(|p| p.task_definition.as_str()).unwrap_or(&service.task_definition);
+            let primary_td = primary
+                .map(|p| p.task_definition.as_str())
+                .unwrap_or(&service.task_definition);
             let by = if self.goal.previous_task_definition.as_deref() == Some(primary_td) {
                 format!("ECS rolled the service back to {} (circuit breaker): the service may be stable, but not on this revision", short(primary_td))
             } else {
-                format!("another deployment took over: the service now deploys {}", short(primary_td))
+                format!(
+                    "another deployment took over: the service now deploys {}",
+                    short(primary_td)
+                )
             };
-            return failed(FailureKind::NotPrimary, with_event(by, service, self.goal.started_at));
+            return failed(
+                FailureKind::NotPrimary,
+                with_event(by, service, self.goal.started_at),
+            );
         }
 
         // 2. New-revision tasks that stopped.
-        let stopped: Vec<&Task> =
-            obs.tasks.iter().filter(|t| self.is_ours(t, service) && t.last_status == "STOPPED").collect();
+        let stopped: Vec<&Task> = obs
+            .tasks
+            .iter()
+            .filter(|t| self.is_ours(t, service) && t.last_status == "STOPPED")
+            .collect();
         if stopped.len() as u32 > self.criteria.max_task_failures {
             let first = stopped[0];
             let reason = format!(
@@ -164,25 +193,42 @@ impl Tracker {
                 first.id(),
                 describe_stop(first)
             );
-            return failed(FailureKind::TasksStopped, with_event(reason, service, self.goal.started_at));
+            return failed(
+                FailureKind::TasksStopped,
+                with_event(reason, service, self.goal.started_at),
+            );
         }
 
         // 3. The load balancer's view of the new tasks.
-        let running: Vec<&Task> =
-            obs.tasks.iter().filter(|t| self.is_ours(t, service) && t.last_status == "RUNNING").collect();
+        let running: Vec<&Task> = obs
+            .tasks
+            .iter()
+            .filter(|t| self.is_ours(t, service) && t.last_status == "RUNNING")
+            .collect();
         let grace_after_start = f64::from(service.health_check_grace_seconds.max(0));
         let mut healthy_targets = 0usize;
         let mut waiting_targets: Vec<String> = Vec::new();
         let mut seen_unhealthy: Vec<(String, String)> = Vec::new();
         for lb in &service.load_balancers {
-            let targets = obs.targets.iter().find(|(arn, _)| arn == &lb.target_group_arn).map(|(_, t)| t.as_slice()).unwrap_or(&[]);
+            let targets = obs
+                .targets
+                .iter()
+                .find(|(arn, _)| arn == &lb.target_group_arn)
+                .map(|(_, t)| t.as_slice())
+                .unwrap_or(&[]);
             for task in &running {
                 let Some(ip) = task.private_ip.as_deref() else {
                     waiting_targets.push(format!("task {} has no IP yet", task.id()));
                     continue;
                 };
-                let target = targets.iter().find(|t| t.id == ip && t.port.is_none_or(|p| p == lb.container_port));
-                let name = format!("{ip}:{} in {}", lb.container_port, short(&lb.target_group_arn));
+                let target = targets
+                    .iter()
+                    .find(|t| t.id == ip && t.port.is_none_or(|p| p == lb.container_port));
+                let name = format!(
+                    "{ip}:{} in {}",
+                    lb.container_port,
+                    short(&lb.target_group_arn)
+                );
                 match target.map(|t| t.state.as_str()) {
                     Some("healthy") => healthy_targets += 1,
                     Some("unhealthy") => {
@@ -190,7 +236,8 @@ impl Tracker {
                         let key = (lb.target_group_arn.clone(), ip.to_string());
                         seen_unhealthy.push(key.clone());
                         let first_seen = *self.unhealthy_since.entry(key).or_insert(obs.now);
-                        let counts_from = first_seen.max(task.started_at.unwrap_or(first_seen) + grace_after_start);
+                        let counts_from = first_seen
+                            .max(task.started_at.unwrap_or(first_seen) + grace_after_start);
                         let for_secs = obs.now - counts_from;
                         if for_secs >= self.criteria.unhealthy_grace.as_secs_f64() {
                             let why = [target.reason.as_deref(), target.description.as_deref()]
@@ -203,14 +250,18 @@ impl Tracker {
                                 format!("target {name} is unhealthy ({why}) for {:.0}s, past the {}s grace", obs.now - first_seen, self.criteria.unhealthy_grace.as_secs()),
                             );
                         }
-                        waiting_targets.push(format!("{name} unhealthy ({})", target.reason.as_deref().unwrap_or("no reason")));
+                        waiting_targets.push(format!(
+                            "{name} unhealthy ({})",
+                            target.reason.as_deref().unwrap_or("no reason")
+                        ));
                     }
                     Some(state) => waiting_targets.push(format!("{name} {state}")),
                     None => waiting_targets.push(format!("{name} not registered yet")),
                 }
             }
         }
-        self.unhealthy_since.retain(|key, _| seen_unhealthy.contains(key));
+        self.unhealthy_since
+            .retain(|key, _| seen_unhealthy.contains(key));
 
         // 4. Enough healthy new tasks?
         let desired = service.desired_count.max(0) as usize;
@@ -220,10 +271,19 @@ impl Tracker {
         }
         let wanted_targets = running.len() * service.load_balancers.len();
         if healthy_targets < wanted_targets {
-            missing.push(format!("{healthy_targets}/{wanted_targets} targets healthy ({})", waiting_targets.join(", ")));
+            missing.push(format!(
+                "{healthy_targets}/{wanted_targets} targets healthy ({})",
+                waiting_targets.join(", ")
+            ));
         }
         if self.criteria.wait_for_drain {
-            let old = obs.tasks.iter().filter(|t| t.task_definition != self.goal.task_definition && t.last_status != "STOPPED").count();
+            let old = obs
+                .tasks
+                .iter()
+                .filter(|t| {
+                    t.task_definition != self.goal.task_definition && t.last_status != "STOPPED"
+                })
+                .count();
             if old > 0 {
                 missing.push(format!("{old} old task(s) still draining"));
             }
@@ -234,7 +294,11 @@ impl Tracker {
         }
         self.healthy_streak += 1;
         let summary = if service.load_balancers.is_empty() {
-            format!("{}/{desired} new tasks running on {}", running.len(), short(&self.goal.task_definition))
+            format!(
+                "{}/{desired} new tasks running on {}",
+                running.len(),
+                short(&self.goal.task_definition)
+            )
         } else {
             format!(
                 "{}/{desired} new tasks running on {}, healthy in {} target group(s)",
@@ -246,7 +310,10 @@ impl Tracker {
         if self.healthy_streak >= self.criteria.healthy_polls {
             Verdict::Healthy(summary)
         } else {
-            Verdict::Pending(format!("{summary}; holding ({}/{} polls)", self.healthy_streak, self.criteria.healthy_polls))
+            Verdict::Pending(format!(
+                "{summary}; holding ({}/{} polls)",
+                self.healthy_streak, self.criteria.healthy_polls
+            ))
         }
     }
 }
@@ -257,7 +324,11 @@ fn failed(kind: FailureKind, reason: String) -> Verdict {
 
 /// Adds the newest service event since the update, where ECS gave one.
 fn with_event(reason: String, service: &Service, since: f64) -> String {
-    match service.events.iter().find(|e| e.created_at + SKEW_SECONDS >= since) {
+    match service
+        .events
+        .iter()
+        .find(|e| e.created_at + SKEW_SECONDS >= since)
+    {
         Some(event) => format!("{reason} (ECS: {})", event.message),
         None => reason,
     }
@@ -265,7 +336,10 @@ fn with_event(reason: String, service: &Service, since: f64) -> String {
 
 /// `stoppedReason` plus each container's exit code and reason.
 pub fn describe_stop(task: &Task) -> String {
-    let mut parts = vec![task.stopped_reason.clone().unwrap_or_else(|| "stopped".into())];
+    let mut parts = vec![task
+        .stopped_reason
+        .clone()
+        .unwrap_or_else(|| "stopped".into())];
     for c in &task.containers {
         let mut bits = Vec::new();
         if let Some(code) = c.exit_code {
@@ -296,15 +370,31 @@ mod tests {
     const T0: f64 = 1_000.0;
 
     fn criteria() -> Criteria {
-        Criteria { healthy_polls: 1, unhealthy_grace: Duration::from_secs(30), max_task_failures: 0, wait_for_drain: false }
+        Criteria {
+            healthy_polls: 1,
+            unhealthy_grace: Duration::from_secs(30),
+            max_task_failures: 0,
+            wait_for_drain: false,
+        }
     }
 
     fn goal() -> Goal {
-        Goal { task_definition: NEW.into(), deployment_id: Some("ecs-svc/new".into()), previous_task_definition: Some(OLD.into()), started_at: T0 }
+        Goal {
+            task_definition: NEW.into(),
+            deployment_id: Some("ecs-svc/new".into()),
+            previous_task_definition: Some(OLD.into()),
+            started_at: T0,
+        }
     }
 
     fn deployment(id: &str, status: &str, td: &str, rollout: &str) -> Deployment {
-        Deployment { id: id.into(), status: status.into(), task_definition: td.into(), rollout_state: Some(rollout.into()), ..Default::default() }
+        Deployment {
+            id: id.into(),
+            status: status.into(),
+            task_definition: td.into(),
+            rollout_state: Some(rollout.into()),
+            ..Default::default()
+        }
     }
 
     fn service(deployments: Vec<Deployment>) -> Service {
@@ -314,13 +404,20 @@ mod tests {
             desired_count: 1,
             task_definition: NEW.into(),
             deployments,
-            load_balancers: vec![LoadBalancerRef { target_group_arn: TG.into(), container_name: "app".into(), container_port: 8080 }],
+            load_balancers: vec![LoadBalancerRef {
+                target_group_arn: TG.into(),
+                container_name: "app".into(),
+                container_port: 8080,
+            }],
             ..Default::default()
         }
     }
 
     fn rolling() -> Service {
-        service(vec![deployment("ecs-svc/new", "PRIMARY", NEW, "IN_PROGRESS"), deployment("ecs-svc/old", "ACTIVE", OLD, "COMPLETED")])
+        service(vec![
+            deployment("ecs-svc/new", "PRIMARY", NEW, "IN_PROGRESS"),
+            deployment("ecs-svc/old", "ACTIVE", OLD, "COMPLETED"),
+        ])
     }
 
     fn task(id: &str, td: &str, status: &str, ip: &str) -> Task {
@@ -329,7 +426,14 @@ mod tests {
             task_definition: td.into(),
             last_status: status.into(),
             desired_status: "RUNNING".into(),
-            started_by: Some(if td == NEW { "ecs-svc/new" } else { "ecs-svc/old" }.into()),
+            started_by: Some(
+                if td == NEW {
+                    "ecs-svc/new"
+                } else {
+                    "ecs-svc/old"
+                }
+                .into(),
+            ),
             private_ip: Some(ip.into()),
             created_at: Some(if td == NEW { T0 + 1.0 } else { T0 - 600.0 }),
             started_at: Some(if td == NEW { T0 + 2.0 } else { T0 - 590.0 }),
@@ -338,11 +442,27 @@ mod tests {
     }
 
     fn target(ip: &str, state: &str, reason: Option<&str>) -> TargetHealth {
-        TargetHealth { id: ip.into(), port: Some(8080), state: state.into(), reason: reason.map(str::to_string), description: None }
+        TargetHealth {
+            id: ip.into(),
+            port: Some(8080),
+            state: state.into(),
+            reason: reason.map(str::to_string),
+            description: None,
+        }
     }
 
-    fn obs(now: f64, service: Service, tasks: Vec<Task>, targets: Vec<TargetHealth>) -> Observation {
-        Observation { now, service, tasks, targets: vec![(TG.into(), targets)] }
+    fn obs(
+        now: f64,
+        service: Service,
+        tasks: Vec<Task>,
+        targets: Vec<TargetHealth>,
+    ) -> Observation {
+        Observation {
+            now,
+            service,
+            tasks,
+            targets: vec![(TG.into(), targets)],
+        }
     }
 
     fn kind(v: &Verdict) -> Option<FailureKind> {
@@ -355,7 +475,18 @@ mod tests {
     #[test]
     fn healthy_when_our_primary_deployment_has_every_new_task_healthy_in_every_target_group() {
         let mut tracker = Tracker::new(criteria(), goal());
-        let v = tracker.assess(&obs(T0 + 10.0, rolling(), vec![task("n1", NEW, "RUNNING", "10.0.0.5"), task("o1", OLD, "RUNNING", "10.0.0.4")], vec![target("10.0.0.5", "healthy", None), target("10.0.0.4", "healthy", None)]));
+        let v = tracker.assess(&obs(
+            T0 + 10.0,
+            rolling(),
+            vec![
+                task("n1", NEW, "RUNNING", "10.0.0.5"),
+                task("o1", OLD, "RUNNING", "10.0.0.4"),
+            ],
+            vec![
+                target("10.0.0.5", "healthy", None),
+                target("10.0.0.4", "healthy", None),
+            ],
+        ));
         assert!(matches!(v, Verdict::Healthy(_)), "{v:?}");
     }
 
@@ -363,9 +494,28 @@ mod tests {
     fn pending_says_what_it_waits_for() {
         let cases: Vec<(&str, Vec<Task>, Vec<TargetHealth>, &str)> = vec![
             ("no task yet", vec![], vec![], "0/1 new tasks running"),
-            ("task running, target initial", vec![task("n1", NEW, "RUNNING", "10.0.0.5")], vec![target("10.0.0.5", "initial", Some("Elb.RegistrationInProgress"))], "10.0.0.5:8080 in web initial"),
-            ("task running, not registered", vec![task("n1", NEW, "RUNNING", "10.0.0.5")], vec![], "not registered yet"),
-            ("old task healthy does not count", vec![task("o1", OLD, "RUNNING", "10.0.0.4")], vec![target("10.0.0.4", "healthy", None)], "0/1 new tasks running"),
+            (
+                "task running, target initial",
+                vec![task("n1", NEW, "RUNNING", "10.0.0.5")],
+                vec![target(
+                    "10.0.0.5",
+                    "initial",
+                    Some("Elb.RegistrationInProgress"),
+                )],
+                "10.0.0.5:8080 in web initial",
+            ),
+            (
+                "task running, not registered",
+                vec![task("n1", NEW, "RUNNING", "10.0.0.5")],
+                vec![],
+                "not registered yet",
+            ),
+            (
+                "old task healthy does not count",
+                vec![task("o1", OLD, "RUNNING", "10.0.0.4")],
+                vec![target("10.0.0.4", "healthy", None)],
+                "0/1 new tasks running",
+            ),
         ];
         for (name, tasks, targets, want) in cases {
             let mut tracker = Tracker::new(criteria(), goal());
@@ -378,7 +528,12 @@ mod tests {
 
     #[test]
     fn circuit_breaker_failed_rollout_is_a_failure_with_its_reason() {
-        let svc = service(vec![Deployment { rollout_state_reason: Some("ECS deployment circuit breaker: tasks failed to start.".into()), ..deployment("ecs-svc/new", "PRIMARY", NEW, "FAILED") }]);
+        let svc = service(vec![Deployment {
+            rollout_state_reason: Some(
+                "ECS deployment circuit breaker: tasks failed to start.".into(),
+            ),
+            ..deployment("ecs-svc/new", "PRIMARY", NEW, "FAILED")
+        }]);
         let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 60.0, svc, vec![], vec![]));
         assert_eq!(kind(&v), Some(FailureKind::CircuitBreaker));
         assert!(format!("{v:?}").contains("tasks failed to start"));
@@ -388,26 +543,54 @@ mod tests {
     fn ecs_rolling_back_is_a_failure_even_though_the_service_is_stable_and_healthy() {
         // After the circuit breaker rolled back: the old deployment is PRIMARY and COMPLETED,
         // its task healthy. A tool that waits for "stable" would report success here.
-        let mut svc = service(vec![deployment("ecs-svc/old2", "PRIMARY", OLD, "COMPLETED"), deployment("ecs-svc/new", "ACTIVE", NEW, "FAILED")]);
+        let mut svc = service(vec![
+            deployment("ecs-svc/old2", "PRIMARY", OLD, "COMPLETED"),
+            deployment("ecs-svc/new", "ACTIVE", NEW, "FAILED"),
+        ]);
         svc.task_definition = OLD.into();
-        svc.events = vec![ServiceEvent { id: "e".into(), created_at: T0 + 50.0, message: "(service web) rolling back to deployment ecs-svc/old2".into() }];
-        let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 60.0, svc.clone(), vec![task("o2", OLD, "RUNNING", "10.0.0.9")], vec![target("10.0.0.9", "healthy", None)]));
-        assert!(matches!(kind(&v), Some(FailureKind::CircuitBreaker | FailureKind::NotPrimary)), "{v:?}");
+        svc.events = vec![ServiceEvent {
+            id: "e".into(),
+            created_at: T0 + 50.0,
+            message: "(service web) rolling back to deployment ecs-svc/old2".into(),
+        }];
+        let v = Tracker::new(criteria(), goal()).assess(&obs(
+            T0 + 60.0,
+            svc.clone(),
+            vec![task("o2", OLD, "RUNNING", "10.0.0.9")],
+            vec![target("10.0.0.9", "healthy", None)],
+        ));
+        assert!(
+            matches!(
+                kind(&v),
+                Some(FailureKind::CircuitBreaker | FailureKind::NotPrimary)
+            ),
+            "{v:?}"
+        );
 
         // Same, but ECS already dropped our deployment from the list.
         svc.deployments.truncate(1);
         let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 60.0, svc, vec![], vec![]));
         assert_eq!(kind(&v), Some(FailureKind::NotPrimary));
         let reason = format!("{v:?}");
-        assert!(reason.contains("rolled the service back to web:7") && reason.contains("ECS: (service web) rolling back"), "{reason}");
+        assert!(
+            reason.contains("rolled the service back to web:7")
+                && reason.contains("ECS: (service web) rolling back"),
+            "{reason}"
+        );
     }
 
     #[test]
     fn another_deployment_taking_over_is_a_failure_saying_so() {
         let other = "arn:aws:ecs:us-east-1:1:task-definition/web:9";
-        let svc = service(vec![deployment("ecs-svc/x", "PRIMARY", other, "IN_PROGRESS"), deployment("ecs-svc/new", "ACTIVE", NEW, "IN_PROGRESS")]);
+        let svc = service(vec![
+            deployment("ecs-svc/x", "PRIMARY", other, "IN_PROGRESS"),
+            deployment("ecs-svc/new", "ACTIVE", NEW, "IN_PROGRESS"),
+        ]);
         let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 5.0, svc, vec![], vec![]));
-        assert!(format!("{v:?}").contains("another deployment took over"), "{v:?}");
+        assert!(
+            format!("{v:?}").contains("another deployment took over"),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -420,8 +603,17 @@ mod tests {
         for (name, reason, exit, want) in cases {
             let mut stopped = task("n1", NEW, "STOPPED", "10.0.0.5");
             stopped.stopped_reason = Some(reason.into());
-            stopped.containers = vec![ContainerState { name: "app".into(), exit_code: exit, ..Default::default() }];
-            let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 20.0, rolling(), vec![stopped], vec![]));
+            stopped.containers = vec![ContainerState {
+                name: "app".into(),
+                exit_code: exit,
+                ..Default::default()
+            }];
+            let v = Tracker::new(criteria(), goal()).assess(&obs(
+                T0 + 20.0,
+                rolling(),
+                vec![stopped],
+                vec![],
+            ));
             assert_eq!(kind(&v), Some(FailureKind::TasksStopped), "{name}");
             assert!(format!("{v:?}").contains(want), "{name}: {v:?}");
         }
@@ -431,17 +623,41 @@ mod tests {
     fn stopped_tasks_within_the_tolerance_and_stopped_old_tasks_do_not_fail() {
         let mut stopped = task("n1", NEW, "STOPPED", "10.0.0.5");
         stopped.stopped_reason = Some("Essential container in task exited".into());
-        let tolerant = Criteria { max_task_failures: 1, ..criteria() };
-        let v = Tracker::new(tolerant, goal()).assess(&obs(T0 + 20.0, rolling(), vec![stopped.clone()], vec![]));
+        let tolerant = Criteria {
+            max_task_failures: 1,
+            ..criteria()
+        };
+        let v = Tracker::new(tolerant, goal()).assess(&obs(
+            T0 + 20.0,
+            rolling(),
+            vec![stopped.clone()],
+            vec![],
+        ));
         assert!(matches!(v, Verdict::Pending(_)), "{v:?}");
 
         // Rolling back to web:7: its tasks stopped by the failed deploy are history, not failures.
-        let rollback_goal = Goal { task_definition: OLD.into(), deployment_id: Some("ecs-svc/rb".into()), previous_task_definition: Some(NEW.into()), started_at: T0 };
-        let mut svc = service(vec![deployment("ecs-svc/rb", "PRIMARY", OLD, "IN_PROGRESS")]);
+        let rollback_goal = Goal {
+            task_definition: OLD.into(),
+            deployment_id: Some("ecs-svc/rb".into()),
+            previous_task_definition: Some(NEW.into()),
+            started_at: T0,
+        };
+        let mut svc = service(vec![deployment(
+            "ecs-svc/rb",
+            "PRIMARY",
+            OLD,
+            "IN_PROGRESS",
+        )]);
         svc.task_definition = OLD.into();
         let mut old_stopped = task("o1", OLD, "STOPPED", "10.0.0.4");
-        old_stopped.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/new)".into());
-        let v = Tracker::new(criteria(), rollback_goal).assess(&obs(T0 + 5.0, svc, vec![old_stopped], vec![]));
+        old_stopped.stopped_reason =
+            Some("Scaling activity initiated by (deployment ecs-svc/new)".into());
+        let v = Tracker::new(criteria(), rollback_goal).assess(&obs(
+            T0 + 5.0,
+            svc,
+            vec![old_stopped],
+            vec![],
+        ));
         assert!(matches!(v, Verdict::Pending(_)), "{v:?}");
     }
 
@@ -449,20 +665,43 @@ mod tests {
     fn an_unhealthy_target_fails_only_after_the_grace() {
         let mut tracker = Tracker::new(criteria(), goal());
         let tasks = vec![task("n1", NEW, "RUNNING", "10.0.0.5")];
-        let unhealthy = vec![target("10.0.0.5", "unhealthy", Some("Target.FailedHealthChecks"))];
-        assert!(matches!(tracker.assess(&obs(T0 + 10.0, rolling(), tasks.clone(), unhealthy.clone())), Verdict::Pending(_)));
-        assert!(matches!(tracker.assess(&obs(T0 + 35.0, rolling(), tasks.clone(), unhealthy.clone())), Verdict::Pending(_)));
+        let unhealthy = vec![target(
+            "10.0.0.5",
+            "unhealthy",
+            Some("Target.FailedHealthChecks"),
+        )];
+        assert!(matches!(
+            tracker.assess(&obs(T0 + 10.0, rolling(), tasks.clone(), unhealthy.clone())),
+            Verdict::Pending(_)
+        ));
+        assert!(matches!(
+            tracker.assess(&obs(T0 + 35.0, rolling(), tasks.clone(), unhealthy.clone())),
+            Verdict::Pending(_)
+        ));
         let v = tracker.assess(&obs(T0 + 40.0, rolling(), tasks, unhealthy));
         assert_eq!(kind(&v), Some(FailureKind::TargetUnhealthy));
-        assert!(format!("{v:?}").contains("Target.FailedHealthChecks"), "{v:?}");
+        assert!(
+            format!("{v:?}").contains("Target.FailedHealthChecks"),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn a_slow_starter_that_turns_healthy_within_the_grace_passes() {
         let mut tracker = Tracker::new(criteria(), goal());
         let tasks = vec![task("n1", NEW, "RUNNING", "10.0.0.5")];
-        for (at, state) in [(5.0, "initial"), (12.0, "unhealthy"), (20.0, "unhealthy"), (30.0, "healthy")] {
-            let v = tracker.assess(&obs(T0 + at, rolling(), tasks.clone(), vec![target("10.0.0.5", state, None)]));
+        for (at, state) in [
+            (5.0, "initial"),
+            (12.0, "unhealthy"),
+            (20.0, "unhealthy"),
+            (30.0, "healthy"),
+        ] {
+            let v = tracker.assess(&obs(
+                T0 + at,
+                rolling(),
+                tasks.clone(),
+                vec![target("10.0.0.5", state, None)],
+            ));
             if state == "healthy" {
                 assert!(matches!(v, Verdict::Healthy(_)), "{at}: {v:?}");
             } else {
@@ -479,41 +718,115 @@ mod tests {
         let tasks = vec![task("n1", NEW, "RUNNING", "10.0.0.5")];
         let unhealthy = vec![target("10.0.0.5", "unhealthy", Some("Target.Timeout"))];
         // Started at T0+2, grace until T0+62, our grace 30 s more: still pending at T0+80.
-        assert!(matches!(tracker.assess(&obs(T0 + 10.0, svc.clone(), tasks.clone(), unhealthy.clone())), Verdict::Pending(_)));
-        assert!(matches!(tracker.assess(&obs(T0 + 80.0, svc.clone(), tasks.clone(), unhealthy.clone())), Verdict::Pending(_)));
-        assert_eq!(kind(&tracker.assess(&obs(T0 + 93.0, svc, tasks, unhealthy))), Some(FailureKind::TargetUnhealthy));
+        assert!(matches!(
+            tracker.assess(&obs(
+                T0 + 10.0,
+                svc.clone(),
+                tasks.clone(),
+                unhealthy.clone()
+            )),
+            Verdict::Pending(_)
+        ));
+        assert!(matches!(
+            tracker.assess(&obs(
+                T0 + 80.0,
+                svc.clone(),
+                tasks.clone(),
+                unhealthy.clone()
+            )),
+            Verdict::Pending(_)
+        ));
+        assert_eq!(
+            kind(&tracker.assess(&obs(T0 + 93.0, svc, tasks, unhealthy))),
+            Some(FailureKind::TargetUnhealthy)
+        );
     }
 
     #[test]
     fn healthy_must_hold_for_the_configured_number_of_polls() {
-        let mut tracker = Tracker::new(Criteria { healthy_polls: 2, ..criteria() }, goal());
+        let mut tracker = Tracker::new(
+            Criteria {
+                healthy_polls: 2,
+                ..criteria()
+            },
+            goal(),
+        );
         let tasks = vec![task("n1", NEW, "RUNNING", "10.0.0.5")];
         let healthy = vec![target("10.0.0.5", "healthy", None)];
-        assert!(matches!(tracker.assess(&obs(T0 + 5.0, rolling(), tasks.clone(), healthy.clone())), Verdict::Pending(_)));
+        assert!(matches!(
+            tracker.assess(&obs(T0 + 5.0, rolling(), tasks.clone(), healthy.clone())),
+            Verdict::Pending(_)
+        ));
         // A relapse resets the streak.
-        assert!(matches!(tracker.assess(&obs(T0 + 10.0, rolling(), tasks.clone(), vec![target("10.0.0.5", "initial", None)])), Verdict::Pending(_)));
-        assert!(matches!(tracker.assess(&obs(T0 + 15.0, rolling(), tasks.clone(), healthy.clone())), Verdict::Pending(_)));
-        assert!(matches!(tracker.assess(&obs(T0 + 20.0, rolling(), tasks, healthy)), Verdict::Healthy(_)));
+        assert!(matches!(
+            tracker.assess(&obs(
+                T0 + 10.0,
+                rolling(),
+                tasks.clone(),
+                vec![target("10.0.0.5", "initial", None)]
+            )),
+            Verdict::Pending(_)
+        ));
+        assert!(matches!(
+            tracker.assess(&obs(T0 + 15.0, rolling(), tasks.clone(), healthy.clone())),
+            Verdict::Pending(_)
+        ));
+        assert!(matches!(
+            tracker.assess(&obs(T0 + 20.0, rolling(), tasks, healthy)),
+            Verdict::Healthy(_)
+        ));
     }
 
     #[test]
     fn every_target_group_must_report_the_new_task_healthy() {
         let tg2 = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/admin/def";
         let mut svc = rolling();
-        svc.load_balancers.push(LoadBalancerRef { target_group_arn: tg2.into(), container_name: "app".into(), container_port: 8080 });
-        let mut o = obs(T0 + 5.0, svc, vec![task("n1", NEW, "RUNNING", "10.0.0.5")], vec![target("10.0.0.5", "healthy", None)]);
-        o.targets.push((tg2.into(), vec![target("10.0.0.5", "initial", None)]));
+        svc.load_balancers.push(LoadBalancerRef {
+            target_group_arn: tg2.into(),
+            container_name: "app".into(),
+            container_port: 8080,
+        });
+        let mut o = obs(
+            T0 + 5.0,
+            svc,
+            vec![task("n1", NEW, "RUNNING", "10.0.0.5")],
+            vec![target("10.0.0.5", "healthy", None)],
+        );
+        o.targets
+            .push((tg2.into(), vec![target("10.0.0.5", "initial", None)]));
         let v = Tracker::new(criteria(), goal()).assess(&o);
-        assert!(matches!(&v, Verdict::Pending(w) if w.contains("1/2 targets healthy") && w.contains("admin")), "{v:?}");
+        assert!(
+            matches!(&v, Verdict::Pending(w) if w.contains("1/2 targets healthy") && w.contains("admin")),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn wait_for_drain_holds_until_old_tasks_are_gone() {
-        let c = Criteria { wait_for_drain: true, ..criteria() };
-        let tasks = vec![task("n1", NEW, "RUNNING", "10.0.0.5"), task("o1", OLD, "RUNNING", "10.0.0.4")];
-        let v = Tracker::new(c.clone(), goal()).assess(&obs(T0 + 5.0, rolling(), tasks, vec![target("10.0.0.5", "healthy", None)]));
-        assert!(matches!(&v, Verdict::Pending(w) if w.contains("draining")), "{v:?}");
-        let v = Tracker::new(c, goal()).assess(&obs(T0 + 5.0, rolling(), vec![task("n1", NEW, "RUNNING", "10.0.0.5")], vec![target("10.0.0.5", "healthy", None)]));
+        let c = Criteria {
+            wait_for_drain: true,
+            ..criteria()
+        };
+        let tasks = vec![
+            task("n1", NEW, "RUNNING", "10.0.0.5"),
+            task("o1", OLD, "RUNNING", "10.0.0.4"),
+        ];
+        let v = Tracker::new(c.clone(), goal()).assess(&obs(
+            T0 + 5.0,
+            rolling(),
+            tasks,
+            vec![target("10.0.0.5", "healthy", None)],
+        ));
+        assert!(
+            matches!(&v, Verdict::Pending(w) if w.contains("draining")),
+            "{v:?}"
+        );
+        let v = Tracker::new(c, goal()).assess(&obs(
+            T0 + 5.0,
+            rolling(),
+            vec![task("n1", NEW, "RUNNING", "10.0.0.5")],
+            vec![target("10.0.0.5", "healthy", None)],
+        ));
         assert!(matches!(v, Verdict::Healthy(_)), "{v:?}");
     }
 
@@ -521,7 +834,12 @@ mod tests {
     fn a_service_without_load_balancers_is_healthy_on_running_tasks() {
         let mut svc = rolling();
         svc.load_balancers.clear();
-        let v = Tracker::new(criteria(), goal()).assess(&Observation { now: T0 + 5.0, service: svc, tasks: vec![task("n1", NEW, "RUNNING", "10.0.0.5")], targets: vec![] });
+        let v = Tracker::new(criteria(), goal()).assess(&Observation {
+            now: T0 + 5.0,
+            service: svc,
+            tasks: vec![task("n1", NEW, "RUNNING", "10.0.0.5")],
+            targets: vec![],
+        });
         assert!(matches!(v, Verdict::Healthy(_)), "{v:?}");
     }
 
@@ -530,11 +848,21 @@ mod tests {
         // Emulators set startedBy to `ecs-svc/<service>`: the new task is still ours.
         let mut new_task = task("n1", NEW, "RUNNING", "10.0.0.5");
         new_task.started_by = Some("ecs-svc/web".into());
-        let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 5.0, rolling(), vec![new_task.clone()], vec![target("10.0.0.5", "healthy", None)]));
+        let v = Tracker::new(criteria(), goal()).assess(&obs(
+            T0 + 5.0,
+            rolling(),
+            vec![new_task.clone()],
+            vec![target("10.0.0.5", "healthy", None)],
+        ));
         assert!(matches!(v, Verdict::Healthy(_)), "{v:?}");
         // …but one created long before the update is not.
         new_task.created_at = Some(T0 - 60.0);
-        let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 5.0, rolling(), vec![new_task], vec![target("10.0.0.5", "healthy", None)]));
+        let v = Tracker::new(criteria(), goal()).assess(&obs(
+            T0 + 5.0,
+            rolling(),
+            vec![new_task],
+            vec![target("10.0.0.5", "healthy", None)],
+        ));
         assert!(matches!(v, Verdict::Pending(_)), "{v:?}");
     }
 
@@ -542,6 +870,9 @@ mod tests {
     fn an_inactive_service_is_a_failure() {
         let mut svc = rolling();
         svc.status = "DRAINING".into();
-        assert_eq!(kind(&Tracker::new(criteria(), goal()).assess(&obs(T0, svc, vec![], vec![]))), Some(FailureKind::ServiceGone));
+        assert_eq!(
+            kind(&Tracker::new(criteria(), goal()).assess(&obs(T0, svc, vec![], vec![]))),
+            Some(FailureKind::ServiceGone)
+        );
     }
 }

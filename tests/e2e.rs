@@ -1,0 +1,447 @@
+//! End to end: the real shipit binary against the real local stack (Docker
+//! Engine + the AWS emulator). Each test asserts on what happened there — the
+//! image in ECR, the service's task definition, the target health — not only
+//! on what shipit printed.
+
+mod support;
+
+use support::{app_dir, random_sha, shipit, unique, Container, Scenario, GOOD_SHA};
+
+fn uuid_like(text: &str) -> bool {
+    regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+        .unwrap()
+        .is_match(text)
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_builds_and_pushes_once_honours_dockerignore_and_leaks_no_credentials() {
+    support::require_stack();
+    let app = app_dir();
+    // 24 MiB the .dockerignore excludes (`big/`): it must not travel to the engine.
+    std::fs::create_dir_all(app.path().join("big")).unwrap();
+    std::fs::write(app.path().join("big/blob"), vec![7u8; 24 << 20]).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let repository = unique("shipit-e2e-push");
+    let sha = random_sha();
+    let dir = app.path().to_str().unwrap();
+    let env = [
+        ("HOME", home.path().to_str().unwrap()),
+        ("DOCKER_CONFIG", docker_config.path().to_str().unwrap()),
+    ];
+    let args = [
+        "push",
+        "-C",
+        dir,
+        "--sha",
+        &sha,
+        "--repository",
+        &repository,
+        "--create-repository",
+        "--output",
+        "json",
+        "-v",
+    ];
+
+    let first = shipit(&args, &env);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+
+    // stdout is the result object; its digest is the one ECR has for the SHA tag.
+    let result: serde_json::Value =
+        serde_json::from_str(first.stdout.lines().last().unwrap()).unwrap();
+    let aws = support::Aws::from_env().await;
+    let images = aws
+        .ecr
+        .describe_images()
+        .repository_name(&repository)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(&sha)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let in_ecr = images.image_details()[0].image_digest().unwrap();
+    assert_eq!(result["digest"], in_ecr);
+    assert_eq!(result["verdict"], "pushed");
+
+    // The ignored blob stayed home: the whole context sent is far smaller than it.
+    let sent: u64 = first
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["type"] == "context_progress")
+        .filter_map(|e| e["bytes"].as_u64())
+        .max()
+        .unwrap();
+    assert!(sent > 0 && sent < 8 << 20, "context sent: {sent} bytes");
+
+    let second = shipit(&args, &env);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("already in ECR"),
+        "{}",
+        second.stderr
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(second.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(result["verdict"], "already_pushed");
+    assert_eq!(result["digest"], in_ecr);
+
+    // Credentials: nothing written under HOME or DOCKER_CONFIG, no token in any output.
+    assert_eq!(files_under(home.path()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        files_under(docker_config.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    for run in [&first, &second] {
+        assert!(
+            !uuid_like(&run.all()),
+            "output contains something shaped like the registry token"
+        );
+        assert!(
+            !run.all().contains("QVdTOi"),
+            "output contains a base64 `AWS:` token"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_deploy_then_a_404_health_check_is_rolled_back_to_the_healthy_revision() {
+    let s = Scenario::new("e2e-404", vec![]).await;
+    let app = app_dir();
+
+    let good = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &["--desired-count", "1", "--unhealthy-grace", "10s"],
+    );
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    let deployed = s.service_task_definition().await;
+    assert_ne!(deployed, s.bootstrap);
+    let td = s.task_definition(&deployed).await;
+    assert_eq!(
+        td.container_definitions()[0].image(),
+        Some(format!("{}:{GOOD_SHA}", s.repository_uri).as_str())
+    );
+    assert_eq!(s.target_states().await, ["healthy"]);
+
+    let bad = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &[
+            "--env",
+            "APP_MODE=broken-health",
+            "--unhealthy-grace",
+            "10s",
+        ],
+    );
+    assert_eq!(bad.code, 1, "failed and rolled back: {}", bad.stderr);
+    assert!(
+        bad.stderr.contains("Target.FailedHealthChecks"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("rollback healthy"), "{}", bad.stderr);
+    assert_eq!(
+        s.service_task_definition().await,
+        deployed,
+        "the service is back on the healthy revision"
+    );
+    assert!(s.target_states().await.iter().all(|t| t == "healthy"));
+    assert!(bad.stdout.starts_with("rolled_back"), "{}", bad.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_exits_fails_with_its_exit_code_and_is_rolled_back() {
+    let s = Scenario::new("e2e-crash", vec![]).await;
+    let app = app_dir();
+    assert_eq!(
+        s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"])
+            .code,
+        0
+    );
+    let deployed = s.service_task_definition().await;
+
+    let bad = s.deploy(app.path(), GOOD_SHA, &["--env", "APP_MODE=crash"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("Exit code 3"),
+        "the exit code is in the reason: {}",
+        bad.stderr
+    );
+    assert_eq!(s.service_task_definition().await, deployed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_and_is_rolled_back() {
+    let s = Scenario::new("e2e-pull", vec![]).await;
+    let app = app_dir();
+    assert_eq!(
+        s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"])
+            .code,
+        0
+    );
+    let deployed = s.service_task_definition().await;
+
+    // A task definition file whose sidecar image tag is not in the registry.
+    let file = app.path().join("taskdef.json");
+    let body = serde_json::json!({
+        "family": s.service,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256", "memory": "512",
+        "containerDefinitions": [
+            {"name": "app", "image": "${APP_IMAGE}", "essential": true, "portMappings": [{"containerPort": 8080}]},
+            {"name": "proxy", "image": "${MISSING_IMAGE}", "essential": true}
+        ]
+    });
+    std::fs::write(&file, body.to_string()).unwrap();
+    let missing = format!("{}:no-such-tag", s.repository_uri);
+    let dir = app.path().to_str().unwrap();
+    let bad = shipit(
+        &[
+            "deploy",
+            "-C",
+            dir,
+            "--sha",
+            GOOD_SHA,
+            "--repository",
+            &s.repository,
+            "--cluster",
+            &s.cluster,
+            "--service",
+            &s.service,
+            "--task-definition",
+            "taskdef.json",
+            "--container",
+            "app",
+            "--poll-interval",
+            "2s",
+            "--timeout",
+            "4m",
+        ],
+        &[("APP_IMAGE", "placeholder"), ("MISSING_IMAGE", &missing)],
+    );
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("image pull failed"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("no-such-tag"), "{}", bad.stderr);
+    assert_eq!(s.service_task_definition().await, deployed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
+    let s = Scenario::new("e2e-slow", vec![]).await;
+    let app = app_dir();
+    let run = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &[
+            "--desired-count",
+            "1",
+            "--env",
+            "APP_MODE=slow",
+            "--env",
+            "APP_START_DELAY=12",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let deployed = s.service_task_definition().await;
+    assert_ne!(deployed, s.bootstrap);
+    assert_eq!(s.target_states().await, ["healthy"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_sidecar_only_the_named_container_changes() {
+    let app = app_dir();
+    // The sidecar runs the same (already pushed) image on another port.
+    let push = shipit(
+        &[
+            "push",
+            "-C",
+            app.path().to_str().unwrap(),
+            "--sha",
+            GOOD_SHA,
+            "--repository",
+            support::REPOSITORY,
+            "--create-repository",
+        ],
+        &[],
+    );
+    assert_eq!(push.code, 0, "{}", push.stderr);
+    let uri = push.stdout.trim().split('@').next().unwrap().to_string();
+    let sidecar = Container {
+        name: "proxy",
+        image: uri.clone(),
+        port: 9090,
+        environment: vec![("PORT", "9090".into())],
+    };
+    let s = Scenario::new("e2e-sidecar", vec![sidecar]).await;
+
+    // Both containers use the repository: without --container that is ambiguous.
+    let ambiguous = s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"]);
+    assert_eq!(ambiguous.code, 2, "{}", ambiguous.stderr);
+    assert!(
+        ambiguous.stderr.contains("several containers") && ambiguous.stderr.contains("--container"),
+        "{}",
+        ambiguous.stderr
+    );
+
+    let run = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &[
+            "--desired-count",
+            "1",
+            "--container",
+            "app",
+            "--env",
+            "app:GREETING=hi",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let before = s.task_definition(&s.bootstrap).await;
+    let after = s.task_definition(&s.service_task_definition().await).await;
+    let (old_proxy, new_proxy) = (
+        &before.container_definitions()[1],
+        &after.container_definitions()[1],
+    );
+    assert_eq!(old_proxy, new_proxy, "the sidecar is unchanged");
+    assert_eq!(
+        after.container_definitions()[0].image(),
+        Some(uri.as_str()),
+        "the app runs the SHA tag"
+    );
+    let app_env: Vec<_> = after.container_definitions()[0]
+        .environment()
+        .iter()
+        .map(|kv| (kv.name().unwrap(), kv.value().unwrap()))
+        .collect();
+    assert!(app_env.contains(&("GREETING", "hi")), "{app_env:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_rollback_returns_to_the_previous_healthy_revision() {
+    let s = Scenario::new("e2e-rollback", vec![]).await;
+    let app = app_dir();
+    assert_eq!(
+        s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"])
+            .code,
+        0
+    );
+    let first = s.service_task_definition().await;
+    assert_eq!(
+        s.deploy(app.path(), GOOD_SHA, &["--env", "RELEASE=two"])
+            .code,
+        0
+    );
+    let second = s.service_task_definition().await;
+    assert_ne!(first, second);
+
+    let run = shipit(
+        &[
+            "rollback",
+            "--cluster",
+            &s.cluster,
+            "--service",
+            &s.service,
+            "--poll-interval",
+            "2s",
+            "--output",
+            "lines",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(s.service_task_definition().await, first);
+    assert!(s.target_states().await.iter().all(|t| t == "healthy"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_exits_2_with_a_hint_and_changes_nothing() {
+    let s = Scenario::new("e2e-badinput", vec![]).await;
+    let app = app_dir();
+    let revisions = s.revisions().await;
+    let dir = app.path().to_str().unwrap();
+    let base = |sha: &'static str, service: &str| -> Vec<String> {
+        [
+            "deploy",
+            "-C",
+            dir,
+            "--sha",
+            sha,
+            "--repository",
+            &s.repository,
+            "--cluster",
+            &s.cluster,
+            "--service",
+            service,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let with = |mut args: Vec<String>, extra: &[&str]| {
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        (
+            "unknown container",
+            with(base(GOOD_SHA, &s.service), &["--container", "nope"]),
+        ),
+        ("invalid SHA", base("not-a-sha", &s.service)),
+        (
+            "bad duration",
+            with(base(GOOD_SHA, &s.service), &["--unhealthy-grace", "soon"]),
+        ),
+        ("unknown service", base(GOOD_SHA, "no-such-service")),
+        (
+            "unknown cluster",
+            with(
+                base(GOOD_SHA, &s.service),
+                &["--cluster", "no-such-cluster"],
+            ),
+        ),
+        (
+            "missing repository",
+            with(
+                base(GOOD_SHA, &s.service),
+                &["--repository", "no-such-repo"],
+            ),
+        ),
+        (
+            "missing task definition file",
+            with(
+                base(GOOD_SHA, &s.service),
+                &["--task-definition", "nope.json"],
+            ),
+        ),
+    ];
+    for (name, args) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = shipit(&args, &[]);
+        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("error: ") && run.stderr.contains("hint: "),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        s.service_task_definition().await,
+        s.bootstrap,
+        "the service is untouched"
+    );
+    assert_eq!(s.revisions().await, revisions, "no revision was registered");
+}

@@ -1,0 +1,246 @@
+//! Test support: run the real binary, prepare app directories, provision services.
+
+#![allow(dead_code)]
+
+pub mod provision;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub use provision::{Aws, Container};
+
+/// The local stack must be up (scripts/test brings it up and exports its env).
+pub fn require_stack() {
+    for var in ["AWS_ENDPOINT_URL", "DOCKER_HOST", "SHIPIT_BUSYBOX"] {
+        assert!(
+            std::env::var(var).is_ok(),
+            "{var} is not set: run the tests with scripts/test, which starts the local stack and exports its environment"
+        );
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the shipit binary as CI would (no TTY, CI=true).
+pub fn shipit(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_shipit"))
+        .args(args)
+        .env("CI", "true")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_SHA")
+        .env_remove("CIRCLE_SHA1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the shipit binary runs");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!(
+        "$ shipit {}\n--- exit {}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// A copy of examples/app with the static busybox in it.
+pub fn app_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/app");
+    copy_dir(&src, dir.path());
+    std::fs::copy(
+        std::env::var("SHIPIT_BUSYBOX").unwrap(),
+        dir.path().join("busybox"),
+    )
+    .unwrap();
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target: PathBuf = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "busybox" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{:05x}", (nanos ^ std::process::id()) & 0xfffff)
+}
+
+pub fn random_sha() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:040x}", nanos ^ (u128::from(std::process::id()) << 64))[..40].to_string()
+}
+
+static OCTET: AtomicU8 = AtomicU8::new(0);
+
+/// A service of its own on the shared cluster, behind its own ALB.
+pub struct Scenario {
+    pub aws: Aws,
+    pub cluster: String,
+    pub service: String,
+    pub repository: String,
+    pub repository_uri: String,
+    pub target_group: String,
+    pub bootstrap: String,
+}
+
+pub const CLUSTER: &str = "shipit-e2e";
+/// The image every deploy scenario ships (built once, then found in ECR).
+pub const REPOSITORY: &str = "shipit-e2e-app";
+
+impl Scenario {
+    pub async fn new(name: &str, extra: Vec<Container>) -> Scenario {
+        require_stack();
+        let aws = Aws::from_env().await;
+        let service = unique(name);
+        let octet =
+            30 + OCTET.fetch_add(1, Ordering::Relaxed) + (std::process::id() % 50) as u8 * 4;
+        let net = provision::network(&aws, &service, octet).await.unwrap();
+        let alb = provision::alb(&aws, &service, &net, "/health")
+            .await
+            .unwrap();
+        let repository_uri = provision::repository(&aws, REPOSITORY).await.unwrap();
+        provision::cluster(&aws, CLUSTER).await.unwrap();
+        let mut containers = vec![Container {
+            name: "app",
+            image: format!("{repository_uri}:bootstrap"),
+            port: 8080,
+            environment: vec![],
+        }];
+        containers.extend(extra);
+        let bootstrap = provision::service(&aws, CLUSTER, &service, &containers, &net, &alb)
+            .await
+            .unwrap();
+        Scenario {
+            aws,
+            cluster: CLUSTER.into(),
+            service,
+            repository: REPOSITORY.into(),
+            repository_uri,
+            target_group: alb.target_group,
+            bootstrap,
+        }
+    }
+
+    /// `deploy` with this scenario's service, fast timings for tests.
+    pub fn deploy(&self, app: &Path, sha: &str, extra: &[&str]) -> Run {
+        let dir = app.to_str().unwrap();
+        let mut args = vec![
+            "deploy",
+            "-C",
+            dir,
+            "--sha",
+            sha,
+            "--repository",
+            &self.repository,
+            "--cluster",
+            &self.cluster,
+            "--service",
+            &self.service,
+            "--poll-interval",
+            "2s",
+            "--timeout",
+            "4m",
+            "--rollback-timeout",
+            "4m",
+            "--output",
+            "lines",
+        ];
+        args.extend_from_slice(extra);
+        shipit(&args, &[])
+    }
+
+    pub async fn service_task_definition(&self) -> String {
+        let out = self
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(&self.service)
+            .send()
+            .await
+            .unwrap();
+        out.services()[0].task_definition().unwrap().to_string()
+    }
+
+    pub async fn task_definition(&self, arn: &str) -> aws_sdk_ecs::types::TaskDefinition {
+        let out = self
+            .aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .unwrap();
+        out.task_definition().unwrap().clone()
+    }
+
+    /// States of the target group's targets right now.
+    pub async fn target_states(&self) -> Vec<String> {
+        let out = self
+            .aws
+            .elb
+            .describe_target_health()
+            .target_group_arn(&self.target_group)
+            .send()
+            .await
+            .unwrap();
+        out.target_health_descriptions()
+            .iter()
+            .map(|d| {
+                d.target_health()
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    pub async fn revisions(&self) -> usize {
+        let out = self
+            .aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&self.service)
+            .send()
+            .await
+            .unwrap();
+        out.task_definition_arns()
+            .iter()
+            .filter(|a| a.contains(&format!("/{}:", self.service)))
+            .count()
+    }
+}
+
+/// The SHA of the good image shared by deploy scenarios.
+pub const GOOD_SHA: &str = "5a1f0000000000000000000000000000000000e2";
