@@ -119,3 +119,13 @@ pub const NO_COLOR: &str = "NO_COLOR";
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_documents_every_variable_shipit_reads() {
+        let readme = include_str!("../README.md");
+        let missing: Vec<&str> = super::ALL.iter().map(|(name, _)| *name).filter(|name| !readme.contains(name)).collect();
+        assert!(missing.is_empty(), "README lacks {missing:?}");
+    }
+}
