@@ -125,7 +125,11 @@ mod tests {
     #[test]
     fn the_readme_documents_every_variable_shipit_reads() {
         let readme = include_str!("../README.md");
-        let missing: Vec<&str> = super::ALL.iter().map(|(name, _)| *name).filter(|name| !readme.contains(name)).collect();
+        let missing: Vec<&str> = super::ALL
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !readme.contains(name))
+            .collect();
         assert!(missing.is_empty(), "README lacks {missing:?}");
     }
 }

@@ -23,6 +23,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn push_builds_and_pushes_once_honours_dockerignore_and_leaks_no_credentials() {
     support::require_stack();
     let app = app_dir();
@@ -117,6 +118,7 @@ async fn push_builds_and_pushes_once_honours_dockerignore_and_leaks_no_credentia
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn a_healthy_deploy_then_a_404_health_check_is_rolled_back_to_the_healthy_revision() {
     let s = Scenario::new("e2e-404", vec![]).await;
     let app = app_dir();
@@ -163,6 +165,7 @@ async fn a_healthy_deploy_then_a_404_health_check_is_rolled_back_to_the_healthy_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn a_container_that_exits_fails_with_its_exit_code_and_is_rolled_back() {
     let s = Scenario::new("e2e-crash", vec![]).await;
     let app = app_dir();
@@ -184,6 +187,7 @@ async fn a_container_that_exits_fails_with_its_exit_code_and_is_rolled_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_and_is_rolled_back() {
     let s = Scenario::new("e2e-pull", vec![]).await;
     let app = app_dir();
@@ -240,6 +244,7 @@ async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_and_is_rolled_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
     let s = Scenario::new("e2e-slow", vec![]).await;
     let app = app_dir();
@@ -262,6 +267,7 @@ async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn with_a_sidecar_only_the_named_container_changes() {
     let app = app_dir();
     // The sidecar runs the same (already pushed) image on another port.
@@ -331,6 +337,7 @@ async fn with_a_sidecar_only_the_named_container_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn manual_rollback_returns_to_the_previous_healthy_revision() {
     let s = Scenario::new("e2e-rollback", vec![]).await;
     let app = app_dir();
@@ -368,6 +375,7 @@ async fn manual_rollback_returns_to_the_previous_healthy_revision() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn bad_input_exits_2_with_a_hint_and_changes_nothing() {
     let s = Scenario::new("e2e-badinput", vec![]).await;
     let app = app_dir();
