@@ -353,7 +353,7 @@ pub async fn run(
                 outcome.verdict = "deployed".into();
                 outcome.reason = Some(summary);
                 outcome.exit_code = ExitCode::Success.code();
-                outcome.timings = timings;
+                outcome.timings = timings.into_iter().map(Into::into).collect();
                 return Ok(outcome);
             }
             Verdict::Failed(failure) => (failure.reason, None),
@@ -387,7 +387,7 @@ pub async fn run(
     if !settings.watch.rollback {
         outcome.verdict = "failed".into();
         outcome.exit_code = interrupted.unwrap_or(ExitCode::NeedsHuman).code();
-        outcome.timings = timings;
+        outcome.timings = timings.into_iter().map(Into::into).collect();
         report.emit(&Event::Warning {
             message: format!(
                 "not rolling back (--no-rollback): the service runs {}; to restore: shipit rollback --cluster {} --service {} --to {}",
@@ -411,7 +411,7 @@ pub async fn run(
     )
     .await;
     timings.push((Phase::Rollback, started.elapsed().as_secs_f64()));
-    outcome.timings = timings;
+    outcome.timings = timings.into_iter().map(Into::into).collect();
     outcome.exit_code = match (&rolled, interrupted) {
         (Ok(r), Some(code)) if r.healthy => code.code(),
         (Ok(r), None) if r.healthy => ExitCode::Failed.code(),

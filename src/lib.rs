@@ -242,7 +242,7 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
                 } else {
                     "already_pushed".into()
                 },
-                timings: pushed.timings,
+                timings: pushed.timings.into_iter().map(Into::into).collect(),
                 ..Default::default()
             })
         }

@@ -123,7 +123,22 @@ pub struct Outcome {
     pub rollback: Option<RollbackOutcome>,
     pub exit_code: i32,
     /// Seconds per phase, in the order they ran.
-    pub timings: Vec<(Phase, f64)>,
+    pub timings: Vec<Timing>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Timing {
+    pub phase: Phase,
+    pub seconds: f64,
+}
+
+impl From<(Phase, f64)> for Timing {
+    fn from((phase, seconds): (Phase, f64)) -> Self {
+        Self {
+            phase,
+            seconds: (seconds * 1000.0).round() / 1000.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -120,7 +120,7 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
         let timings: Vec<String> = outcome
             .timings
             .iter()
-            .map(|(p, s)| format!("{} {s:.1}s", p.title()))
+            .map(|t| format!("{} {:.1}s", t.phase.title(), t.seconds))
             .collect();
         md.push_str(&format!("| timings | {} |\n", timings.join(", ")));
     }

@@ -9,7 +9,7 @@ mod lines;
 
 use std::sync::Arc;
 
-pub use event::{Event, Outcome, Phase, RollbackOutcome};
+pub use event::{Event, Outcome, Phase, RollbackOutcome, Timing};
 pub use github::GithubActions;
 pub use human::Human;
 pub use json::Json;
@@ -150,3 +150,6 @@ pub fn short_arn(arn: &str) -> &str {
     }
     arn.rsplit('/').next().unwrap_or(arn)
 }
+
+#[cfg(test)]
+mod snapshots;

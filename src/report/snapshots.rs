@@ -1,0 +1,225 @@
+//! Each renderer over one recorded event sequence: a deploy that failed on
+//! ELB health checks and was rolled back. Volatile text (timestamps) is left
+//! out by construction, so the expected output is written out in full.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+
+const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
+const NEW: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
+
+fn failed_and_rolled_back() -> Vec<Event> {
+    let reason = "target 10.0.0.5:8080 in web is unhealthy (Target.FailedHealthChecks) for 31s, past the 30s grace";
+    vec![
+        Event::PhaseStarted { phase: Phase::Plan },
+        Event::PhaseFinished {
+            phase: Phase::Plan,
+            elapsed: Duration::from_millis(400),
+        },
+        Event::Info {
+            message: "repo/web:abc1234 is already in ECR (sha256:feed): skipping build and push"
+                .into(),
+        },
+        Event::PhaseStarted {
+            phase: Phase::Register,
+        },
+        Event::TaskDefinitionRegistered { arn: NEW.into() },
+        Event::PhaseFinished {
+            phase: Phase::Register,
+            elapsed: Duration::from_millis(200),
+        },
+        Event::PhaseStarted {
+            phase: Phase::Watch,
+        },
+        Event::TaskChanged {
+            task: "n1".into(),
+            revision: "web:8".into(),
+            status: "RUNNING".into(),
+            detail: Some("ip 10.0.0.5".into()),
+        },
+        Event::Waiting {
+            what: "0/1 targets healthy (10.0.0.5:8080 in web initial)".into(),
+        },
+        Event::Waiting {
+            what: "0/1 targets healthy (10.0.0.5:8080 in web initial)".into(),
+        },
+        Event::TargetChanged {
+            target_group: "web".into(),
+            target: "10.0.0.5:8080".into(),
+            state: "unhealthy".into(),
+            reason: Some("Target.FailedHealthChecks".into()),
+        },
+        Event::Verdict {
+            healthy: false,
+            reason: reason.into(),
+        },
+        Event::PhaseFinished {
+            phase: Phase::Watch,
+            elapsed: Duration::from_secs(40),
+        },
+        Event::RollbackStarted {
+            to: OLD.into(),
+            reason: reason.into(),
+        },
+        Event::RollbackFinished {
+            healthy: true,
+            reason: "1/1 new tasks running on web:7, healthy in 1 target group(s)".into(),
+        },
+        Event::Result(Box::new(Outcome {
+            command: "deploy".into(),
+            sha: Some("abc1234".into()),
+            image: Some("repo/web:abc1234".into()),
+            digest: Some("sha256:feed".into()),
+            previous_task_definition: Some(OLD.into()),
+            new_task_definition: Some(NEW.into()),
+            verdict: "rolled_back".into(),
+            reason: Some(reason.into()),
+            rollback: Some(RollbackOutcome {
+                to: OLD.into(),
+                healthy: true,
+                reason: "healthy".into(),
+            }),
+            exit_code: 1,
+            timings: vec![(Phase::Plan, 0.4).into(), (Phase::Watch, 40.0).into()],
+        })),
+    ]
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn render(reporter: &dyn Reporter) {
+    for event in failed_and_rolled_back() {
+        reporter.emit(&event);
+    }
+    reporter.finish();
+}
+
+#[test]
+fn lines_one_per_change_no_repeats_no_ansi() {
+    let buf = Buf::default();
+    render(&Lines::new(Box::new(buf.clone()), Verbosity::Normal, false));
+    let expected = "\
+==> plan
+    plan done in 0.4s
+repo/web:abc1234 is already in ECR (sha256:feed): skipping build and push
+==> register task definition
+registered arn:aws:ecs:us-east-1:123456789012:task-definition/web:8
+    register task definition done in 0.2s
+==> watch rollout
+task n1 (web:8): RUNNING — ip 10.0.0.5
+waiting: 0/1 targets healthy (10.0.0.5:8080 in web initial)
+target 10.0.0.5:8080 in web: unhealthy (Target.FailedHealthChecks)
+verdict: FAILED — target 10.0.0.5:8080 in web is unhealthy (Target.FailedHealthChecks) for 31s, past the 30s grace
+    watch rollout done in 40.0s
+rolling back to arn:aws:ecs:us-east-1:123456789012:task-definition/web:7: target 10.0.0.5:8080 in web is unhealthy (Target.FailedHealthChecks) for 31s, past the 30s grace
+rollback healthy — 1/1 new tasks running on web:7, healthy in 1 target group(s)
+";
+    assert_eq!(buf.text(), expected);
+    assert!(!buf.text().contains('\x1b'));
+}
+
+#[test]
+fn quiet_lines_keep_only_verdicts_warnings_and_rollback() {
+    let buf = Buf::default();
+    render(&Lines::new(Box::new(buf.clone()), Verbosity::Quiet, false));
+    assert_eq!(buf.text().lines().count(), 3, "{}", buf.text());
+    assert!(buf.text().starts_with("verdict: FAILED"));
+}
+
+#[test]
+fn json_lines_have_a_type_and_the_result_goes_to_its_own_stream() {
+    let (events, result) = (Buf::default(), Buf::default());
+    render(&Json::new(
+        Box::new(events.clone()),
+        Box::new(result.clone()),
+    ));
+    let types: Vec<String> = events
+        .text()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types.len(), 15);
+    assert_eq!(types[0], "phase_started");
+    assert!(
+        types.contains(&"verdict".to_string()) && types.contains(&"rollback_finished".to_string())
+    );
+    let mut result: serde_json::Value = serde_json::from_str(result.text().trim()).unwrap();
+    assert!(result.as_object_mut().unwrap().remove("time").is_some());
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "type": "result", "command": "deploy", "sha": "abc1234", "image": "repo/web:abc1234", "digest": "sha256:feed",
+            "previous_task_definition": OLD, "new_task_definition": NEW, "verdict": "rolled_back",
+            "reason": "target 10.0.0.5:8080 in web is unhealthy (Target.FailedHealthChecks) for 31s, past the 30s grace",
+            "rollback": {"to": OLD, "healthy": true, "reason": "healthy"},
+            "exit_code": 1,
+            "timings": [{"phase": "plan", "seconds": 0.4}, {"phase": "watch", "seconds": 40.0}]
+        })
+    );
+}
+
+#[test]
+fn github_actions_groups_errors_summary_and_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (summary, outputs) = (dir.path().join("summary.md"), dir.path().join("outputs"));
+    let buf = Buf::default();
+    render(&GithubActions::new(
+        Some(summary.clone()),
+        Some(outputs.clone()),
+        Box::new(buf.clone()),
+    ));
+    let expected = "\
+::group::shipit: plan
+::endgroup::
+::group::shipit: register task definition
+::endgroup::
+::group::shipit: watch rollout
+::endgroup::
+::error title=shipit deploy failed::target 10.0.0.5:8080 in web is unhealthy (Target.FailedHealthChecks) for 31s, past the 30s grace
+";
+    assert_eq!(buf.text(), expected);
+    assert_eq!(
+        std::fs::read_to_string(outputs).unwrap(),
+        format!("image=repo/web:abc1234\ndigest=sha256:feed\ntask-definition-arn={NEW}\nprevious-task-definition-arn={OLD}\nverdict=rolled_back\n")
+    );
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.starts_with("### ❌ shipit deploy: rolled_back\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| reason | `target 10.0.0.5:8080 in web is unhealthy"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "| rollback | healthy on `arn:aws:ecs:us-east-1:123456789012:task-definition/web:7`"
+        ),
+        "{summary}"
+    );
+}
