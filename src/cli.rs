@@ -129,6 +129,12 @@ pub struct PushOnlyArgs {
     /// Create the ECR repository if it does not exist.
     #[arg(long)]
     pub create_repository: bool,
+    /// With --create-repository: scan images on push.
+    #[arg(long, requires = "create_repository")]
+    pub scan_on_push: bool,
+    /// With --create-repository: make tags immutable.
+    #[arg(long, requires = "create_repository")]
+    pub immutable_tags: bool,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +221,9 @@ pub struct DeployArgs {
     /// Plan only: print what would change and change nothing (same as `shipit plan`).
     #[arg(long)]
     pub dry_run: bool,
+    /// If another rollout is in progress on the service, wait for it instead of refusing.
+    #[arg(long)]
+    pub wait_for_rollout: bool,
 }
 
 #[derive(Debug, Args)]

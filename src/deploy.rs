@@ -67,13 +67,53 @@ pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<
     Ok(service)
 }
 
+/// Another rollout is running when a deployment other than the PRIMARY still
+/// has running tasks: ECS is moving the service between revisions.
+pub fn rollout_in_progress(service: &Service) -> Option<String> {
+    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let old = service
+        .deployments
+        .iter()
+        .find(|d| d.status != "PRIMARY" && d.running_count > 0)?;
+    Some(format!(
+        "deployment {} ({}) still runs {} task(s) while {} rolls out",
+        old.id,
+        short_arn(&old.task_definition),
+        old.running_count,
+        primary
+            .map(|p| short_arn(&p.task_definition))
+            .unwrap_or("another revision")
+    ))
+}
+
 pub async fn plan(
     settings: &DeploySettings,
     commit: &Commit,
     deps: &Deps<'_>,
 ) -> Result<DeployPlan> {
     let cluster = &settings.service.cluster;
-    let service = active_service(deps.ecs, cluster, &settings.service.service).await?;
+    let mut service = active_service(deps.ecs, cluster, &settings.service.service).await?;
+    let deadline = Instant::now() + settings.watch.timeout;
+    while let Some(busy) = rollout_in_progress(&service) {
+        if !settings.wait_for_rollout {
+            return Err(Error::bad_input(format!(
+                "another rollout is in progress on service `{}`: {busy}",
+                service.name
+            ))
+            .hint(
+                "wait for it to finish (or pass --wait-for-rollout); deploying now would fight it",
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::failed(format!(
+                "the rollout in progress on `{}` did not finish in time: {busy}",
+                service.name
+            ))
+            .hint("nothing was changed; look at `shipit status` and try again"));
+        }
+        tokio::time::sleep(settings.watch.poll_interval).await;
+        service = active_service(deps.ecs, cluster, &settings.service.service).await?;
+    }
     let current = deps.ecs.task_definition(&service.task_definition).await?;
     let image = pipeline::plan(&settings.image, commit, deps.registry).await?;
     let repository_uri = image

@@ -40,6 +40,8 @@ pub struct FileImage {
     #[serde(default)]
     pub extra_tags: Vec<String>,
     pub create_repository: Option<bool>,
+    pub scan_on_push: Option<bool>,
+    pub immutable_tags: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +138,8 @@ pub struct ImageSettings {
     pub tag_format: TagFormat,
     pub extra_tags: Vec<String>,
     pub create_repository: bool,
+    pub scan_on_push: bool,
+    pub immutable_tags: bool,
     pub force: bool,
 }
 
@@ -173,6 +177,7 @@ pub struct DeploySettings {
     pub desired_count: Option<i32>,
     pub force_new_deployment: bool,
     pub dry_run: bool,
+    pub wait_for_rollout: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -276,6 +281,9 @@ pub fn image(
         extra_tags,
         create_repository: push.is_some_and(|p| p.create_repository)
             || file.create_repository.unwrap_or(false),
+        scan_on_push: push.is_some_and(|p| p.scan_on_push) || file.scan_on_push.unwrap_or(false),
+        immutable_tags: push.is_some_and(|p| p.immutable_tags)
+            || file.immutable_tags.unwrap_or(false),
         force: push.is_some_and(|p| p.force),
     })
 }
@@ -439,6 +447,7 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
         desired_count,
         force_new_deployment: args.force_new_deployment,
         dry_run: args.dry_run,
+        wait_for_rollout: args.wait_for_rollout,
     })
 }
 

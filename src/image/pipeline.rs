@@ -164,7 +164,10 @@ pub async fn ensure(
     let uri = match &plan.repository_uri {
         Some(uri) => uri.clone(),
         None => {
-            let options = RepositoryOptions::default();
+            let options = RepositoryOptions {
+                scan_on_push: settings.scan_on_push,
+                immutable_tags: settings.immutable_tags,
+            };
             let repo = registry
                 .create_repository(&plan.repository, &options)
                 .await?;

@@ -1,0 +1,473 @@
+//! The orchestrator against scripted fakes of its seams: what real ECS does
+//! and the local emulator cannot (circuit breaker, ECS's own rollback, a
+//! concurrent rollout), and what must never happen (a change on bad input).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use shipit::deploy::{self, Deps};
+use shipit::ecr::{Registry, RegistryAuth, Repository, RepositoryOptions};
+use shipit::ecs::{
+    Deployment, Ecs, LoadBalancerRef, Service, ServiceUpdate, Task, TaskDefinitionDoc,
+};
+use shipit::elb::{LoadBalancing, TargetHealth};
+use shipit::error::Result;
+use shipit::git::{Commit, CommitSha, ShaSource};
+use shipit::report::{Recorder, Report};
+use shipit::settings::{DeploySettings, ImageSettings, ServiceSettings, TagFormat, WatchSettings};
+
+const URI: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web";
+const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
+const NEW: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
+const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1";
+const SHA: &str = "abcdef0123456789abcdef0123456789abcdef01";
+
+/// One scripted poll: what DescribeServices, the tasks and the targets say.
+#[derive(Clone)]
+struct Poll {
+    deployments: Vec<Deployment>,
+    tasks: Vec<Task>,
+    targets: Vec<TargetHealth>,
+}
+
+#[derive(Default)]
+struct World {
+    /// Polls after an UpdateService to NEW, then after one back to OLD.
+    deploy_polls: VecDeque<Poll>,
+    rollback_polls: VecDeque<Poll>,
+    current: Option<Poll>,
+    service_task_definition: String,
+    before: Vec<Deployment>,
+    /// Every mutating call, in order.
+    mutations: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Arc<Mutex<World>>);
+
+fn deployment(id: &str, status: &str, td: &str, rollout: &str, running: i32) -> Deployment {
+    Deployment {
+        id: id.into(),
+        status: status.into(),
+        task_definition: td.into(),
+        rollout_state: Some(rollout.into()),
+        running_count: running,
+        ..Default::default()
+    }
+}
+
+fn task(id: &str, td: &str, status: &str) -> Task {
+    Task {
+        arn: format!("arn:aws:ecs:us-east-1:1:task/c/{id}"),
+        task_definition: td.into(),
+        last_status: status.into(),
+        desired_status: "RUNNING".into(),
+        private_ip: Some(format!("10.0.0.{}", id.len())),
+        created_at: Some(shipit::watch::now_epoch() + 1.0),
+        started_at: Some(shipit::watch::now_epoch() + 1.0),
+        ..Default::default()
+    }
+}
+
+fn target(task: &Task, state: &str) -> TargetHealth {
+    TargetHealth {
+        id: task.private_ip.clone().unwrap(),
+        port: Some(8080),
+        state: state.into(),
+        reason: None,
+        description: None,
+    }
+}
+
+impl Fake {
+    fn new(before: Vec<Deployment>) -> Self {
+        let fake = Fake::default();
+        {
+            let mut w = fake.0.lock().unwrap();
+            w.service_task_definition = OLD.into();
+            w.before = before;
+        }
+        fake
+    }
+
+    fn script(self, deploy: Vec<Poll>, rollback: Vec<Poll>) -> Self {
+        {
+            let mut w = self.0.lock().unwrap();
+            w.deploy_polls = deploy.into();
+            w.rollback_polls = rollback.into();
+        }
+        self
+    }
+
+    fn mutations(&self) -> Vec<String> {
+        self.0.lock().unwrap().mutations.clone()
+    }
+
+    fn next_poll(&self) -> Poll {
+        let mut w = self.0.lock().unwrap();
+        let queue = if w.service_task_definition == NEW {
+            &mut w.deploy_polls
+        } else {
+            &mut w.rollback_polls
+        };
+        if let Some(poll) = queue.pop_front() {
+            w.current = Some(poll);
+        }
+        w.current.clone().unwrap_or(Poll {
+            deployments: w.before.clone(),
+            tasks: vec![],
+            targets: vec![],
+        })
+    }
+}
+
+#[async_trait]
+impl Registry for Fake {
+    async fn repository(&self, name: &str) -> Result<Option<Repository>> {
+        Ok(Some(Repository {
+            name: name.into(),
+            uri: URI.into(),
+        }))
+    }
+    async fn create_repository(&self, _: &str, _: &RepositoryOptions) -> Result<Repository> {
+        unreachable!("the repository exists")
+    }
+    async fn image_digest(&self, _: &str, tag: &str) -> Result<Option<String>> {
+        Ok((tag == SHA).then(|| "sha256:feed".to_string()))
+    }
+    async fn authorization(&self) -> Result<RegistryAuth> {
+        unreachable!("the image is already in ECR")
+    }
+}
+
+#[async_trait]
+impl Ecs for Fake {
+    async fn service(&self, _: &str, name: &str) -> Result<Option<Service>> {
+        let td = self.0.lock().unwrap().service_task_definition.clone();
+        let poll = if self
+            .0
+            .lock()
+            .unwrap()
+            .mutations
+            .iter()
+            .any(|m| m.starts_with("UpdateService"))
+        {
+            self.next_poll()
+        } else {
+            Poll {
+                deployments: self.0.lock().unwrap().before.clone(),
+                tasks: vec![],
+                targets: vec![],
+            }
+        };
+        Ok(Some(Service {
+            arn: format!("arn:aws:ecs:us-east-1:1:service/c/{name}"),
+            name: name.into(),
+            status: "ACTIVE".into(),
+            desired_count: 1,
+            task_definition: td,
+            deployments: poll.deployments,
+            load_balancers: vec![LoadBalancerRef {
+                target_group_arn: TG.into(),
+                container_name: "app".into(),
+                container_port: 8080,
+            }],
+            ..Default::default()
+        }))
+    }
+    async fn task_definition(&self, arn: &str) -> Result<TaskDefinitionDoc> {
+        let json = json!({"taskDefinitionArn": arn, "family": "web", "revision": 7, "status": "ACTIVE",
+            "containerDefinitions": [{"name": "app", "image": format!("{URI}:old")}, {"name": "proxy", "image": "envoy:1"}]});
+        Ok(TaskDefinitionDoc {
+            arn: arn.into(),
+            json,
+            tags: vec![],
+        })
+    }
+    async fn register_task_definition(&self, body: &Value) -> Result<String> {
+        assert_eq!(
+            body["containerDefinitions"][0]["image"],
+            format!("{URI}:{SHA}")
+        );
+        assert_eq!(body["containerDefinitions"][1]["image"], "envoy:1");
+        self.0
+            .lock()
+            .unwrap()
+            .mutations
+            .push("RegisterTaskDefinition".into());
+        Ok(NEW.into())
+    }
+    async fn update_service(&self, update: &ServiceUpdate) -> Result<Service> {
+        {
+            let mut w = self.0.lock().unwrap();
+            w.mutations
+                .push(format!("UpdateService {}", update.task_definition));
+            w.service_task_definition = update.task_definition.clone();
+            w.current = None;
+        }
+        let id = if update.task_definition == NEW {
+            "ecs-svc/new"
+        } else {
+            "ecs-svc/rb"
+        };
+        Ok(Service {
+            deployments: vec![deployment(
+                id,
+                "PRIMARY",
+                &update.task_definition,
+                "IN_PROGRESS",
+                0,
+            )],
+            ..Default::default()
+        })
+    }
+    async fn tasks(&self, _: &str, _: &str) -> Result<Vec<Task>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .current
+            .clone()
+            .map(|p| p.tasks)
+            .unwrap_or_default())
+    }
+    async fn tag_task_definition(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {
+        self.0.lock().unwrap().mutations.push(format!(
+            "TagResource {} {}={}",
+            shipit::report::short_arn(arn),
+            tags[0].0,
+            tags[0].1
+        ));
+        Ok(())
+    }
+    async fn task_definition_arns(&self, _: &str) -> Result<Vec<String>> {
+        Ok(vec![NEW.into(), OLD.into()])
+    }
+}
+
+#[async_trait]
+impl LoadBalancing for Fake {
+    async fn target_health(&self, _: &str) -> Result<Vec<TargetHealth>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .current
+            .clone()
+            .map(|p| p.targets)
+            .unwrap_or_default())
+    }
+}
+
+fn settings() -> DeploySettings {
+    DeploySettings {
+        image: ImageSettings {
+            repo_dir: ".".into(),
+            repository: Some("web".into()),
+            dockerfile: "Dockerfile".into(),
+            context: ".".into(),
+            target: None,
+            build_args: vec![],
+            tag_format: TagFormat::Full,
+            extra_tags: vec![],
+            create_repository: false,
+            scan_on_push: false,
+            immutable_tags: false,
+            force: false,
+        },
+        service: ServiceSettings {
+            cluster: "c".into(),
+            service: "web".into(),
+        },
+        watch: WatchSettings {
+            poll_interval: std::time::Duration::from_millis(1),
+            ..Default::default()
+        },
+        containers: vec![],
+        task_definition_file: None,
+        changes: Default::default(),
+        desired_count: None,
+        force_new_deployment: false,
+        dry_run: false,
+        wait_for_rollout: false,
+    }
+}
+
+fn commit() -> Commit {
+    Commit {
+        sha: CommitSha::parse(SHA).unwrap(),
+        source: ShaSource::Flag,
+        dirty: false,
+    }
+}
+
+async fn run(fake: &Fake) -> (Result<shipit::report::Outcome>, Vec<shipit::report::Event>) {
+    let recorder = Arc::new(Recorder::default());
+    let report: Report = recorder.clone();
+    let deps = Deps {
+        registry: fake,
+        ecs: fake,
+        elb: fake,
+        engine: None,
+    };
+    let result = deploy::run(&settings(), &commit(), &deps, &report).await;
+    (result, recorder.events())
+}
+
+fn healthy_on(td: &str, id: &str) -> Poll {
+    let t = task("n1", td, "RUNNING");
+    Poll {
+        deployments: vec![deployment(id, "PRIMARY", td, "IN_PROGRESS", 1)],
+        targets: vec![target(&t, "healthy")],
+        tasks: vec![t],
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_rollout_is_deployed_and_tagged_healthy() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )])
+    .script(vec![healthy_on(NEW, "ecs-svc/new")], vec![]);
+    let (outcome, _) = run(&fake).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.verdict.as_str(), outcome.exit_code),
+        ("deployed", 0)
+    );
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition",
+            &format!("UpdateService {NEW}"),
+            "TagResource web:8 shipit:verdict=healthy"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_rolling_back_is_a_failure_and_shipit_restores_the_recorded_revision() {
+    // What real ECS shows after its circuit breaker acted: our deployment FAILED,
+    // the old one PRIMARY and healthy again. "Stable", but not deployed.
+    let after_breaker = {
+        let t = task("o2", OLD, "RUNNING");
+        Poll {
+            deployments: vec![
+                deployment("ecs-svc/old2", "PRIMARY", OLD, "COMPLETED", 1),
+                deployment("ecs-svc/new", "ACTIVE", NEW, "FAILED", 0),
+            ],
+            targets: vec![target(&t, "healthy")],
+            tasks: vec![t],
+        }
+    };
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )])
+    .script(vec![after_breaker], vec![healthy_on(OLD, "ecs-svc/rb")]);
+    let (outcome, events) = run(&fake).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.verdict.as_str(), outcome.exit_code),
+        ("rolled_back", 1)
+    );
+    assert!(outcome.reason.unwrap().contains("FAILED (circuit breaker)"));
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition".to_string(),
+            format!("UpdateService {NEW}"),
+            "TagResource web:8 shipit:verdict=failed".to_string(),
+            format!("UpdateService {OLD}"),
+        ]
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        shipit::report::Event::RollbackFinished { healthy: true, .. }
+    )));
+}
+
+#[tokio::test]
+async fn a_rollback_that_stays_unhealthy_needs_a_human() {
+    let crashing = |td: &str| {
+        let mut t = task("n1", td, "STOPPED");
+        t.stopped_reason = Some("Essential container in task exited".into());
+        Poll {
+            deployments: vec![deployment("x", "PRIMARY", td, "IN_PROGRESS", 0)],
+            tasks: vec![t],
+            targets: vec![],
+        }
+    };
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )])
+    .script(vec![crashing(NEW)], vec![crashing(OLD)]);
+    let (outcome, _) = run(&fake).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.verdict.as_str(), outcome.exit_code),
+        ("needs_human", 3)
+    );
+    assert!(!outcome.rollback.unwrap().healthy);
+}
+
+#[tokio::test]
+async fn another_rollout_in_progress_is_refused_before_any_change() {
+    let fake = Fake::new(vec![
+        deployment("ecs-svc/theirs", "PRIMARY", NEW, "IN_PROGRESS", 1),
+        deployment("ecs-svc/old", "ACTIVE", OLD, "COMPLETED", 2),
+    ]);
+    let (outcome, _) = run(&fake).await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.exit_code(), shipit::error::ExitCode::Usage);
+    assert!(
+        err.message().contains("another rollout is in progress"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        fake.mutations().is_empty(),
+        "nothing changed: {:?}",
+        fake.mutations()
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_container_changes_nothing() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )]);
+    let recorder = Arc::new(Recorder::default());
+    let report: Report = recorder.clone();
+    let mut s = settings();
+    s.containers = vec!["nope".into()];
+    let deps = Deps {
+        registry: &fake,
+        ecs: &fake,
+        elb: &fake,
+        engine: None,
+    };
+    let err = deploy::run(&s, &commit(), &deps, &report)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), shipit::error::ExitCode::Usage);
+    assert!(err.causes()[0].contains("app (") && err.causes()[0].contains("proxy ("));
+    assert!(fake.mutations().is_empty());
+}
