@@ -284,7 +284,11 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
         }
         Command::Rollback(args) => {
             let service = settings::service(&file.ecs, &args.service)?;
-            let watch = settings::watch(&file.watch, &args.watch, false)?;
+            let mut watch = settings::watch(&file.watch, &args.watch, false)?;
+            // For a manual rollback the rollback is the rollout: --timeout bounds it too.
+            if args.watch.timeout.is_some() && args.watch.rollback_timeout.is_none() {
+                watch.rollback_timeout = watch.timeout;
+            }
             let config = aws(region.as_deref()).await?;
             let clients = AwsClients::new(&config);
             let mut signals = signals::Signals::install();

@@ -23,7 +23,6 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn push_builds_and_pushes_once_honours_dockerignore_and_leaks_no_credentials() {
     support::require_stack();
     let app = app_dir();
@@ -118,7 +117,6 @@ async fn push_builds_and_pushes_once_honours_dockerignore_and_leaks_no_credentia
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn a_healthy_deploy_then_a_404_health_check_is_rolled_back_to_the_healthy_revision() {
     let s = Scenario::new("e2e-404", vec![]).await;
     let app = app_dir();
@@ -160,12 +158,12 @@ async fn a_healthy_deploy_then_a_404_health_check_is_rolled_back_to_the_healthy_
         deployed,
         "the service is back on the healthy revision"
     );
-    assert!(s.target_states().await.iter().all(|t| t == "healthy"));
+    // Targets of stopping tasks leave once their containers have stopped (up to 10 s here).
+    assert_eq!(s.settled_target_states().await, ["healthy"]);
     assert!(bad.stdout.starts_with("rolled_back"), "{}", bad.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn a_container_that_exits_fails_with_its_exit_code_and_is_rolled_back() {
     let s = Scenario::new("e2e-crash", vec![]).await;
     let app = app_dir();
@@ -187,7 +185,6 @@ async fn a_container_that_exits_fails_with_its_exit_code_and_is_rolled_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_and_is_rolled_back() {
     let s = Scenario::new("e2e-pull", vec![]).await;
     let app = app_dir();
@@ -244,7 +241,6 @@ async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_and_is_rolled_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
     let s = Scenario::new("e2e-slow", vec![]).await;
     let app = app_dir();
@@ -267,7 +263,6 @@ async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn with_a_sidecar_only_the_named_container_changes() {
     let app = app_dir();
     // The sidecar runs the same (already pushed) image on another port.
@@ -337,7 +332,6 @@ async fn with_a_sidecar_only_the_named_container_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn manual_rollback_returns_to_the_previous_healthy_revision() {
     let s = Scenario::new("e2e-rollback", vec![]).await;
     let app = app_dir();
@@ -371,17 +365,17 @@ async fn manual_rollback_returns_to_the_previous_healthy_revision() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(s.service_task_definition().await, first);
-    assert!(s.target_states().await.iter().all(|t| t == "healthy"));
+    // Targets of stopping tasks leave once their containers have stopped (up to 10 s here).
+    assert_eq!(s.settled_target_states().await, ["healthy"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "end to end on the local stack: run with `scripts/test --e2e` (not yet verified against fakecloud 0.51, whose compile did not finish in the session that wrote them)"]
 async fn bad_input_exits_2_with_a_hint_and_changes_nothing() {
     let s = Scenario::new("e2e-badinput", vec![]).await;
     let app = app_dir();
     let revisions = s.revisions().await;
     let dir = app.path().to_str().unwrap();
-    let base = |sha: &'static str, service: &str| -> Vec<String> {
+    let base = |sha: &'static str, cluster: &str, service: &str| -> Vec<String> {
         [
             "deploy",
             "-C",
@@ -391,7 +385,7 @@ async fn bad_input_exits_2_with_a_hint_and_changes_nothing() {
             "--repository",
             &s.repository,
             "--cluster",
-            &s.cluster,
+            cluster,
             "--service",
             service,
         ]
@@ -406,32 +400,37 @@ async fn bad_input_exits_2_with_a_hint_and_changes_nothing() {
     let cases: Vec<(&str, Vec<String>)> = vec![
         (
             "unknown container",
-            with(base(GOOD_SHA, &s.service), &["--container", "nope"]),
+            with(
+                base(GOOD_SHA, &s.cluster, &s.service),
+                &["--container", "nope"],
+            ),
         ),
-        ("invalid SHA", base("not-a-sha", &s.service)),
+        ("invalid SHA", base("not-a-sha", &s.cluster, &s.service)),
         (
             "bad duration",
-            with(base(GOOD_SHA, &s.service), &["--unhealthy-grace", "soon"]),
+            with(
+                base(GOOD_SHA, &s.cluster, &s.service),
+                &["--unhealthy-grace", "soon"],
+            ),
         ),
-        ("unknown service", base(GOOD_SHA, "no-such-service")),
+        (
+            "unknown service",
+            base(GOOD_SHA, &s.cluster, "no-such-service"),
+        ),
         (
             "unknown cluster",
-            with(
-                base(GOOD_SHA, &s.service),
-                &["--cluster", "no-such-cluster"],
-            ),
+            base(GOOD_SHA, "no-such-cluster", &s.service),
         ),
-        (
-            "missing repository",
-            with(
-                base(GOOD_SHA, &s.service),
-                &["--repository", "no-such-repo"],
-            ),
-        ),
+        ("missing repository", {
+            let mut args = base(GOOD_SHA, &s.cluster, &s.service);
+            let at = args.iter().position(|a| a == "--repository").unwrap();
+            args[at + 1] = "no-such-repo".into();
+            args
+        }),
         (
             "missing task definition file",
             with(
-                base(GOOD_SHA, &s.service),
+                base(GOOD_SHA, &s.cluster, &s.service),
                 &["--task-definition", "nope.json"],
             ),
         ),

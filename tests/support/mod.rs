@@ -226,6 +226,19 @@ impl Scenario {
             .collect()
     }
 
+    /// Target states once targets of stopping tasks are gone (at most 30 s).
+    pub async fn settled_target_states(&self) -> Vec<String> {
+        let mut states = self.target_states().await;
+        for _ in 0..30 {
+            if states.iter().all(|t| t == "healthy") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            states = self.target_states().await;
+        }
+        states
+    }
+
     pub async fn revisions(&self) -> usize {
         let out = self
             .aws
