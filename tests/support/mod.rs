@@ -226,11 +226,12 @@ impl Scenario {
             .collect()
     }
 
-    /// Target states once targets of stopping tasks are gone (at most 30 s).
+    /// Target states once the targets of replaced tasks are gone: one healthy
+    /// target for the service's one task, or whatever is there after 30 s.
     pub async fn settled_target_states(&self) -> Vec<String> {
         let mut states = self.target_states().await;
         for _ in 0..30 {
-            if states.iter().all(|t| t == "healthy") {
+            if states == ["healthy"] {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
