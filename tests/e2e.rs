@@ -452,3 +452,91 @@ async fn bad_input_exits_2_with_a_hint_and_changes_nothing() {
     );
     assert_eq!(s.revisions().await, revisions, "no revision was registered");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_github_actions_a_failed_deploy_writes_outputs_summary_and_an_error_and_ci_logs_stay_clean(
+) {
+    let s = Scenario::new("e2e-gha", vec![]).await;
+    let app = app_dir();
+    assert_eq!(
+        s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"])
+            .code,
+        0
+    );
+    let previous = s.service_task_definition().await;
+
+    let files = tempfile::tempdir().unwrap();
+    let (summary, outputs) = (
+        files.path().join("summary.md"),
+        files.path().join("outputs"),
+    );
+    let dir = app.path().to_str().unwrap();
+    let run = shipit(
+        &[
+            "deploy",
+            "-C",
+            dir,
+            "--repository",
+            &s.repository,
+            "--cluster",
+            &s.cluster,
+            "--service",
+            &s.service,
+            "--env",
+            "APP_MODE=crash",
+            "--poll-interval",
+            "2s",
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SHA", GOOD_SHA),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
+    let outputs = std::fs::read_to_string(outputs).unwrap();
+    let new = outputs
+        .lines()
+        .find_map(|l| l.strip_prefix("task-definition-arn="))
+        .unwrap();
+    assert!(
+        outputs.contains(&format!("image={}:{GOOD_SHA}\n", s.repository_uri)),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains(&format!("previous-task-definition-arn={previous}\n")),
+        "{outputs}"
+    );
+    assert!(outputs.contains("verdict=rolled_back\n"), "{outputs}");
+    assert!(
+        outputs.lines().any(|l| l.starts_with("digest=sha256:")),
+        "{outputs}"
+    );
+    assert_ne!(new, previous);
+
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.starts_with("### ❌ shipit deploy: rolled_back"),
+        "{summary}"
+    );
+    assert!(summary.contains("Exit code 3"), "{summary}");
+    assert!(
+        run.stderr.contains("::group::shipit: watch rollout")
+            && run.stderr.contains("::error title=shipit deploy failed::"),
+        "{}",
+        run.stderr
+    );
+
+    // Not a terminal: no ANSI escapes, and no line repeats the one before it.
+    assert!(!run.stderr.contains('\x1b'), "ANSI escape in CI output");
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect();
+    for pair in lines.windows(2) {
+        assert_ne!(pair[0], pair[1], "a repeated line in CI output");
+    }
+}
