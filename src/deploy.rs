@@ -12,7 +12,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan};
 use crate::image::ContainerEngine;
-use crate::report::{short_arn, Event, Outcome, Phase, Report, RollbackOutcome};
+use crate::report::{short_arn, Event, Outcome, Phase, Report, RollbackOutcome, WatchStats};
 use crate::rollback;
 use crate::settings::{DeploySettings, WatchSettings};
 use crate::signals::Signals;
@@ -382,6 +382,12 @@ pub async fn run(
     };
     phase(report, Phase::Watch, &mut timings, started, ());
 
+    if let Watched::Done(Ok(result)) = &watched {
+        outcome.watch = Some(WatchStats {
+            polls: result.polls,
+            aws_calls: result.calls,
+        });
+    }
     let (failure_reason, interrupted) = match watched {
         Watched::Done(Ok(result)) => match result.verdict {
             Verdict::Healthy(summary) => {

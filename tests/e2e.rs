@@ -540,3 +540,74 @@ async fn in_github_actions_a_failed_deploy_writes_outputs_summary_and_an_error_a
         assert_ne!(pair[0], pair[1], "a repeated line in CI output");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_shows_the_task_definition_diff_and_changes_nothing() {
+    let s = Scenario::new("e2e-plan", vec![]).await;
+    let app = app_dir();
+    assert_eq!(
+        s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"])
+            .code,
+        0
+    );
+    let deployed = s.service_task_definition().await;
+    let revisions = s.revisions().await;
+
+    let dir = app.path().to_str().unwrap();
+    let plan = shipit(
+        &[
+            "plan",
+            "-C",
+            dir,
+            "--sha",
+            GOOD_SHA,
+            "--repository",
+            &s.repository,
+            "--cluster",
+            &s.cluster,
+            "--service",
+            &s.service,
+            "--env",
+            "FEATURE_X=on",
+        ],
+        &[],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("already in ECR"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(&format!("rollback to:   {deployed}")),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("+          \"name\": \"FEATURE_X\""),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("target group:  {}", s.target_group)),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(
+        s.service_task_definition().await,
+        deployed,
+        "plan changed the service"
+    );
+    assert_eq!(s.revisions().await, revisions, "plan registered a revision");
+
+    // `deploy --dry-run` is the same plan.
+    let dry = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &["--env", "FEATURE_X=on", "--dry-run"],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("task definition diff:"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(s.revisions().await, revisions);
+}

@@ -122,8 +122,16 @@ pub struct Outcome {
     pub reason: Option<String>,
     pub rollback: Option<RollbackOutcome>,
     pub exit_code: i32,
+    /// Polls and AWS API calls the rollout watch made (deploy only).
+    pub watch: Option<WatchStats>,
     /// Seconds per phase, in the order they ran.
     pub timings: Vec<Timing>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct WatchStats {
+    pub polls: u32,
+    pub aws_calls: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -9,7 +9,7 @@ mod lines;
 
 use std::sync::Arc;
 
-pub use event::{Event, Outcome, Phase, RollbackOutcome, Timing};
+pub use event::{Event, Outcome, Phase, RollbackOutcome, Timing, WatchStats};
 pub use github::GithubActions;
 pub use human::Human;
 pub use json::Json;

@@ -83,6 +83,10 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 reason: "healthy".into(),
             }),
             exit_code: 1,
+            watch: Some(WatchStats {
+                polls: 9,
+                aws_calls: 45,
+            }),
             timings: vec![(Phase::Plan, 0.4).into(), (Phase::Watch, 40.0).into()],
         })),
     ]
@@ -178,6 +182,7 @@ fn json_lines_have_a_type_and_the_result_goes_to_its_own_stream() {
             "reason": "target 10.0.0.5:8080 in web is unhealthy (Target.FailedHealthChecks) for 31s, past the 30s grace",
             "rollback": {"to": OLD, "healthy": true, "reason": "healthy"},
             "exit_code": 1,
+            "watch": {"polls": 9, "aws_calls": 45},
             "timings": [{"phase": "plan", "seconds": 0.4}, {"phase": "watch", "seconds": 40.0}]
         })
     );
