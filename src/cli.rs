@@ -75,6 +75,21 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Build(_) => "build",
+            Command::Push(_) => "push",
+            Command::Deploy(_) => "deploy",
+            Command::Plan(_) => "plan",
+            Command::Rollback(_) => "rollback",
+            Command::Status(_) => "status",
+            Command::Completions { .. } => "completions",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ShaArgs {
     /// Commit to ship [default: GITHUB_SHA, CIRCLE_SHA1, then `git rev-parse HEAD`].
@@ -180,6 +195,17 @@ pub struct WatchArgs {
     /// Also wait until no task of an older revision is running.
     #[arg(long)]
     pub wait_for_drain: bool,
+    /// What SIGINT/SIGTERM during the watch does [default: rollback].
+    #[arg(long, env = env::SHIPIT_ON_INTERRUPT, value_enum)]
+    pub on_interrupt: Option<OnInterruptArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnInterruptArg {
+    /// Roll the service back to the revision it ran before, then exit 130/143.
+    Rollback,
+    /// Stop watching and leave the service on the new revision; exit 130/143.
+    Leave,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +250,9 @@ pub struct DeployArgs {
     /// If another rollout is in progress on the service, wait for it instead of refusing.
     #[arg(long)]
     pub wait_for_rollout: bool,
+    /// If UpdateService fails after the new revision was registered, deregister that revision.
+    #[arg(long)]
+    pub deregister_on_failure: bool,
 }
 
 #[derive(Debug, Args)]

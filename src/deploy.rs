@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use futures_util::FutureExt;
+
 use serde_json::Value;
 
 use crate::ecr::Registry;
@@ -14,7 +16,7 @@ use crate::image::pipeline::{self, ImagePlan};
 use crate::image::ContainerEngine;
 use crate::report::{short_arn, Event, Outcome, Phase, Report, RollbackOutcome, WatchStats};
 use crate::rollback;
-use crate::settings::{DeploySettings, WatchSettings};
+use crate::settings::{DeploySettings, OnInterrupt, WatchSettings};
 use crate::signals::Signals;
 use crate::watch::{self, Criteria, Goal, Tracker, Verdict, Watch};
 
@@ -149,6 +151,14 @@ pub async fn plan(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    if image.repository_uri.is_none() && settings.containers.is_empty() {
+        // No container can use an image from a repository that does not exist yet.
+        return Err(Error::bad_input(format!(
+            "ECR repository `{}` does not exist yet, so shipit cannot tell which container of `{family}` to update",
+            image.repository
+        ))
+        .hint("name the container(s) with --container <name> when creating the repository"));
+    }
     let containers =
         taskdef::pick_containers(&base, &settings.containers, &repository_uri, &family)?;
 
@@ -268,26 +278,24 @@ pub async fn run(
     report: &Report,
 ) -> Result<Outcome> {
     let mut timings = Vec::new();
-    let started = Instant::now();
-    report.emit(&Event::PhaseStarted { phase: Phase::Plan });
-    let plan = plan(settings, commit, deps).await?;
-    phase(report, Phase::Plan, &mut timings, started, ());
+    // Until the service changes, a SIGINT/SIGTERM only stops the work: say so
+    // and exit, nothing to roll back. From UpdateService on it means "roll back".
+    let mut signals = Signals::install();
+    let signals = &mut signals;
+    let prepared = tokio::select! {
+        prepared = prepare(settings, commit, deps, report, &mut timings) => prepared?,
+        code = signals.next() => {
+            return Err(Error::interrupted(code, "interrupted before the service was changed")
+                .hint("nothing was changed in ECS (an image may have been pushed); re-run the deploy"))
+        }
+    };
+    let (plan, pushed) = prepared;
     let mut outcome = Outcome {
         command: "deploy".into(),
         sha: Some(commit.sha.to_string()),
         previous_task_definition: Some(plan.current.arn.clone()),
         ..Default::default()
     };
-
-    let pushed = pipeline::ensure(
-        &plan.image,
-        &settings.image,
-        commit,
-        deps.registry,
-        deps.engine,
-        report,
-    )
-    .await?;
     outcome.image = Some(pushed.reference.clone());
     outcome.digest = Some(pushed.digest.clone());
     timings.extend(pushed.timings.iter().copied());
@@ -320,17 +328,31 @@ pub async fn run(
         .ecs
         .register_task_definition(&next)
         .await
-        .map_err(|err| err.context("the service was not changed"))?;
+        .map_err(|err| {
+            err.context(format!(
+                "registering the next revision of `{}` failed; the service was not changed",
+                plan.family()
+            ))
+            .hint("nothing to roll back; fix the cause above and re-run the deploy")
+        })?;
     report.emit(&Event::TaskDefinitionRegistered {
         arn: new_arn.clone(),
     });
     phase(report, Phase::Register, &mut timings, started, ());
     outcome.new_task_definition = Some(new_arn.clone());
 
-    // From here on the service changes: record what it replaces first, and
-    // from now on a SIGINT/SIGTERM means "roll back", not "die".
-    let mut signals = Signals::install();
-    let signals = &mut signals;
+    // A signal that came during RegisterTaskDefinition: stop before the service changes.
+    if let Some(code) = signals.next().now_or_never() {
+        let cleanup = orphan(deps.ecs, &new_arn, settings.deregister_on_failure, report).await;
+        return Err(
+            Error::interrupted(code, "interrupted before the service was changed")
+                .cause(cleanup)
+                .hint("nothing to roll back; re-run the deploy"),
+        );
+    }
+
+    // From here on the service changes (its current revision is recorded in
+    // the plan), and a SIGINT/SIGTERM means "roll back", not "die".
     let started = Instant::now();
     report.emit(&Event::PhaseStarted {
         phase: Phase::Update,
@@ -343,12 +365,20 @@ pub async fn run(
         force_new_deployment: settings.force_new_deployment,
     };
     let update_started_at = watch::now_epoch();
-    let updated = deps.ecs.update_service(&update).await.map_err(|err| {
-        err.context(format!(
-            "revision {new_arn} is registered but the service was not changed"
-        ))
-        .hint("nothing to roll back; re-run the deploy")
-    })?;
+    let updated = match deps.ecs.update_service(&update).await {
+        Ok(updated) => updated,
+        Err(err) => {
+            let cleanup = orphan(deps.ecs, &new_arn, settings.deregister_on_failure, report).await;
+            return Err(err
+                .context(format!(
+                    "the service `{}` was not changed (it still runs {})",
+                    settings.service.service,
+                    short_arn(&plan.current.arn)
+                ))
+                .cause(cleanup)
+                .hint("nothing to roll back; fix the cause above and re-run the deploy"));
+        }
+    };
     let deployment_id = primary_deployment(&updated, &new_arn);
     report.emit(&Event::ServiceUpdated {
         task_definition: new_arn.clone(),
@@ -421,6 +451,24 @@ pub async fn run(
             Some(code),
         ),
     };
+    if let (Some(code), OnInterrupt::Leave) = (interrupted, settings.watch.on_interrupt) {
+        // Asked to leave the rollout alone: no verdict, no tag, no rollback.
+        outcome.verdict = "interrupted".into();
+        outcome.reason = Some(failure_reason);
+        outcome.exit_code = code.code();
+        outcome.timings = timings.into_iter().map(Into::into).collect();
+        report.emit(&Event::Warning {
+            message: format!(
+                "stopped watching (on_interrupt = leave): the service is updated to {} and ECS goes on rolling it out; \
+                 check: shipit status --cluster {c} --service {s}; undo: shipit rollback --cluster {c} --service {s} --to {}",
+                short_arn(&new_arn),
+                plan.current.arn,
+                c = settings.service.cluster,
+                s = settings.service.service,
+            ),
+        });
+        return Ok(outcome);
+    }
     if interrupted.is_none() {
         report.emit(&Event::Verdict {
             healthy: false,
@@ -473,9 +521,62 @@ pub async fn run(
             to: plan.current.arn.clone(),
             healthy: false,
             reason: err.message().to_string(),
+            interrupted: None,
         },
     });
     Ok(outcome)
+}
+
+/// Plan, then make sure the image is in ECR: everything before the first ECS change.
+async fn prepare(
+    settings: &DeploySettings,
+    commit: &Commit,
+    deps: &Deps<'_>,
+    report: &Report,
+    timings: &mut Vec<(Phase, f64)>,
+) -> Result<(DeployPlan, pipeline::PushedImage)> {
+    let started = Instant::now();
+    report.emit(&Event::PhaseStarted { phase: Phase::Plan });
+    let plan = plan(settings, commit, deps).await?;
+    phase(report, Phase::Plan, timings, started, ());
+    let pushed = pipeline::ensure(
+        &plan.image,
+        &settings.image,
+        commit,
+        deps.registry,
+        deps.engine,
+        report,
+    )
+    .await
+    .map_err(|err| {
+        err.context(format!(
+            "the service `{}` was not changed",
+            settings.service.service
+        ))
+    })?;
+    Ok((plan, pushed))
+}
+
+/// A revision registered but never deployed: deregister it when asked to,
+/// and say in words what state it is left in.
+async fn orphan(ecs: &dyn Ecs, arn: &str, deregister: bool, report: &Report) -> String {
+    if !deregister {
+        return format!(
+            "revision {arn} was registered but is not used; remove it with --deregister-on-failure next time, or: aws ecs deregister-task-definition --task-definition {arn}"
+        );
+    }
+    match ecs.deregister_task_definition(arn).await {
+        Ok(()) => {
+            report.emit(&Event::Info {
+                message: format!("deregistered the unused revision {}", short_arn(arn)),
+            });
+            format!("revision {arn} was registered, then deregistered (never used)")
+        }
+        Err(err) => format!(
+            "revision {arn} was registered and could not be deregistered: {}",
+            err.message()
+        ),
+    }
 }
 
 enum Watched {

@@ -49,9 +49,12 @@ pub struct Ecr {
 }
 
 impl Ecr {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, calls: &crate::api_calls::ApiCalls) -> Self {
+        let config = aws_sdk_ecr::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
         Self {
-            client: aws_sdk_ecr::Client::new(config),
+            client: aws_sdk_ecr::Client::from_conf(config),
         }
     }
 }

@@ -27,9 +27,12 @@ pub struct Elbv2 {
 }
 
 impl Elbv2 {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, calls: &crate::api_calls::ApiCalls) -> Self {
+        let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
         Self {
-            client: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            client: aws_sdk_elasticloadbalancingv2::Client::from_conf(config),
         }
     }
 }

@@ -46,6 +46,10 @@ pub const ALL: &[(&str, &str)] = &[
         SHIPIT_ROLLBACK_TIMEOUT,
         "deadline for the rollback to become healthy",
     ),
+    (
+        SHIPIT_ON_INTERRUPT,
+        "`rollback` (default) or `leave`: what SIGINT/SIGTERM during the watch does",
+    ),
     (SHIPIT_OUTPUT, "`auto`, `human`, `lines` or `json`"),
     (
         SHIPIT_LOG,
@@ -102,6 +106,7 @@ pub const SHIPIT_TASK_DEFINITION: &str = "SHIPIT_TASK_DEFINITION";
 pub const SHIPIT_POLL_INTERVAL: &str = "SHIPIT_POLL_INTERVAL";
 pub const SHIPIT_TIMEOUT: &str = "SHIPIT_TIMEOUT";
 pub const SHIPIT_ROLLBACK_TIMEOUT: &str = "SHIPIT_ROLLBACK_TIMEOUT";
+pub const SHIPIT_ON_INTERRUPT: &str = "SHIPIT_ON_INTERRUPT";
 pub const SHIPIT_OUTPUT: &str = "SHIPIT_OUTPUT";
 pub const SHIPIT_LOG: &str = "SHIPIT_LOG";
 pub const GITHUB_SHA: &str = "GITHUB_SHA";

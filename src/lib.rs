@@ -4,6 +4,7 @@
 //! can drive it in-process. The orchestrator is [`deploy`]; the verdict is the
 //! pure [`watch::verdict`]; every outside system sits behind a small trait.
 
+pub mod api_calls;
 pub mod cli;
 pub mod deploy;
 pub mod ecr;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
 
+use crate::api_calls::ApiCalls;
 use crate::cli::{Cli, Command, OutputArg};
 use crate::deploy::Deps;
 use crate::error::{Error, ExitCode, Result};
@@ -37,19 +39,35 @@ use crate::settings::FileConfig;
 /// Runs one command and returns its exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let report = reporter(&cli);
-    let result = dispatch(cli, &report).await;
+    let json = cli.global.output == OutputArg::Json;
+    let command = cli.command.name();
+    let calls = ApiCalls::new();
+    let result = dispatch(cli, &report, &calls).await;
+    let counted = Some(calls.snapshot()).filter(|c| c.total > 0);
     let code = match result {
-        Ok(outcome) => {
+        Ok(mut outcome) => {
+            outcome.aws_api_calls = counted;
             let code = exit_code_of(outcome.exit_code);
             report.emit(&Event::Result(Box::new(outcome)));
             code
         }
         Err(err) => {
-            print_error(&err);
+            // JSON output gets the error as an event; everything else as text.
+            if !json {
+                print_error(&err);
+            }
+            report.emit(&Event::Error {
+                command: command.to_string(),
+                message: err.message().to_string(),
+                causes: err.causes().to_vec(),
+                hint: err.hint_text().map(str::to_string),
+            });
             report.emit(&Event::Result(Box::new(Outcome {
+                command: command.to_string(),
                 verdict: "error".into(),
                 reason: Some(err.message().to_string()),
                 exit_code: err.exit_code().code(),
+                aws_api_calls: counted,
                 ..Default::default()
             })));
             err.exit_code()
@@ -145,11 +163,11 @@ struct AwsClients {
 }
 
 impl AwsClients {
-    fn new(config: &aws_config::SdkConfig) -> Self {
+    fn new(config: &aws_config::SdkConfig, calls: &ApiCalls) -> Self {
         Self {
-            registry: ecr::Ecr::new(config),
-            ecs: ecs::AwsEcs::new(config),
-            elb: elb::Elbv2::new(config),
+            registry: ecr::Ecr::new(config, calls),
+            ecs: ecs::AwsEcs::new(config, calls),
+            elb: elb::Elbv2::new(config, calls),
         }
     }
 
@@ -163,7 +181,7 @@ impl AwsClients {
     }
 }
 
-async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
+async fn dispatch(cli: Cli, report: &Report, calls: &ApiCalls) -> Result<Outcome> {
     let repo = settings::repo_dir(&cli.global)?;
     // With --output json, stdout carries only the final result object.
     let plain = cli.global.output != OutputArg::Json;
@@ -215,7 +233,7 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
             image.repository()?;
             let commit = commit(&args.sha, &repo, report)?;
             let config = aws(region.as_deref()).await?;
-            let clients = AwsClients::new(&config);
+            let clients = AwsClients::new(&config, calls);
             let plan = image::pipeline::plan(&image, &commit, &clients.registry).await?;
             let engine = if plan.build {
                 Some(DockerEngine::connect().await?)
@@ -250,7 +268,7 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
             let settings = settings::deploy(&repo, &file, &args)?;
             let commit = commit(&args.sha, &repo, report)?;
             let config = aws(region.as_deref()).await?;
-            let clients = AwsClients::new(&config);
+            let clients = AwsClients::new(&config, calls);
             if settings.dry_run {
                 let plan = deploy::plan(&settings, &commit, &clients.deps(None)).await?;
                 say(&deploy::render_plan(&plan, &commit));
@@ -277,7 +295,7 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
             let settings = settings::deploy(&repo, &file, &args)?;
             let commit = commit(&args.sha, &repo, report)?;
             let config = aws(region.as_deref()).await?;
-            let clients = AwsClients::new(&config);
+            let clients = AwsClients::new(&config, calls);
             let plan = deploy::plan(&settings, &commit, &clients.deps(None)).await?;
             say(&deploy::render_plan(&plan, &commit));
             Ok(planned(&plan, &commit))
@@ -290,7 +308,7 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
                 watch.rollback_timeout = watch.timeout;
             }
             let config = aws(region.as_deref()).await?;
-            let clients = AwsClients::new(&config);
+            let clients = AwsClients::new(&config, calls);
             let mut signals = signals::Signals::install();
             let outcome = rollback::run(
                 &service,
@@ -311,7 +329,7 @@ async fn dispatch(cli: Cli, report: &Report) -> Result<Outcome> {
         Command::Status(args) => {
             let service = settings::service(&file.ecs, &args)?;
             let config = aws(region.as_deref()).await?;
-            let clients = AwsClients::new(&config);
+            let clients = AwsClients::new(&config, calls);
             say(&status::render(&service, &clients.deps(None)).await?);
             Ok(Outcome {
                 command: "status".into(),

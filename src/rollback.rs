@@ -42,13 +42,25 @@ pub async fn to_revision(
         force_new_deployment: false,
     };
     let started = Instant::now();
-    let updated = deps.ecs.update_service(&update).await.map_err(|err| {
-        err.context(format!("rolling back to {to}"))
-            .with_kind(crate::error::ErrorKind::NeedsHuman)
-            .hint(format!(
-                "retry: shipit rollback --cluster {cluster} --service {service} --to {to}"
-            ))
-    })?;
+    let updated = match deps.ecs.update_service(&update).await {
+        Ok(updated) => updated,
+        Err(err) => {
+            let finish =
+                format!("shipit rollback --cluster {cluster} --service {service} --to {to}");
+            report.emit(&Event::RollbackFinished {
+                healthy: false,
+                reason: format!(
+                    "the service could not be updated back to {}: {}; it still runs the failed revision; to finish: {finish}",
+                    short_arn(to),
+                    err.message()
+                ),
+            });
+            return Err(err
+                .context(format!("rolling back to {to}"))
+                .with_kind(crate::error::ErrorKind::NeedsHuman)
+                .hint(format!("retry: {finish}")));
+        }
+    };
     report.emit(&Event::ServiceUpdated {
         task_definition: to.to_string(),
         deployment_id: primary_deployment(&updated, to),
@@ -71,13 +83,18 @@ pub async fn to_revision(
     let mut tracker = Tracker::new(criteria(settings), goal);
     let result = tokio::select! {
         result = watcher.run(&mut tracker) => result,
-        _ = signals.next() => {
+        code = signals.next() => {
             let message = format!(
-                "interrupted again while rolling back to {}: the service is updated but not yet seen healthy; to finish: shipit rollback --cluster {cluster} --service {service} --to {to}",
+                "interrupted while rolling back to {}: the service is updated but not yet seen healthy; to finish: shipit rollback --cluster {cluster} --service {service} --to {to}",
                 short_arn(to)
             );
             report.emit(&Event::RollbackFinished { healthy: false, reason: message.clone() });
-            return Ok(RollbackOutcome { to: to.to_string(), healthy: false, reason: message });
+            return Ok(RollbackOutcome {
+                to: to.to_string(),
+                healthy: false,
+                reason: message,
+                interrupted: Some(code),
+            });
         }
     };
     report.emit(&Event::PhaseFinished {
@@ -90,22 +107,26 @@ pub async fn to_revision(
                 to: to.to_string(),
                 healthy: true,
                 reason: summary,
+                interrupted: None,
             },
             Verdict::Failed(failure) => RollbackOutcome {
                 to: to.to_string(),
                 healthy: false,
                 reason: failure.reason,
+                interrupted: None,
             },
             Verdict::Pending(what) => RollbackOutcome {
                 to: to.to_string(),
                 healthy: false,
                 reason: what,
+                interrupted: None,
             },
         },
         Err(err) => RollbackOutcome {
             to: to.to_string(),
             healthy: false,
             reason: err.message().to_string(),
+            interrupted: None,
         },
     };
     report.emit(&Event::RollbackFinished {
@@ -141,13 +162,38 @@ pub async fn choose_target(ecs: &dyn Ecs, current: &str, to: Option<&str>) -> Re
             return Ok(ecs.task_definition(to).await?.arn);
         }
         let sha = to.to_ascii_lowercase();
+        if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::bad_input(format!(
+                "--to `{to}` is not a revision number, an ARN or a commit SHA (7 to 40 hex characters)"
+            ))
+            .hint("e.g. --to 41, --to web:41, --to arn:aws:ecs:…:task-definition/web:41 or --to 3f5c2a1"));
+        }
+        // The newest revision per matching commit; two different commits is ambiguous.
+        let mut found: Vec<(String, String)> = Vec::new();
         for arn in revisions_newest_first(ecs, &family).await? {
             let doc = ecs.task_definition(&arn).await?;
-            if doc
-                .tag(tags::SHA)
-                .is_some_and(|tagged| tagged.starts_with(&sha))
-            {
-                return Ok(doc.arn);
+            if let Some(tagged) = doc.tag(tags::SHA).filter(|t| t.starts_with(&sha)) {
+                if !found.iter().any(|(s, _)| s == tagged) {
+                    found.push((tagged.to_string(), doc.arn.clone()));
+                }
+            }
+        }
+        match found.as_slice() {
+            [(_, arn)] => return Ok(arn.clone()),
+            [] => {}
+            several => {
+                return Err(Error::bad_input(format!(
+                    "--to {to} matches {} commits in `{family}`",
+                    several.len()
+                ))
+                .cause(
+                    several
+                        .iter()
+                        .map(|(sha, arn)| format!("{sha} ({})", short_arn(arn)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+                .hint("give more characters of the SHA, or the revision number"))
             }
         }
         return Err(Error::bad_input(format!(
@@ -226,10 +272,11 @@ pub async fn run(
             "needs_human".into()
         },
         reason: Some(rolled.reason.clone()),
-        exit_code: if rolled.healthy {
-            ExitCode::Success.code()
-        } else {
-            ExitCode::NeedsHuman.code()
+        // Interrupted: 130/143, the service updated but not yet seen healthy.
+        exit_code: match (rolled.healthy, rolled.interrupted) {
+            (true, _) => ExitCode::Success.code(),
+            (false, Some(code)) => code.code(),
+            (false, None) => ExitCode::NeedsHuman.code(),
         },
         rollback: Some(rolled),
         ..Default::default()

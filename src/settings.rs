@@ -60,6 +60,7 @@ pub struct FileEcs {
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     pub docker_labels: BTreeMap<String, BTreeMap<String, String>>,
+    pub deregister_on_failure: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +74,18 @@ pub struct FileWatch {
     pub max_task_failures: Option<u32>,
     pub wait_for_drain: Option<bool>,
     pub rollback: Option<bool>,
+    pub on_interrupt: Option<OnInterrupt>,
+}
+
+/// What SIGINT/SIGTERM during the watch does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInterrupt {
+    /// Roll back to the recorded revision, then exit 130/143.
+    #[default]
+    Rollback,
+    /// Stop watching; the service stays on the new revision.
+    Leave,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -178,6 +191,8 @@ pub struct DeploySettings {
     pub force_new_deployment: bool,
     pub dry_run: bool,
     pub wait_for_rollout: bool,
+    /// Deregister the new revision when UpdateService fails.
+    pub deregister_on_failure: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +205,7 @@ pub struct WatchSettings {
     pub max_task_failures: u32,
     pub wait_for_drain: bool,
     pub rollback: bool,
+    pub on_interrupt: OnInterrupt,
 }
 
 impl Default for WatchSettings {
@@ -203,6 +219,7 @@ impl Default for WatchSettings {
             max_task_failures: 0,
             wait_for_drain: false,
             rollback: true,
+            on_interrupt: OnInterrupt::Rollback,
         }
     }
 }
@@ -355,6 +372,11 @@ pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Resu
             .unwrap_or(defaults.max_task_failures),
         wait_for_drain: args.wait_for_drain || file.wait_for_drain.unwrap_or(false),
         rollback: !no_rollback && file.rollback.unwrap_or(true),
+        on_interrupt: match args.on_interrupt {
+            Some(cli::OnInterruptArg::Rollback) => OnInterrupt::Rollback,
+            Some(cli::OnInterruptArg::Leave) => OnInterrupt::Leave,
+            None => file.on_interrupt.unwrap_or_default(),
+        },
     };
     if settings.poll_interval < Duration::from_secs(1) {
         return Err(Error::bad_input("poll interval must be at least 1s")
@@ -448,6 +470,8 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
         force_new_deployment: args.force_new_deployment,
         dry_run: args.dry_run,
         wait_for_rollout: args.wait_for_rollout,
+        deregister_on_failure: args.deregister_on_failure
+            || file.ecs.deregister_on_failure.unwrap_or(false),
     })
 }
 
@@ -587,6 +611,32 @@ mod tests {
             "default when neither says"
         );
         assert_eq!(image.dockerfile, repo.path().join("./Dockerfile"));
+    }
+
+    #[test]
+    fn env_beats_file_and_flag_beats_env() {
+        // No other unit test reads this variable, so setting it here races nothing.
+        std::env::set_var(crate::env::SHIPIT_ROLLBACK_TIMEOUT, "7m");
+        let file = FileConfig::parse("[watch]\nrollback_timeout = \"3m\"\n").unwrap();
+        let from = |args: &[&str]| {
+            let cli = parse_cli(args);
+            let cli::Command::Rollback(args) = cli.command else {
+                unreachable!()
+            };
+            watch(&file.watch, &args.watch, false)
+                .unwrap()
+                .rollback_timeout
+        };
+        let env_over_file = from(&["rollback"]);
+        let flag_over_env = from(&["rollback", "--rollback-timeout", "2m"]);
+        std::env::remove_var(crate::env::SHIPIT_ROLLBACK_TIMEOUT);
+        assert_eq!(env_over_file, Duration::from_secs(7 * 60), "env beats file");
+        assert_eq!(flag_over_env, Duration::from_secs(2 * 60), "flag beats env");
+        assert_eq!(
+            from(&["rollback"]),
+            Duration::from_secs(3 * 60),
+            "file beats default"
+        );
     }
 
     #[test]

@@ -40,6 +40,10 @@ struct World {
     current: Option<Poll>,
     service_task_definition: String,
     before: Vec<Deployment>,
+    /// What DescribeServices says before the update, one entry per call (the last one stays).
+    before_queue: VecDeque<Vec<Deployment>>,
+    /// UpdateService to the new revision fails (as after exhausted retries).
+    fail_update: bool,
     /// Every mutating call, in order.
     mutations: Vec<String>,
 }
@@ -156,8 +160,12 @@ impl Ecs for Fake {
         {
             self.next_poll()
         } else {
+            let mut w = self.0.lock().unwrap();
+            if let Some(next) = w.before_queue.pop_front() {
+                w.before = next;
+            }
             Poll {
-                deployments: self.0.lock().unwrap().before.clone(),
+                deployments: w.before.clone(),
                 tasks: vec![],
                 targets: vec![],
             }
@@ -200,6 +208,16 @@ impl Ecs for Fake {
         Ok(NEW.into())
     }
     async fn update_service(&self, update: &ServiceUpdate) -> Result<Service> {
+        if self.0.lock().unwrap().fail_update {
+            self.0
+                .lock()
+                .unwrap()
+                .mutations
+                .push("UpdateService (failed)".into());
+            return Err(shipit::error::Error::failed(
+                "updating service `web` failed: ServerException: internal error",
+            ));
+        }
         {
             let mut w = self.0.lock().unwrap();
             w.mutations
@@ -239,6 +257,13 @@ impl Ecs for Fake {
             shipit::report::short_arn(arn),
             tags[0].0,
             tags[0].1
+        ));
+        Ok(())
+    }
+    async fn deregister_task_definition(&self, arn: &str) -> Result<()> {
+        self.0.lock().unwrap().mutations.push(format!(
+            "DeregisterTaskDefinition {}",
+            shipit::report::short_arn(arn)
         ));
         Ok(())
     }
@@ -292,6 +317,7 @@ fn settings() -> DeploySettings {
         force_new_deployment: false,
         dry_run: false,
         wait_for_rollout: false,
+        deregister_on_failure: false,
     }
 }
 
@@ -304,6 +330,13 @@ fn commit() -> Commit {
 }
 
 async fn run(fake: &Fake) -> (Result<shipit::report::Outcome>, Vec<shipit::report::Event>) {
+    run_with(fake, settings()).await
+}
+
+async fn run_with(
+    fake: &Fake,
+    settings: DeploySettings,
+) -> (Result<shipit::report::Outcome>, Vec<shipit::report::Event>) {
     let recorder = Arc::new(Recorder::default());
     let report: Report = recorder.clone();
     let deps = Deps {
@@ -312,7 +345,7 @@ async fn run(fake: &Fake) -> (Result<shipit::report::Outcome>, Vec<shipit::repor
         elb: fake,
         engine: None,
     };
-    let result = deploy::run(&settings(), &commit(), &deps, &report).await;
+    let result = deploy::run(&settings, &commit(), &deps, &report).await;
     (result, recorder.events())
 }
 
@@ -470,4 +503,89 @@ async fn an_unknown_container_changes_nothing() {
     assert_eq!(err.exit_code(), shipit::error::ExitCode::Usage);
     assert!(err.causes()[0].contains("app (") && err.causes()[0].contains("proxy ("));
     assert!(fake.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn with_wait_for_rollout_the_deploy_waits_for_the_other_rollout_then_goes_ahead() {
+    let busy = vec![
+        deployment("ecs-svc/other", "PRIMARY", OLD, "IN_PROGRESS", 1),
+        deployment("ecs-svc/older", "ACTIVE", OLD, "COMPLETED", 1),
+    ];
+    let settled = vec![deployment("ecs-svc/other", "PRIMARY", OLD, "COMPLETED", 2)];
+    let fake = Fake::new(busy.clone()).script(vec![healthy_on(NEW, "ecs-svc/new")], vec![]);
+    fake.0.lock().unwrap().before_queue = vec![busy.clone(), busy, settled].into();
+    let mut s = settings();
+    s.wait_for_rollout = true;
+    let (outcome, _) = run_with(&fake, s).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.verdict, "deployed");
+    assert_eq!(
+        fake.0.lock().unwrap().before_queue.len(),
+        0,
+        "it polled until the other rollout was over"
+    );
+    assert_eq!(fake.mutations()[0], "RegisterTaskDefinition");
+}
+
+#[tokio::test]
+async fn a_failed_update_names_the_unused_revision_and_changes_nothing_else() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )]);
+    fake.0.lock().unwrap().fail_update = true;
+    let (outcome, _) = run(&fake).await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.exit_code(), shipit::error::ExitCode::Failed);
+    assert!(
+        err.message()
+            .contains("was not changed (it still runs web:7)"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        err.causes()
+            .iter()
+            .any(|c| c.contains(NEW) && c.contains("is not used")),
+        "{:?}",
+        err.causes()
+    );
+    assert_eq!(
+        fake.mutations(),
+        ["RegisterTaskDefinition", "UpdateService (failed)"]
+    );
+}
+
+#[tokio::test]
+async fn with_deregister_on_failure_the_unused_revision_is_deregistered() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )]);
+    fake.0.lock().unwrap().fail_update = true;
+    let mut s = settings();
+    s.deregister_on_failure = true;
+    let (outcome, events) = run_with(&fake, s).await;
+    let err = outcome.unwrap_err();
+    assert!(
+        err.causes().iter().any(|c| c.contains("then deregistered")),
+        "{:?}",
+        err.causes()
+    );
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition",
+            "UpdateService (failed)",
+            "DeregisterTaskDefinition web:8"
+        ]
+    );
+    assert!(events.iter().any(|e| matches!(e,
+        shipit::report::Event::Info { message } if message.contains("deregistered the unused revision web:8"))));
 }

@@ -19,8 +19,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
 use super::{
-    ContainerState, Deployment, Ecs, LoadBalancerRef, Service, ServiceEvent, ServiceUpdate, Task,
-    TaskDefinitionDoc,
+    ContainerState, Deployment, Ecs, LoadBalancerRef, PortBinding, Service, ServiceEvent,
+    ServiceUpdate, Task, TaskDefinitionDoc,
 };
 use crate::ecr::sdk_error;
 use crate::error::{Error, Result};
@@ -30,9 +30,12 @@ pub struct AwsEcs {
 }
 
 impl AwsEcs {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, calls: &crate::api_calls::ApiCalls) -> Self {
+        let config = aws_sdk_ecs::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
         Self {
-            client: aws_sdk_ecs::Client::new(config),
+            client: aws_sdk_ecs::Client::from_conf(config),
         }
     }
 }
@@ -169,6 +172,21 @@ fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
         private_ip,
         created_at: epoch(task.created_at()),
         started_at: epoch(task.started_at()),
+        container_instance_arn: task.container_instance_arn().map(str::to_string),
+        instance_id: None,
+        bindings: task
+            .containers()
+            .iter()
+            .flat_map(|c| {
+                c.network_bindings().iter().filter_map(|b| {
+                    Some(PortBinding {
+                        container: c.name()?.to_string(),
+                        container_port: b.container_port()?,
+                        host_port: b.host_port()?,
+                    })
+                })
+            })
+            .collect(),
     }
 }
 
@@ -308,16 +326,28 @@ impl Ecs for AwsEcs {
     async fn tasks(&self, cluster: &str, service: &str) -> Result<Vec<Task>> {
         let mut arns: Vec<String> = Vec::new();
         for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let out = self
-                .client
-                .list_tasks()
-                .cluster(cluster)
-                .service_name(service)
-                .desired_status(status)
-                .send()
-                .await
-                .map_err(|err| sdk_error(&format!("listing tasks of service `{service}`"), err))?;
-            arns.extend(out.task_arns().iter().cloned());
+            // One page (100 tasks) covers most services; larger ones page on.
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .list_tasks()
+                    .cluster(cluster)
+                    .service_name(service)
+                    .desired_status(status.clone())
+                    .max_results(100)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        sdk_error(&format!("listing tasks of service `{service}`"), err)
+                    })?;
+                arns.extend(out.task_arns().iter().cloned());
+                match out.next_token() {
+                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                    _ => break,
+                }
+            }
         }
         let mut tasks = Vec::with_capacity(arns.len());
         for batch in arns.chunks(100) {
@@ -332,6 +362,40 @@ impl Ecs for AwsEcs {
                     sdk_error(&format!("describing tasks of service `{service}`"), err)
                 })?;
             tasks.extend(out.tasks().iter().map(task_from));
+        }
+        // EC2 launch type without awsvpc: ELB knows the task by its instance.
+        let instances: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.private_ip.is_none() && t.last_status != "STOPPED")
+            .filter_map(|t| t.container_instance_arn.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut ids = std::collections::HashMap::new();
+        for batch in instances.chunks(100) {
+            let out = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|err| {
+                    sdk_error(
+                        &format!("describing container instances of `{cluster}`"),
+                        err,
+                    )
+                })?;
+            for ci in out.container_instances() {
+                if let (Some(arn), Some(id)) = (ci.container_instance_arn(), ci.ec2_instance_id()) {
+                    ids.insert(arn.to_string(), id.to_string());
+                }
+            }
+        }
+        for task in &mut tasks {
+            if let Some(arn) = &task.container_instance_arn {
+                task.instance_id = ids.get(arn).cloned();
+            }
         }
         Ok(tasks)
     }
@@ -349,6 +413,16 @@ impl Ecs for AwsEcs {
             .send()
             .await
             .map_err(|err| sdk_error(&format!("tagging task definition `{arn}`"), err))?;
+        Ok(())
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> Result<()> {
+        self.client
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|err| sdk_error(&format!("deregistering task definition `{arn}`"), err))?;
         Ok(())
     }
 

@@ -68,11 +68,38 @@ pub struct Task {
     /// Seconds since the epoch.
     pub created_at: Option<f64>,
     pub started_at: Option<f64>,
+    /// EC2 launch type: the instance the task runs on (bridge/host networking
+    /// registers `instance` targets, matched by instance id and host port).
+    pub container_instance_arn: Option<String>,
+    pub instance_id: Option<String>,
+    /// Published ports (bridge/host networking).
+    pub bindings: Vec<PortBinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    pub container: String,
+    pub container_port: i32,
+    pub host_port: i32,
 }
 
 impl Task {
     pub fn id(&self) -> &str {
         self.arn.rsplit('/').next().unwrap_or(&self.arn)
+    }
+
+    /// How the load balancer names this task's target for `container:port`:
+    /// `(ip, port)` in awsvpc mode, else `(instance id, host port)`.
+    pub fn target_for(&self, container: &str, port: i32) -> Option<(String, i32)> {
+        if let Some(ip) = &self.private_ip {
+            return Some((ip.clone(), port));
+        }
+        let instance = self.instance_id.clone()?;
+        let binding = self
+            .bindings
+            .iter()
+            .find(|b| b.container == container && b.container_port == port)?;
+        Some((instance, binding.host_port))
     }
 }
 
@@ -122,6 +149,8 @@ pub trait Ecs: Send + Sync {
     /// The service's running and recently stopped tasks.
     async fn tasks(&self, cluster: &str, service: &str) -> Result<Vec<Task>>;
     async fn tag_task_definition(&self, arn: &str, tags: &[(String, String)]) -> Result<()>;
+    /// Marks a revision INACTIVE (used for a revision registered but never deployed).
+    async fn deregister_task_definition(&self, arn: &str) -> Result<()>;
     /// ARNs of the family's ACTIVE revisions, newest first.
     async fn task_definition_arns(&self, family: &str) -> Result<Vec<String>>;
 }

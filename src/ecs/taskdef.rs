@@ -244,7 +244,9 @@ pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
                 "set the environment variable {name}, or remove it from the file"
             ))
         })?;
-        out.push_str(&value);
+        // JSON-escaped, so a value with `"`, `\` or a newline stays inside its string.
+        let escaped = serde_json::to_string(&value).unwrap_or_default();
+        out.push_str(&escaped[1..escaped.len() - 1]);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -254,6 +256,18 @@ pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn substituted_values_are_json_escaped_and_cannot_inject_fields() {
+        let text =
+            r#"{"family": "web", "containerDefinitions": [{"name": "app", "image": "${IMAGE}"}]}"#;
+        let hostile = r#"x", "privileged": true, "y": "a\b
+c"#;
+        let out = substitute(text, |name| (name == "IMAGE").then(|| hostile.to_string())).unwrap();
+        let value: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["containerDefinitions"][0]["image"], hostile);
+        assert!(value["containerDefinitions"][0].get("privileged").is_none());
+    }
 
     fn current() -> Value {
         json!({

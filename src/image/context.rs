@@ -124,6 +124,10 @@ impl BuildContext {
             if rel.is_empty() || ignore.is_excluded(&rel) {
                 continue;
             }
+            let kind = entry.file_type();
+            if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+                continue; // sockets, FIFOs, devices: Docker does not send them either
+            }
             visit(&rel, &entry)?;
         }
         Ok(())
@@ -153,26 +157,41 @@ impl BuildContext {
 
     fn write_tar(&self, writer: ChannelWriter, stats: &ContextStats) -> io::Result<()> {
         let mut tar = tar::Builder::new(writer);
-        tar.mode(tar::HeaderMode::Deterministic);
-        tar.follow_symlinks(false);
         self.walk(|rel, entry| {
-            let file_type = entry.file_type();
-            if file_type.is_dir() {
-                tar.append_dir(rel, entry.path())?;
-            } else {
-                tar.append_path_with_name(entry.path(), rel)?;
-            }
-            if file_type.is_file() {
+            if append(&mut tar, rel, entry.path())? && entry.file_type().is_file() {
                 stats.files.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
         })?;
         if let Some(dockerfile) = &self.outside_dockerfile {
-            tar.append_path_with_name(dockerfile, &self.dockerfile_name)?;
+            append(&mut tar, &self.dockerfile_name, dockerfile)?;
         }
         let mut writer = tar.into_inner()?;
         writer.flush()
     }
+}
+
+/// Appends one entry as Docker's CLI sends it: permission bits kept (a 0600
+/// file stays 0600 in the image), owner 0:0 and a fixed mtime (so the same
+/// tree gives the same tar and the build cache holds), symlinks as links.
+/// Sockets, FIFOs and devices are not sent. Returns whether it was sent.
+fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    let file_type = meta.file_type();
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
+    header.set_mode(meta.permissions().mode() & 0o7777);
+    if file_type.is_file() {
+        tar.append_data(&mut header, name, std::fs::File::open(path)?)?;
+    } else if file_type.is_dir() {
+        tar.append_data(&mut header, name, io::empty())?;
+    } else if file_type.is_symlink() {
+        tar.append_link(&mut header, name, std::fs::read_link(path)?)?;
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn relative(root: &Path, path: &Path) -> String {
@@ -286,6 +305,65 @@ mod tests {
                 "app/main.txt",
                 "keep.log"
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn modes_are_kept_owners_and_times_are_fixed_and_sockets_are_left_out() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tree(&[
+            ("Dockerfile", "FROM scratch"),
+            ("secret.key", "k"),
+            ("run.sh", "#!/bin/sh"),
+        ]);
+        let mode = |name: &str, mode: u32| {
+            std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(mode))
+                .unwrap()
+        };
+        mode("secret.key", 0o600);
+        mode("run.sh", 0o750);
+        std::os::unix::fs::symlink("run.sh", dir.path().join("link")).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("app.sock")).unwrap();
+        let context = BuildContext::prepare(dir.path(), &dir.path().join("Dockerfile")).unwrap();
+        let stats = Arc::new(ContextStats::default());
+        let mut stream = Box::pin(context.into_stream(stats));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let entries: Vec<(String, u32, u64, u64, Option<String>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.mtime().unwrap(),
+                    e.link_name()
+                        .unwrap()
+                        .map(|l| l.to_string_lossy().to_string()),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Dockerfile", "link", "run.sh", "secret.key"],
+            "no socket"
+        );
+        let find = |name: &str| entries.iter().find(|e| e.0 == name).unwrap();
+        assert_eq!(find("secret.key").1, 0o600);
+        assert_eq!(find("run.sh").1, 0o750);
+        assert_eq!(find("link").4.as_deref(), Some("run.sh"));
+        assert!(entries.iter().all(|e| e.2 == 0), "owner 0");
+        let mtimes: Vec<u64> = entries.iter().map(|e| e.3).collect();
+        assert!(
+            mtimes.windows(2).all(|w| w[0] == w[1]),
+            "one fixed mtime: {mtimes:?}"
         );
     }
 

@@ -105,6 +105,14 @@ pub enum Event {
         healthy: bool,
         reason: String,
     },
+    /// The run ended with an error (before or instead of a verdict). Line and
+    /// terminal output print it as `error:`/`Caused by:`/`hint:` text.
+    Error {
+        command: String,
+        message: String,
+        causes: Vec<String>,
+        hint: Option<String>,
+    },
     Result(Box<Outcome>),
 }
 
@@ -126,6 +134,8 @@ pub struct Outcome {
     pub watch: Option<WatchStats>,
     /// Seconds per phase, in the order they ran.
     pub timings: Vec<Timing>,
+    /// Every AWS API call the run made (attempts, retries included), when it made any.
+    pub aws_api_calls: Option<crate::api_calls::ApiCallCount>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -154,6 +164,9 @@ pub struct RollbackOutcome {
     pub to: String,
     pub healthy: bool,
     pub reason: String,
+    /// Set when a signal stopped the wait (the exit code it asks for).
+    #[serde(skip)]
+    pub interrupted: Option<crate::error::ExitCode>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -164,6 +164,22 @@ impl Reporter for GithubActions {
                 ));
             }
             Event::Warning { message } => self.command(&format!("::warning::{}", escape(message))),
+            Event::Error {
+                command,
+                message,
+                hint,
+                ..
+            } => {
+                self.end_group();
+                let hint = hint
+                    .as_deref()
+                    .map(|h| format!(" (hint: {h})"))
+                    .unwrap_or_default();
+                self.command(&format!(
+                    "::error title=shipit {command} failed::{}",
+                    escape(&format!("{message}{hint}"))
+                ));
+            }
             Event::Result(outcome) => {
                 self.end_group();
                 self.write_outputs(outcome);

@@ -1,8 +1,11 @@
 //! Timestamped, append-only lines for CI logs: one per state change, no ANSI,
-//! no repeated identical lines, and a heartbeat at least every 60 s while waiting.
+//! no repeated identical lines, and a heartbeat at least every 60 s whatever
+//! shipit is doing (CircleCI kills a step that is silent for 10 minutes; a long
+//! build step or push can be silent that long).
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{describe, Event, Reporter, Verbosity};
@@ -10,31 +13,46 @@ use super::{describe, Event, Reporter, Verbosity};
 pub struct Lines {
     verbosity: Verbosity,
     heartbeat: Duration,
+    shared: Arc<Shared>,
+}
+
+/// What the renderer and its heartbeat timer share.
+struct Shared {
     state: Mutex<State>,
     out: Mutex<Box<dyn Write + Send>>,
     timestamps: bool,
+    stopped: AtomicBool,
 }
 
 struct State {
     last_line: Option<String>,
     last_write: Instant,
+    /// The phase running now and when it started.
+    phase: Option<(&'static str, Instant)>,
 }
 
 impl Lines {
+    /// Lines on stderr, with a heartbeat timer.
     pub fn stderr(verbosity: Verbosity) -> Self {
-        Self::new(Box::new(std::io::stderr()), verbosity, true)
+        let lines = Self::new(Box::new(std::io::stderr()), verbosity, true);
+        lines.start_heartbeat();
+        lines
     }
 
     pub fn new(out: Box<dyn Write + Send>, verbosity: Verbosity, timestamps: bool) -> Self {
         Self {
             verbosity,
             heartbeat: Duration::from_secs(60),
-            state: Mutex::new(State {
-                last_line: None,
-                last_write: Instant::now(),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    last_line: None,
+                    last_write: Instant::now(),
+                    phase: None,
+                }),
+                out: Mutex::new(out),
+                timestamps,
+                stopped: AtomicBool::new(false),
             }),
-            out: Mutex::new(out),
-            timestamps,
         }
     }
 
@@ -43,7 +61,41 @@ impl Lines {
         self
     }
 
+    /// A timer thread that writes `still …` after `heartbeat` of silence,
+    /// until [`Reporter::finish`].
+    pub fn start_heartbeat(&self) {
+        let shared = self.shared.clone();
+        let every = self.heartbeat;
+        let tick = (every / 4).clamp(Duration::from_millis(5), Duration::from_secs(5));
+        std::thread::spawn(move || loop {
+            std::thread::sleep(tick);
+            if shared.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut state = shared.state.lock().unwrap();
+            if state.last_write.elapsed() < every {
+                continue;
+            }
+            let doing = match state.phase {
+                Some((phase, since)) => format!("{phase}, {}s", since.elapsed().as_secs()),
+                None => "working".to_string(),
+            };
+            let last = state.last_line.as_deref().unwrap_or("started");
+            shared.write(&format!("still {doing} — last: {last}"));
+            state.last_write = Instant::now();
+        });
+    }
+
     fn write(&self, line: &str) {
+        self.shared.write(line);
+    }
+}
+
+impl Shared {
+    fn write(&self, line: &str) {
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         let mut out = self.out.lock().unwrap();
         let line = strip_ansi(line);
         let _ = if self.timestamps {
@@ -61,10 +113,15 @@ impl Lines {
 
 impl Reporter for Lines {
     fn emit(&self, event: &Event) {
+        let mut state = self.shared.state.lock().unwrap();
+        match event {
+            Event::PhaseStarted { phase } => state.phase = Some((phase.title(), Instant::now())),
+            Event::PhaseFinished { .. } => state.phase = None,
+            _ => {}
+        }
         let Some(line) = describe(event, self.verbosity) else {
             return;
         };
-        let mut state = self.state.lock().unwrap();
         let repeated = state.last_line.as_deref() == Some(line.as_str());
         if repeated {
             // A wait that did not change: say so only as a heartbeat.
@@ -79,6 +136,12 @@ impl Reporter for Lines {
         self.write(&line);
         state.last_line = Some(line);
         state.last_write = Instant::now();
+    }
+
+    fn finish(&self) {
+        // The result goes out last: nothing after it, not even a heartbeat.
+        let _state = self.shared.state.lock().unwrap();
+        self.shared.stopped.store(true, Ordering::SeqCst);
     }
 }
 
@@ -144,6 +207,28 @@ mod tests {
             text,
             "hello\nwaiting: 1/1 tasks running\nstill waiting: 1/1 tasks running\n"
         );
+    }
+
+    #[test]
+    fn a_silent_phase_gets_a_heartbeat_line_and_none_comes_after_finish() {
+        let buf = Buf::default();
+        let lines = Lines::new(Box::new(buf.clone()), Verbosity::Normal, false)
+            .with_heartbeat(Duration::from_millis(40));
+        lines.start_heartbeat();
+        lines.emit(&Event::PhaseStarted {
+            phase: super::super::Phase::Build,
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        lines.finish();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(text.starts_with("==> build\n"), "{text}");
+        assert!(
+            text.contains("still build, 0s — last: ==> build\n"),
+            "a heartbeat names the phase and the last line: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let after = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(after, text, "nothing is written after finish");
     }
 
     #[test]

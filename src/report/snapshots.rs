@@ -81,6 +81,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 to: OLD.into(),
                 healthy: true,
                 reason: "healthy".into(),
+                interrupted: None,
             }),
             exit_code: 1,
             watch: Some(WatchStats {
@@ -88,6 +89,12 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 aws_calls: 45,
             }),
             timings: vec![(Phase::Plan, 0.4).into(), (Phase::Watch, 40.0).into()],
+            aws_api_calls: Some(crate::api_calls::ApiCallCount {
+                total: 47,
+                by_operation: [("ECS.DescribeServices".to_string(), 10)]
+                    .into_iter()
+                    .collect(),
+            }),
         })),
     ]
 }
@@ -183,7 +190,8 @@ fn json_lines_have_a_type_and_the_result_goes_to_its_own_stream() {
             "rollback": {"to": OLD, "healthy": true, "reason": "healthy"},
             "exit_code": 1,
             "watch": {"polls": 9, "aws_calls": 45},
-            "timings": [{"phase": "plan", "seconds": 0.4}, {"phase": "watch", "seconds": 40.0}]
+            "timings": [{"phase": "plan", "seconds": 0.4}, {"phase": "watch", "seconds": 40.0}],
+            "aws_api_calls": {"total": 47, "by_operation": {"ECS.DescribeServices": 10}}
         })
     );
 }

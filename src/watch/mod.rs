@@ -58,7 +58,8 @@ impl Watch<'_> {
                 ..Default::default()
             });
         let tasks = self.ecs.tasks(self.cluster, self.service).await?;
-        let mut calls = 3 + tasks.len().div_ceil(100).max(1) as u64 - 1;
+        // 1 DescribeServices + 2 ListTasks, and DescribeTasks only when there are tasks.
+        let mut calls = 3 + tasks.len().div_ceil(100) as u64;
         let mut targets = Vec::new();
         let mut groups: Vec<&str> = service
             .load_balancers

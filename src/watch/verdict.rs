@@ -217,18 +217,16 @@ impl Tracker {
                 .map(|(_, t)| t.as_slice())
                 .unwrap_or(&[]);
             for task in &running {
-                let Some(ip) = task.private_ip.as_deref() else {
-                    waiting_targets.push(format!("task {} has no IP yet", task.id()));
+                let Some((ip, port)) = task.target_for(&lb.container_name, lb.container_port)
+                else {
+                    waiting_targets.push(format!("task {} has no IP or host port yet", task.id()));
                     continue;
                 };
+                let ip = ip.as_str();
                 let target = targets
                     .iter()
-                    .find(|t| t.id == ip && t.port.is_none_or(|p| p == lb.container_port));
-                let name = format!(
-                    "{ip}:{} in {}",
-                    lb.container_port,
-                    short(&lb.target_group_arn)
-                );
+                    .find(|t| t.id == ip && t.port.is_none_or(|p| p == port));
+                let name = format!("{ip}:{port} in {}", short(&lb.target_group_arn));
                 match target.map(|t| t.state.as_str()) {
                     Some("healthy") => healthy_targets += 1,
                     Some("unhealthy") => {
@@ -470,6 +468,54 @@ mod tests {
             Verdict::Failed(f) => Some(f.kind),
             _ => None,
         }
+    }
+
+    /// An EC2 task in bridge mode: no task IP; its target is the instance and the host port.
+    fn bridge_task(id: &str, td: &str, instance: &str, host_port: i32) -> Task {
+        Task {
+            private_ip: None,
+            instance_id: Some(instance.into()),
+            bindings: vec![crate::ecs::PortBinding {
+                container: "app".into(),
+                container_port: 8080,
+                host_port,
+            }],
+            ..task(id, td, "RUNNING", "unused")
+        }
+    }
+
+    #[test]
+    fn bridge_mode_tasks_are_matched_to_instance_targets_by_instance_id_and_host_port() {
+        let mut tracker = Tracker::new(criteria(), goal());
+        let instance = |id: &str, port: i32, state: &str| TargetHealth {
+            id: id.into(),
+            port: Some(port),
+            state: state.into(),
+            reason: None,
+            description: None,
+        };
+        let tasks = vec![bridge_task("n1", NEW, "i-0abc", 32768)];
+        // Same instance, another task's port healthy: not ours, still pending.
+        let v = tracker.assess(&obs(
+            T0 + 10.0,
+            rolling(),
+            tasks.clone(),
+            vec![
+                instance("i-0abc", 32769, "healthy"),
+                instance("i-0abc", 32768, "initial"),
+            ],
+        ));
+        assert!(
+            matches!(&v, Verdict::Pending(w) if w.contains("i-0abc:32768 in web initial")),
+            "{v:?}"
+        );
+        let v = tracker.assess(&obs(
+            T0 + 20.0,
+            rolling(),
+            tasks,
+            vec![instance("i-0abc", 32768, "healthy")],
+        ));
+        assert!(matches!(v, Verdict::Healthy(_)), "{v:?}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod engine_faults;
+pub mod faults;
 pub mod provision;
 
 use std::path::{Path, PathBuf};
