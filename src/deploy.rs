@@ -132,6 +132,7 @@ pub async fn plan(
                     path.display()
                 ))
                 .caused_by(&err)
+                .hint("check that the file exists and that this user may read it")
             })?;
             let text = taskdef::substitute(&text, |name| std::env::var(name).ok())?;
             let mut value: Value = serde_json::from_str(&text).map_err(|err| {
@@ -330,8 +331,8 @@ pub async fn run(
         .await
         .map_err(|err| {
             err.context(format!(
-                "registering the next revision of `{}` failed; the service was not changed",
-                plan.family()
+                "the service `{}` was not changed",
+                settings.service.service
             ))
             .hint("nothing to roll back; fix the cause above and re-run the deploy")
         })?;

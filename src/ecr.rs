@@ -64,14 +64,19 @@ impl Ecr {
 pub fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let code = err.code().unwrap_or_default().to_string();
     let message = err.message().unwrap_or_default().to_string();
-    let detail = if code.is_empty() {
-        DisplayErrorContext(&err).to_string()
-    } else {
+    let detail = if !code.is_empty() {
         format!("{code}: {message}")
+    } else {
+        match &err {
+            // No answer from AWS: say so, with the transport's own words, not its Debug dump.
+            SdkError::DispatchFailure(_) => format!("no answer from AWS: {}", chain(&err)),
+            SdkError::TimeoutError(_) => format!("timed out: {}", chain(&err)),
+            _ => DisplayErrorContext(&err).to_string(),
+        }
     };
     let access = [
         "UnrecognizedClientException",
@@ -90,6 +95,24 @@ where
             .hint("configure credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or OIDC in CI)");
     }
     Error::failed(format!("{operation} failed: {detail}"))
+}
+
+/// An error's `Display` and its sources', joined, repeats left out.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
 }
 
 #[async_trait]

@@ -89,6 +89,10 @@ pub const ALL: &[(&str, &str)] = &[
         "any value selects plain timestamped lines instead of progress bars",
     ),
     (NO_COLOR, "any value disables colour"),
+    (
+        DOCKER_HOST,
+        "the Docker engine (read by bollard; shipit names it in errors), default `unix:///var/run/docker.sock`",
+    ),
 ];
 
 pub const SHIPIT_CONFIG: &str = "SHIPIT_CONFIG";
@@ -119,6 +123,7 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 pub const CIRCLE_REPOSITORY_URL: &str = "CIRCLE_REPOSITORY_URL";
 pub const CI: &str = "CI";
 pub const NO_COLOR: &str = "NO_COLOR";
+pub const DOCKER_HOST: &str = "DOCKER_HOST";
 
 /// A non-empty variable's value.
 pub fn var(name: &str) -> Option<String> {

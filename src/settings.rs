@@ -120,7 +120,9 @@ impl FileConfig {
             }
         };
         let text = std::fs::read_to_string(&path).map_err(|err| {
-            Error::bad_input(format!("cannot read config file {}", path.display())).caused_by(&err)
+            Error::bad_input(format!("cannot read config file {}", path.display()))
+                .caused_by(&err)
+                .hint("check that this user may read it, or point --config elsewhere")
         })?;
         let config = Self::parse(&text).map_err(|err| {
             Error::bad_input(format!("invalid config file {}", path.display()))
@@ -227,8 +229,11 @@ impl Default for WatchSettings {
 pub fn repo_dir(global: &cli::GlobalArgs) -> Result<PathBuf> {
     let dir = match &global.directory {
         Some(dir) => dir.clone(),
-        None => std::env::current_dir()
-            .map_err(|err| Error::bad_input("cannot read the current directory").caused_by(&err))?,
+        None => std::env::current_dir().map_err(|err| {
+            Error::bad_input("cannot read the current directory")
+                .caused_by(&err)
+                .hint("run shipit from the repository, or pass -C <dir>")
+        })?,
     };
     if !dir.is_dir() {
         return Err(
@@ -250,7 +255,11 @@ pub fn image(
         .clone()
         .or_else(|| file.context.clone())
         .unwrap_or_else(|| PathBuf::from("."));
-    let context = repo.join(&context_rel);
+    let context = if context_rel == Path::new(".") {
+        repo.to_path_buf()
+    } else {
+        repo.join(&context_rel)
+    };
     if !context.is_dir() {
         return Err(Error::bad_input(format!("build context {} is not a directory", context.display()))
             .hint("pass --context <dir> relative to the repository, or set `[image] context` in shipit.toml"));
@@ -383,7 +392,8 @@ pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Resu
             .hint("AWS throttles faster polling; use --poll-interval 5s"));
     }
     if settings.healthy_polls == 0 {
-        return Err(Error::bad_input("--healthy-polls must be at least 1"));
+        return Err(Error::bad_input("--healthy-polls must be at least 1")
+            .hint("1 (the default) gives the verdict on the first all-healthy poll; raise it to require a streak"));
     }
     Ok(settings)
 }
@@ -457,7 +467,8 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
     };
     let desired_count = args.desired_count.or(file.ecs.desired_count);
     if desired_count.is_some_and(|n| n < 0) {
-        return Err(Error::bad_input("--desired-count must be 0 or more"));
+        return Err(Error::bad_input("--desired-count must be 0 or more")
+            .hint("leave it out to keep the service's desired count"));
     }
     Ok(DeploySettings {
         image,
@@ -511,9 +522,13 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             'h' => 3600,
             _ => return Err(format!("unknown unit `{ch}`")),
         };
-        let value: u64 = number
-            .parse()
-            .map_err(|_| "a number must come before each unit".to_string())?;
+        let value: u64 = number.parse().map_err(|_| {
+            if text.contains("ms") {
+                "whole seconds only (s, m or h); milliseconds are not supported".to_string()
+            } else {
+                "a number must come before each unit".to_string()
+            }
+        })?;
         total += value * unit;
         number.clear();
     }
@@ -610,7 +625,7 @@ mod tests {
             TagFormat::Full,
             "default when neither says"
         );
-        assert_eq!(image.dockerfile, repo.path().join("./Dockerfile"));
+        assert_eq!(image.dockerfile, repo.path().join("Dockerfile"));
     }
 
     #[test]

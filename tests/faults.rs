@@ -17,6 +17,9 @@ use support::engine_faults::{EngineFault, EngineProxy};
 use support::faults::{Fault, FaultProxy};
 use support::{app_dir, random_sha, Run, Scenario, GOOD_SHA};
 
+/// Extra environment for one run (an empty value removes the variable).
+type Env = Vec<(&'static str, String)>;
+
 /// Credentials no output may ever contain.
 const SECRET_KEY: &str = "canary-secret-access-key-9f3b1c";
 const ACCESS_KEY: &str = "AKIACANARY0000000001";
@@ -97,6 +100,13 @@ fn deploy_args<'a>(s: &'a Scenario, dir: &'a str, sha: &'a str, extra: &[&'a str
     args
 }
 
+/// The same arguments with `--output json` instead of `lines`.
+fn json(mut args: Vec<&str>) -> Vec<&str> {
+    let at = args.iter().position(|a| *a == "--output").unwrap();
+    args[at + 1] = "json";
+    args
+}
+
 /// A first healthy deploy (no faults) so that the service runs a good revision.
 async fn deployed(s: &Scenario, app: &std::path::Path) -> String {
     let good = s.deploy(app, GOOD_SHA, &["--desired-count", "1"]);
@@ -116,20 +126,23 @@ async fn throttling_5xx_resets_and_latency_during_the_watch_do_not_change_a_heal
     proxy
         .inject("ECS.DescribeServices", Fault::Unavailable, 1)
         .inject("ECS.RegisterTaskDefinition", Fault::Throttle, 1);
-    // During the watch: bursts longer than the SDK's 3 attempts, so whole polls
-    // fail (the watch must carry on), of every kind, on every call a poll makes.
+    // During the watch: bursts longer than the SDK's 3 attempts, so whole
+    // polls fail and the watch must carry on, and shorter ones the SDK absorbs,
+    // on every call a poll makes. Poll 1 fails on DescribeServices, poll 2 on
+    // DescribeTargetHealth (after absorbing the rest), poll 3 succeeds slowly:
+    // never the 5 failed polls in a row after which the watch gives up.
     let update = "ECS.UpdateService";
     proxy
-        .inject_after(update, "ECS.DescribeServices", Fault::Throttle, 4)
+        .inject_after(update, "ECS.DescribeServices", Fault::Throttle, 3)
         .inject_after(update, "ECS.DescribeServices", Fault::InternalError, 2)
-        .inject_after(update, "ECS.ListTasks", Fault::Reset, 3)
-        .inject_after(update, "ECS.DescribeTasks", Fault::Unavailable, 3)
-        .inject_after(update, "ELBv2.DescribeTargetHealth", Fault::Throttle, 4)
+        .inject_after(update, "ECS.ListTasks", Fault::Reset, 2)
+        .inject_after(update, "ECS.DescribeTasks", Fault::Unavailable, 2)
+        .inject_after(update, "ELBv2.DescribeTargetHealth", Fault::Throttle, 3)
         .inject_after(
             update,
             "ELBv2.DescribeTargetHealth",
             Fault::DelayMs(1500),
-            3,
+            1,
         );
     let dir = app.path().to_str().unwrap();
     let summary = app.path().join("summary.md");
@@ -139,12 +152,7 @@ async fn throttling_5xx_resets_and_latency_during_the_watch_do_not_change_a_heal
     env.push(("GITHUB_STEP_SUMMARY", summary.display().to_string()));
     env.push(("GITHUB_OUTPUT", outputs.display().to_string()));
     let run = run_with(
-        &deploy_args(
-            &s,
-            dir,
-            GOOD_SHA,
-            &["--env", "RELEASE=2", "--output", "json"],
-        ),
+        &json(deploy_args(&s, dir, GOOD_SHA, &["--env", "RELEASE=2"])),
         &env,
     );
 
@@ -242,7 +250,8 @@ async fn a_failure_to_register_leaves_the_service_untouched_and_says_so() {
 
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("the service was not changed"),
+        run.stderr
+            .contains(&format!("the service `{}` was not changed", s.service)),
         "{}",
         run.stderr
     );
@@ -437,7 +446,14 @@ printf '{{"Version":1,"AccessKeyId":"AKIAROTATING%08d","SecretAccessKey":"rotati
             &s,
             dir,
             GOOD_SHA,
-            &["--env", "APP_MODE=slow", "--env", "APP_START_DELAY=30"],
+            &[
+                "--env",
+                "APP_MODE=slow",
+                "--env",
+                "APP_START_DELAY=25",
+                "--unhealthy-grace",
+                "90s",
+            ],
         ),
         &env,
     );
@@ -793,7 +809,7 @@ async fn bad_input_exits_2_with_an_error_and_a_hint_and_makes_no_mutating_call()
         args.extend(words(extra));
         args
     };
-    let mut cases: Vec<(&str, Vec<String>, Vec<(&'static str, String)>)> = vec![
+    let mut cases: Vec<(&str, Vec<String>, Env)> = vec![
         (
             "unknown container",
             with(good(), &["--container", "nope"]),

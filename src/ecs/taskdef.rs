@@ -117,7 +117,11 @@ pub fn next_revision(
     let defs = body
         .get_mut("containerDefinitions")
         .and_then(Value::as_array_mut)
-        .ok_or_else(|| Error::bad_input("the task definition has no containerDefinitions"))?;
+        .ok_or_else(|| {
+            Error::bad_input("the task definition has no containerDefinitions").hint(
+                "a task definition file needs a `containerDefinitions` array, as RegisterTaskDefinition takes",
+            )
+        })?;
     for name in changes.images.keys().chain(changes.containers.keys()) {
         if !defs
             .iter()

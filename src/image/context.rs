@@ -42,6 +42,7 @@ impl BuildContext {
         let root = root.canonicalize().map_err(|err| {
             Error::bad_input(format!("build context {} cannot be read", root.display()))
                 .caused_by(&err)
+                .hint("pass --context <dir> relative to the repository")
         })?;
         let dockerfile = dockerfile.canonicalize().map_err(|err| {
             Error::bad_input(format!(
@@ -49,6 +50,7 @@ impl BuildContext {
                 dockerfile.display()
             ))
             .caused_by(&err)
+            .hint("pass --dockerfile <file> relative to the repository")
         })?;
         let ignore_path = root.join(".dockerignore");
         let mut ignore = match std::fs::read_to_string(&ignore_path) {
@@ -61,7 +63,8 @@ impl BuildContext {
             Err(err) => {
                 return Err(
                     Error::bad_input(format!("cannot read {}", ignore_path.display()))
-                        .caused_by(&err),
+                        .caused_by(&err)
+                        .hint("check that this user may read it"),
                 )
             }
         };

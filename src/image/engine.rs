@@ -58,7 +58,7 @@ impl DockerEngine {
     /// so an older engine (e.g. API 1.41) is spoken to in its own version.
     pub async fn connect() -> Result<Self> {
         let unreachable = |cause: &dyn std::fmt::Display| {
-            let host = crate::env::var("DOCKER_HOST")
+            let host = crate::env::var(crate::env::DOCKER_HOST)
                 .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
             Error::bad_input(format!("cannot reach the Docker engine at {host}"))
                 .cause(cause.to_string())

@@ -114,9 +114,14 @@ impl Watch<'_> {
                 }
                 Err(err) => {
                     errors += 1;
+                    let next = if errors >= MAX_CONSECUTIVE_POLL_ERRORS {
+                        "giving up"
+                    } else {
+                        "retrying"
+                    };
                     self.report.emit(&Event::Warning {
                         message: format!(
-                            "poll failed ({errors}/{MAX_CONSECUTIVE_POLL_ERRORS}), retrying: {}",
+                            "poll failed ({errors}/{MAX_CONSECUTIVE_POLL_ERRORS}), {next}: {}",
                             err.message()
                         ),
                     });
