@@ -66,6 +66,21 @@ pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<
         ))
         .hint("only an ACTIVE service can be deployed to; recreate it or pick another"));
     }
+    if let Some(controller) = service
+        .deployment_controller
+        .as_deref()
+        .filter(|c| *c != "ECS")
+    {
+        // UpdateService cannot change its task definition: refuse before registering anything.
+        return Err(Error::bad_input(format!(
+            "ECS service `{name}` uses the {controller} deployment controller; shipit deploys rolling (ECS) services"
+        ))
+        .hint(if controller == "CODE_DEPLOY" {
+            "deploy it through CodeDeploy (blue/green), or recreate the service with the ECS controller"
+        } else {
+            "deploy it with the tool that owns its task sets, or recreate the service with the ECS controller"
+        }));
+    }
     Ok(service)
 }
 
@@ -231,6 +246,15 @@ pub fn render_plan(plan: &DeployPlan, commit: &Commit) -> String {
         plan.service.name, plan.service.status, plan.service.desired_count
     ));
     out.push_str(&format!("current:       {}\n", plan.current.arn));
+    if !plan.current.tags.is_empty() {
+        let tags: Vec<String> = plan
+            .current
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        out.push_str(&format!("  tags:        {}\n", tags.join(", ")));
+    }
     out.push_str(&format!(
         "next:          a new revision of `{}`, changing container(s) {}\n",
         plan.family(),

@@ -257,6 +257,21 @@ async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // It really was slow: its target was seen not healthy (initial, or failing
+    // its checks while the app slept) before the healthy verdict, and shipit waited.
+    let not_yet = run
+        .stderr
+        .find(": initial")
+        .into_iter()
+        .chain(run.stderr.find(": unhealthy"))
+        .min()
+        .expect("the target was seen before it was healthy");
+    let verdict = run
+        .stderr
+        .find("verdict: healthy")
+        .expect("a healthy verdict");
+    assert!(not_yet < verdict, "{}", run.stderr);
+    assert!(!run.stderr.contains("rolling back"), "{}", run.stderr);
     let deployed = s.service_task_definition().await;
     assert_ne!(deployed, s.bootstrap);
     assert_eq!(s.target_states().await, ["healthy"]);

@@ -44,6 +44,8 @@ struct World {
     before_queue: VecDeque<Vec<Deployment>>,
     /// UpdateService to the new revision fails (as after exhausted retries).
     fail_update: bool,
+    /// The service's deployment controller, when not the default.
+    controller: Option<String>,
     /// Every mutating call, in order.
     mutations: Vec<String>,
 }
@@ -182,6 +184,7 @@ impl Ecs for Fake {
                 container_name: "app".into(),
                 container_port: 8080,
             }],
+            deployment_controller: self.0.lock().unwrap().controller.clone(),
             ..Default::default()
         }))
     }
@@ -588,4 +591,22 @@ async fn with_deregister_on_failure_the_unused_revision_is_deregistered() {
     );
     assert!(events.iter().any(|e| matches!(e,
         shipit::report::Event::Info { message } if message.contains("deregistered the unused revision web:8"))));
+}
+
+#[tokio::test]
+async fn a_code_deploy_service_is_refused_before_anything_is_registered() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )]);
+    fake.0.lock().unwrap().controller = Some("CODE_DEPLOY".into());
+    let (outcome, _) = run(&fake).await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.exit_code(), shipit::error::ExitCode::Usage);
+    assert!(err.message().contains("CODE_DEPLOY"), "{}", err.message());
+    assert!(err.hint_text().is_some());
+    assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
 }

@@ -98,6 +98,9 @@ fn service_from(svc: &aws_sdk_ecs::types::Service) -> Service {
         status: svc.status().unwrap_or_default().to_string(),
         desired_count: svc.desired_count(),
         task_definition: svc.task_definition().unwrap_or_default().to_string(),
+        deployment_controller: svc
+            .deployment_controller()
+            .map(|c| c.r#type().as_str().to_string()),
         deployments: svc
             .deployments()
             .iter()

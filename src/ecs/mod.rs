@@ -23,6 +23,8 @@ pub struct Service {
     /// Newest first, as ECS returns them.
     pub events: Vec<ServiceEvent>,
     pub health_check_grace_seconds: i32,
+    /// `ECS` (rolling; also when ECS does not say), `CODE_DEPLOY` or `EXTERNAL`.
+    pub deployment_controller: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
