@@ -366,10 +366,14 @@ impl Ecs for AwsEcs {
                 })?;
             tasks.extend(out.tasks().iter().map(task_from));
         }
-        // EC2 launch type without awsvpc: ELB knows the task by its instance.
+        // EC2 launch type without awsvpc (bridge/host: published host ports, no
+        // task IP): ELB knows the task by its instance. An awsvpc task that has
+        // no IP yet has no host ports either, and costs no extra call.
         let instances: Vec<String> = tasks
             .iter()
-            .filter(|t| t.private_ip.is_none() && t.last_status != "STOPPED")
+            .filter(|t| {
+                t.private_ip.is_none() && !t.bindings.is_empty() && t.last_status != "STOPPED"
+            })
             .filter_map(|t| t.container_instance_arn.clone())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
