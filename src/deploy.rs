@@ -108,6 +108,17 @@ pub async fn plan(
     commit: &Commit,
     deps: &Deps<'_>,
 ) -> Result<DeployPlan> {
+    plan_with(settings, commit, deps, None).await
+}
+
+/// [`plan`], reusing an image plan already made (the caller needed it to know
+/// whether to connect to the engine): two ECR calls fewer.
+pub async fn plan_with(
+    settings: &DeploySettings,
+    commit: &Commit,
+    deps: &Deps<'_>,
+    image: Option<ImagePlan>,
+) -> Result<DeployPlan> {
     let cluster = &settings.service.cluster;
     let mut service = active_service(deps.ecs, cluster, &settings.service.service).await?;
     let deadline = Instant::now() + settings.watch.timeout;
@@ -132,7 +143,10 @@ pub async fn plan(
         service = active_service(deps.ecs, cluster, &settings.service.service).await?;
     }
     let current = deps.ecs.task_definition(&service.task_definition).await?;
-    let image = pipeline::plan(&settings.image, commit, deps.registry).await?;
+    let image = match image {
+        Some(image) => image,
+        None => pipeline::plan(&settings.image, commit, deps.registry).await?,
+    };
     let repository_uri = image
         .repository_uri
         .clone()
@@ -302,13 +316,24 @@ pub async fn run(
     deps: &Deps<'_>,
     report: &Report,
 ) -> Result<Outcome> {
+    run_with(settings, commit, deps, report, None).await
+}
+
+/// [`run`] with an image plan already made (see [`plan_with`]).
+pub async fn run_with(
+    settings: &DeploySettings,
+    commit: &Commit,
+    deps: &Deps<'_>,
+    report: &Report,
+    image: Option<ImagePlan>,
+) -> Result<Outcome> {
     let mut timings = Vec::new();
     // Until the service changes, a SIGINT/SIGTERM only stops the work: say so
     // and exit, nothing to roll back. From UpdateService on it means "roll back".
     let mut signals = Signals::install();
     let signals = &mut signals;
     let prepared = tokio::select! {
-        prepared = prepare(settings, commit, deps, report, &mut timings) => prepared?,
+        prepared = prepare(settings, commit, deps, report, &mut timings, image) => prepared?,
         code = signals.next() => {
             return Err(Error::interrupted(code, "interrupted before the service was changed")
                 .hint("nothing was changed in ECS (an image may have been pushed); re-run the deploy"))
@@ -559,10 +584,11 @@ async fn prepare(
     deps: &Deps<'_>,
     report: &Report,
     timings: &mut Vec<(Phase, f64)>,
+    image: Option<ImagePlan>,
 ) -> Result<(DeployPlan, pipeline::PushedImage)> {
     let started = Instant::now();
     report.emit(&Event::PhaseStarted { phase: Phase::Plan });
-    let plan = plan(settings, commit, deps).await?;
+    let plan = plan_with(settings, commit, deps, image).await?;
     phase(report, Phase::Plan, timings, started, ());
     let pushed = pipeline::ensure(
         &plan.image,

@@ -283,7 +283,8 @@ async fn dispatch(cli: Cli, report: &Report, calls: &ApiCalls) -> Result<Outcome
                 None
             };
             let deps = clients.deps(engine.as_ref().map(|e| e as &dyn ContainerEngine));
-            let outcome = deploy::run(&settings, &commit, &deps, report).await?;
+            let outcome =
+                deploy::run_with(&settings, &commit, &deps, report, Some(image_plan)).await?;
             say(&format!(
                 "{} {}\n",
                 outcome.verdict,

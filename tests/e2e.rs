@@ -73,6 +73,26 @@ async fn push_builds_and_pushes_once_honours_dockerignore_and_leaks_no_credentia
         .unwrap();
     let in_ecr = images.image_details()[0].image_digest().unwrap();
     assert_eq!(result["digest"], in_ecr);
+
+    // The OCI labels are on the image (set in one LABEL step of the build).
+    let image = result["image"].as_str().unwrap();
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{json .Config.Labels}}", image])
+        .output()
+        .unwrap();
+    let labels: serde_json::Value = serde_json::from_slice(&inspect.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&inspect.stderr)));
+    assert_eq!(labels["org.opencontainers.image.revision"], sha.as_str());
+    assert!(
+        labels["org.opencontainers.image.created"].is_string(),
+        "{labels}"
+    );
+    let build_steps: Vec<&str> = first
+        .stderr
+        .lines()
+        .filter(|l| l.contains("\"build_log\"") && l.contains("Step ") && l.contains("LABEL"))
+        .collect();
+    assert_eq!(build_steps.len(), 1, "one LABEL step: {build_steps:?}");
     assert_eq!(result["verdict"], "pushed");
 
     // The ignored blob stayed home: the whole context sent is far smaller than it.

@@ -28,6 +28,11 @@ pub struct BuildContext {
     dockerfile_name: String,
     /// A Dockerfile from outside the context, added under `dockerfile_name`.
     outside_dockerfile: Option<PathBuf>,
+    /// The Dockerfile as given (canonical path).
+    dockerfile: PathBuf,
+    /// Instructions appended to the Dockerfile the engine reads (then sent
+    /// under a private name, the original left as it is).
+    appended: Option<String>,
 }
 
 /// Counters the upload updates as it goes.
@@ -70,10 +75,7 @@ impl BuildContext {
         };
         let (dockerfile_name, outside_dockerfile) = match dockerfile.strip_prefix(&root) {
             Ok(rel) => (to_slash(rel), None),
-            Err(_) => (
-                format!(".dockerfile.shipit-{}", std::process::id()),
-                Some(dockerfile),
-            ),
+            Err(_) => (private_name(), Some(dockerfile.clone())),
         };
         // As the Docker CLI does: the engine needs the Dockerfile and .dockerignore
         // even when the patterns exclude them.
@@ -86,7 +88,27 @@ impl BuildContext {
             ignore,
             dockerfile_name,
             outside_dockerfile,
+            dockerfile,
+            appended: None,
         })
+    }
+
+    /// Appends `instruction` (e.g. one `LABEL` line) to the Dockerfile the
+    /// engine reads. The engine is then pointed at a private copy.
+    pub fn with_appended(mut self, instruction: &str) -> Self {
+        let mut text = self.appended.take().unwrap_or_default();
+        text.push_str(instruction.trim_end());
+        text.push('\n');
+        self.appended = Some(text);
+        if self.outside_dockerfile.is_none() {
+            self.dockerfile_name = private_name();
+        }
+        self
+    }
+
+    /// Whether the engine reads a Dockerfile sent under a private name.
+    fn private_dockerfile(&self) -> bool {
+        self.outside_dockerfile.is_some() || self.appended.is_some()
     }
 
     pub fn dockerfile_name(&self) -> &str {
@@ -101,7 +123,7 @@ impl BuildContext {
             Ok(())
         })
         .map_err(|err| Error::failed("cannot read the build context").caused_by(&err))?;
-        if self.outside_dockerfile.is_some() {
+        if self.private_dockerfile() {
             names.push(self.dockerfile_name.clone());
         }
         Ok(names)
@@ -166,8 +188,24 @@ impl BuildContext {
             }
             Ok(())
         })?;
-        if let Some(dockerfile) = &self.outside_dockerfile {
-            append(&mut tar, &self.dockerfile_name, dockerfile)?;
+        match &self.appended {
+            Some(extra) => {
+                // The Dockerfile plus the appended lines, as a file of its own.
+                let mut text = std::fs::read(&self.dockerfile)?;
+                text.push(b'\n');
+                text.extend_from_slice(extra.as_bytes());
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(text.len() as u64);
+                header.set_mtime(0);
+                tar.append_data(&mut header, &self.dockerfile_name, text.as_slice())?;
+            }
+            None => {
+                if let Some(dockerfile) = &self.outside_dockerfile {
+                    append(&mut tar, &self.dockerfile_name, dockerfile)?;
+                }
+            }
         }
         let mut writer = tar.into_inner()?;
         writer.flush()
@@ -195,6 +233,10 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, path: &Path) -> io::R
         return Ok(false);
     }
     Ok(true)
+}
+
+fn private_name() -> String {
+    format!(".dockerfile.shipit-{}", std::process::id())
 }
 
 fn relative(root: &Path, path: &Path) -> String {
@@ -367,6 +409,42 @@ mod tests {
         assert!(
             mtimes.windows(2).all(|w| w[0] == w[1]),
             "one fixed mtime: {mtimes:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn appended_instructions_go_to_a_private_copy_of_the_dockerfile() {
+        let dir = tree(&[
+            ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt"),
+            ("a.txt", "x"),
+        ]);
+        let context = BuildContext::prepare(dir.path(), &dir.path().join("Dockerfile"))
+            .unwrap()
+            .with_appended(r#"LABEL "a"="1" "b"="2""#);
+        let name = context.dockerfile_name().to_string();
+        assert!(name.starts_with(".dockerfile.shipit-"), "{name}");
+        let stats = Arc::new(ContextStats::default());
+        let mut stream = Box::pin(context.into_stream(stats));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut files = std::collections::BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().to_string();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            files.insert(path, text);
+        }
+        assert_eq!(
+            files["Dockerfile"], "FROM scratch\nCOPY a.txt /a.txt",
+            "the original is untouched"
+        );
+        assert_eq!(
+            files[&name],
+            "FROM scratch\nCOPY a.txt /a.txt\nLABEL \"a\"=\"1\" \"b\"=\"2\"\n"
         );
     }
 

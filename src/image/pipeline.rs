@@ -97,6 +97,24 @@ pub fn labels(commit: &Commit) -> Vec<(String, String)> {
     labels
 }
 
+/// `LABEL "k"="v" …` for labels whose text needs no escaping in a Dockerfile
+/// (no quote, backslash, `$` or line break); `None` otherwise.
+pub fn label_instruction(labels: &[(String, String)]) -> Option<String> {
+    let plain = |s: &str| !s.is_empty() && !s.contains(['"', '\\', '$', '\n', '\r']);
+    if labels.is_empty()
+        || !labels
+            .iter()
+            .all(|(k, v)| plain(k) && !v.contains(['"', '\\', '$', '\n', '\r']))
+    {
+        return None;
+    }
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("\"{k}\"=\"{v}\""))
+        .collect();
+    Some(format!("LABEL {}", pairs.join(" ")))
+}
+
 fn source_url() -> Option<String> {
     use crate::env;
     if let (Some(server), Some(repo)) = (
@@ -116,12 +134,23 @@ pub async fn build(
     engine: &dyn ContainerEngine,
     report: &Report,
 ) -> Result<String> {
-    let context = BuildContext::prepare(&settings.context, &settings.dockerfile)?;
+    let mut context = BuildContext::prepare(&settings.context, &settings.dockerfile)?;
+    let mut labels = labels(commit);
+    // The classic builder turns each API label into a step of its own (a
+    // container run and committed per label, ~65 ms each here); one appended
+    // LABEL line is one step. With --target the labels must land on that
+    // stage, which the engine does for API labels only.
+    if settings.target.is_none() {
+        if let Some(line) = label_instruction(&labels) {
+            context = context.with_appended(&line);
+            labels.clear();
+        }
+    }
     let spec = BuildSpec {
         tag: local_tag.to_string(),
         build_args: settings.build_args.clone(),
         target: settings.target.clone(),
-        labels: labels(commit),
+        labels,
     };
     let started = Instant::now();
     report.emit(&Event::PhaseStarted {
@@ -218,4 +247,31 @@ pub async fn ensure(
         built: true,
         timings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_instruction_unless_they_need_escaping() {
+        let labels = vec![
+            (
+                "org.opencontainers.image.revision".to_string(),
+                "abc".to_string(),
+            ),
+            (
+                "org.opencontainers.image.source".to_string(),
+                "https://github.com/o/r".to_string(),
+            ),
+        ];
+        assert_eq!(
+            label_instruction(&labels).unwrap(),
+            r#"LABEL "org.opencontainers.image.revision"="abc" "org.opencontainers.image.source"="https://github.com/o/r""#
+        );
+        for odd in ["a\"b", "a\\b", "$HOME", "a\nb"] {
+            let labels = vec![("k".to_string(), odd.to_string())];
+            assert_eq!(label_instruction(&labels), None, "{odd:?}");
+        }
+    }
 }

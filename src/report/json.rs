@@ -40,8 +40,10 @@ impl Reporter for Json {
         } else {
             &self.events
         };
+        // One write per event: a line is never split among other output.
+        let line = format!("{value}\n");
         let mut out = sink.lock().unwrap();
-        let _ = writeln!(out, "{value}");
+        let _ = out.write_all(line.as_bytes());
         let _ = out.flush();
     }
 }

@@ -258,5 +258,32 @@ impl Scenario {
     }
 }
 
+/// A scenario's service is scaled to zero when the test ends (pass or fail):
+/// every task left running makes the emulator inspect its container in a
+/// loop, and dozens of them slow the whole stack for the tests that follow.
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (ecs, cluster, service) = (
+            self.aws.ecs.clone(),
+            self.cluster.clone(),
+            self.service.clone(),
+        );
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let _ = ecs
+                    .update_service()
+                    .cluster(&cluster)
+                    .service(&service)
+                    .desired_count(0)
+                    .send()
+                    .await;
+            })
+        });
+    }
+}
+
 /// The SHA of the good image shared by deploy scenarios.
 pub const GOOD_SHA: &str = "5a1f0000000000000000000000000000000000e2";
