@@ -5,11 +5,12 @@
 #
 #   benches/context-upload.sh [size-MiB] [rounds]
 # Needs the local stack's engine (scripts/local-stack up) and GNU time.
+# The binary is $SHIPIT_BIN, else $CARGO_TARGET_DIR/release/shipit (default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 ROUNDS=${2:-3}
-BIN=${SHIPIT_BIN:-target/release/shipit}
+BIN=${SHIPIT_BIN:-${CARGO_TARGET_DIR:-target}/release/shipit}
 eval "$(scripts/local-stack env)"
 command -v /usr/bin/time >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 [ -x "$BIN" ] || cargo build --release --quiet --bin shipit

@@ -7,11 +7,19 @@
 //!   failure: signal = the first moment a task of the new revision is STOPPED
 //!            (APP_MODE=crash).
 //!
-//! Run on the local stack: `benches/verdict-lag.sh [rounds]`.
+//! It also records the lag to shipit's exit (for a failing deploy that includes
+//! the rollback, watched until healthy), the watch's polls and AWS calls, and
+//! the AWS API calls of the whole run (`aws_api_calls` in the result).
+//! With `BENCH_TSV=<file>` each deploy is appended there as one line:
+//! `kind round lag_verdict_s lag_exit_s polls watch_calls api_calls_total`, and
+//! `BENCH_TSV=<file>.ops` gets the per-operation counts of each deploy.
+//!
+//! Run on the local stack: `benches/verdict-lag.sh [rounds]` (or `benches/run`).
 
 #[path = "../tests/support/provision.rs"]
 mod provision;
 
+use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,28 +38,38 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// What the independent poller saw first, after `since`, for revisions other than `baseline`.
+/// Every task of the service, running or stopped, as ListTasks reports it now.
+async fn task_arns(aws: &Aws, service: &str) -> Result<Vec<String>, BoxError> {
+    let mut arns = Vec::new();
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let out = aws
+            .ecs
+            .list_tasks()
+            .cluster(CLUSTER)
+            .service_name(service)
+            .desired_status(status)
+            .send()
+            .await?;
+        arns.extend(out.task_arns().iter().cloned());
+    }
+    Ok(arns)
+}
+
+/// What the independent poller saw first among the tasks started after the
+/// deploy began (not in `before`) and running a revision other than `baseline`.
+/// (Tasks of older revisions stopped by earlier rounds are not signals.)
 async fn first_signal(
     aws: &Aws,
     service: &str,
     tg: &str,
     baseline: &str,
+    before: &HashSet<String>,
     healthy: bool,
 ) -> Result<f64, BoxError> {
     loop {
         let at = now();
-        let mut arns = Vec::new();
-        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let out = aws
-                .ecs
-                .list_tasks()
-                .cluster(CLUSTER)
-                .service_name(service)
-                .desired_status(status)
-                .send()
-                .await?;
-            arns.extend(out.task_arns().iter().cloned());
-        }
+        let mut arns = task_arns(aws, service).await?;
+        arns.retain(|arn| !before.contains(arn));
         if !arns.is_empty() {
             let tasks = aws
                 .ecs
@@ -102,6 +120,7 @@ async fn first_signal(
 
 struct Run {
     verdict_at: f64,
+    exited_at: f64,
     result: serde_json::Value,
 }
 
@@ -139,9 +158,11 @@ async fn deploy(shipit: &str, app: &str, service: &str, extra: &[&str]) -> Resul
         }
     }
     let out = child.wait_with_output().await?;
+    let exited_at = now();
     let result = serde_json::from_slice(&out.stdout).unwrap_or_default();
     Ok(Run {
         verdict_at: verdict_at.ok_or("shipit printed no verdict")?,
+        exited_at,
         result,
     })
 }
@@ -206,32 +227,79 @@ async fn main() -> Result<(), BoxError> {
     .await?;
     assert_eq!(first.result["verdict"], "deployed", "{}", first.result);
 
+    let tsv = std::env::var("BENCH_TSV").ok();
     let (mut healthy, mut failing, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut healthy_exit, mut failing_exit) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        for (good, lags) in [(true, &mut healthy), (false, &mut failing)] {
+        for (good, lags, exits) in [
+            (true, &mut healthy, &mut healthy_exit),
+            (false, &mut failing, &mut failing_exit),
+        ] {
             let baseline = current_td(&aws, &service).await?;
+            let before: HashSet<String> = task_arns(&aws, &service).await?.into_iter().collect();
             let env = if good {
                 format!("ROUND={round}")
             } else {
                 "APP_MODE=crash".to_string()
             };
+            let env_args = ["--env", env.as_str()];
             let (signal, run) = tokio::join!(
-                first_signal(&aws, &service, &alb.target_group, &baseline, good),
-                deploy(&shipit, &app, &service, &["--env", &env])
+                first_signal(&aws, &service, &alb.target_group, &baseline, &before, good),
+                deploy(&shipit, &app, &service, &env_args)
             );
             let (signal, run) = (signal?, run?);
             lags.push(run.verdict_at - signal);
+            exits.push(run.exited_at - signal);
             let watch = &run.result["watch"];
-            calls.push(
-                watch["aws_calls"].as_f64().unwrap_or(0.0) / watch["polls"].as_f64().unwrap_or(1.0),
+            let (polls, watch_calls) = (
+                watch["polls"].as_f64().unwrap_or(0.0),
+                watch["aws_calls"].as_f64().unwrap_or(0.0),
             );
+            calls.push(watch_calls / polls.max(1.0));
             let want = if good { "deployed" } else { "rolled_back" };
             assert_eq!(run.result["verdict"], want, "{}", run.result);
+            if let Some(path) = &tsv {
+                let kind = if good { "healthy" } else { "failure" };
+                let api = &run.result["aws_api_calls"];
+                append(
+                    path,
+                    &format!(
+                        "{kind}\t{round}\t{:.3}\t{:.3}\t{polls}\t{watch_calls}\t{}\n",
+                        run.verdict_at - signal,
+                        run.exited_at - signal,
+                        api["total"].as_u64().map_or("-".into(), |n| n.to_string())
+                    ),
+                )?;
+                append(
+                    &format!("{path}.ops"),
+                    &format!("{kind}\t{round}\t{}\n", api["by_operation"]),
+                )?;
+            }
         }
     }
+    // A service left running costs the emulator CPU on every later benchmark.
+    aws.ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service(&service)
+        .desired_count(0)
+        .send()
+        .await?;
     println!("verdict lag (shipit's verdict minus the first decisive signal seen by a 200 ms poller), poll interval 5 s, {rounds} rounds");
     stats("healthy", &healthy);
     stats("failure", &failing);
+    println!("lag to exit (failure: after the rollback is watched healthy)");
+    stats("healthy", &healthy_exit);
+    stats("failure", &failing_exit);
     println!("AWS calls per poll (1 target group): {:?}", calls);
     Ok(())
+}
+
+fn append(path: &str, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(line.as_bytes())
 }
