@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use support::engine_faults::{EngineFault, EngineProxy};
 use support::faults::{Fault, FaultProxy};
-use support::{app_dir, random_sha, Run, Scenario, GOOD_SHA};
+use support::{app_dir, random_sha, shipit, Run, Scenario, GOOD_SHA};
 
 /// Extra environment for one run (an empty value removes the variable).
 type Env = Vec<(&'static str, String)>;
@@ -35,34 +35,8 @@ fn through(proxy: &FaultProxy) -> Vec<(&'static str, String)> {
 
 /// Runs shipit as CI would; an empty value removes the variable.
 fn run_with(args: &[&str], env: &[(&'static str, String)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_shipit"));
-    command
-        .args(args)
-        .env("CI", "true")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_SHA")
-        .env_remove("CIRCLE_SHA1");
-    for (key, value) in env {
-        if value.is_empty() {
-            command.env_remove(key);
-        } else {
-            command.env(key, value);
-        }
-    }
-    let out = command.output().expect("the shipit binary runs");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    eprintln!(
-        "$ shipit {}\n--- exit {}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        run.code,
-        run.stdout,
-        run.stderr
-    );
-    run
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    shipit(args, &env)
 }
 
 fn assert_no_secrets(run: &Run) {
@@ -606,6 +580,22 @@ fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// A deploy of a slow starter (the watch is still waiting when the signal
+/// comes), signalled with `signal` as soon as its watch starts.
+fn interrupted_deploy(
+    s: &Scenario,
+    app: &std::path::Path,
+    extra: &[&str],
+    signal: &str,
+) -> Spawned {
+    let mut args = vec!["--env", "APP_MODE=slow", "--env", "APP_START_DELAY=40"];
+    args.extend_from_slice(extra);
+    let child = spawn_deploy(s, app, &args);
+    child.wait_for("==> watch rollout", Duration::from_secs(60));
+    child.signal(signal);
+    child
+}
+
 fn spawn_deploy(s: &Scenario, app: &std::path::Path, extra: &[&str]) -> Spawned {
     let dir = app.to_str().unwrap();
     let args: Vec<String> = deploy_args(s, dir, GOOD_SHA, extra)
@@ -620,14 +610,7 @@ async fn sigint_during_the_watch_rolls_back_and_exits_130() {
     let s = Scenario::new("flt-sigint", vec![]).await;
     let app = app_dir();
     let before = deployed(&s, app.path()).await;
-    // A slow starter: the watch is still waiting when the signal comes.
-    let child = spawn_deploy(
-        &s,
-        app.path(),
-        &["--env", "APP_MODE=slow", "--env", "APP_START_DELAY=40"],
-    );
-    child.wait_for("==> watch rollout", Duration::from_secs(60));
-    child.signal("INT");
+    let child = interrupted_deploy(&s, app.path(), &[], "INT");
     let (code, stderr) = child.finish(Duration::from_secs(240));
 
     assert_eq!(code, 130, "{stderr}");
@@ -641,13 +624,7 @@ async fn sigterm_during_the_watch_rolls_back_and_exits_143() {
     let s = Scenario::new("flt-sigterm", vec![]).await;
     let app = app_dir();
     let before = deployed(&s, app.path()).await;
-    let child = spawn_deploy(
-        &s,
-        app.path(),
-        &["--env", "APP_MODE=slow", "--env", "APP_START_DELAY=40"],
-    );
-    child.wait_for("==> watch rollout", Duration::from_secs(60));
-    child.signal("TERM");
+    let child = interrupted_deploy(&s, app.path(), &[], "TERM");
     let (code, stderr) = child.finish(Duration::from_secs(240));
 
     assert_eq!(code, 143, "{stderr}");
@@ -660,13 +637,7 @@ async fn a_second_signal_stops_the_rollback_wait_at_once_and_prints_the_command_
     let s = Scenario::new("flt-twice", vec![]).await;
     let app = app_dir();
     let before = deployed(&s, app.path()).await;
-    let child = spawn_deploy(
-        &s,
-        app.path(),
-        &["--env", "APP_MODE=slow", "--env", "APP_START_DELAY=40"],
-    );
-    child.wait_for("==> watch rollout", Duration::from_secs(60));
-    child.signal("INT");
+    let child = interrupted_deploy(&s, app.path(), &[], "INT");
     child.wait_for("rolling back to", Duration::from_secs(30));
     let second = Instant::now();
     child.signal("INT");
@@ -691,20 +662,7 @@ async fn with_on_interrupt_leave_a_signal_stops_watching_and_leaves_the_new_revi
     let s = Scenario::new("flt-leave", vec![]).await;
     let app = app_dir();
     let before = deployed(&s, app.path()).await;
-    let child = spawn_deploy(
-        &s,
-        app.path(),
-        &[
-            "--env",
-            "APP_MODE=slow",
-            "--env",
-            "APP_START_DELAY=40",
-            "--on-interrupt",
-            "leave",
-        ],
-    );
-    child.wait_for("==> watch rollout", Duration::from_secs(60));
-    child.signal("INT");
+    let child = interrupted_deploy(&s, app.path(), &["--on-interrupt", "leave"], "INT");
     let (code, stderr) = child.finish(Duration::from_secs(60));
 
     assert_eq!(code, 130, "{stderr}");

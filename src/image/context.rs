@@ -306,13 +306,19 @@ mod tests {
         dir
     }
 
-    async fn tar_names(context: BuildContext) -> Vec<String> {
+    /// The whole tar the engine would receive.
+    async fn tar_bytes(context: BuildContext) -> Vec<u8> {
         let stats = Arc::new(ContextStats::default());
         let mut stream = Box::pin(context.into_stream(stats));
         let mut bytes = Vec::new();
         while let Some(chunk) = stream.next().await {
             bytes.extend_from_slice(&chunk.unwrap());
         }
+        bytes
+    }
+
+    async fn tar_names(context: BuildContext) -> Vec<String> {
+        let bytes = tar_bytes(context).await;
         let mut archive = tar::Archive::new(bytes.as_slice());
         archive
             .entries()
@@ -370,12 +376,7 @@ mod tests {
         std::os::unix::fs::symlink("run.sh", dir.path().join("link")).unwrap();
         let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("app.sock")).unwrap();
         let context = BuildContext::prepare(dir.path(), &dir.path().join("Dockerfile")).unwrap();
-        let stats = Arc::new(ContextStats::default());
-        let mut stream = Box::pin(context.into_stream(stats));
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            bytes.extend_from_slice(&chunk.unwrap());
-        }
+        let bytes = tar_bytes(context).await;
         let mut archive = tar::Archive::new(bytes.as_slice());
         let entries: Vec<(String, u32, u64, u64, Option<String>)> = archive
             .entries()
@@ -423,12 +424,7 @@ mod tests {
             .with_appended(r#"LABEL "a"="1" "b"="2""#);
         let name = context.dockerfile_name().to_string();
         assert!(name.starts_with(".dockerfile.shipit-"), "{name}");
-        let stats = Arc::new(ContextStats::default());
-        let mut stream = Box::pin(context.into_stream(stats));
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            bytes.extend_from_slice(&chunk.unwrap());
-        }
+        let bytes = tar_bytes(context).await;
         let mut archive = tar::Archive::new(bytes.as_slice());
         let mut files = std::collections::BTreeMap::new();
         for entry in archive.entries().unwrap() {

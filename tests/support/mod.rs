@@ -35,17 +35,24 @@ impl Run {
     }
 }
 
-/// Runs the shipit binary as CI would (no TTY, CI=true).
+/// Runs the shipit binary as CI would (no TTY, CI=true). An empty value in
+/// `env` removes that variable.
 pub fn shipit(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_shipit"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shipit"));
+    command
         .args(args)
         .env("CI", "true")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_SHA")
-        .env_remove("CIRCLE_SHA1")
-        .envs(env.iter().copied())
-        .output()
-        .expect("the shipit binary runs");
+        .env_remove("CIRCLE_SHA1");
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    let out = command.output().expect("the shipit binary runs");
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
