@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 
-use crate::error::{Error, Result};
+use crate::error::{chain, Error, Result};
 use crate::secret::Secret;
 
 /// Credentials for one registry, held in memory only.
@@ -73,8 +73,10 @@ where
     } else {
         match &err {
             // No answer from AWS: say so, with the transport's own words, not its Debug dump.
-            SdkError::DispatchFailure(_) => format!("no answer from AWS: {}", chain(&err)),
-            SdkError::TimeoutError(_) => format!("timed out: {}", chain(&err)),
+            SdkError::DispatchFailure(_) => {
+                format!("no answer from AWS: {}", chain(&err).join(": "))
+            }
+            SdkError::TimeoutError(_) => format!("timed out: {}", chain(&err).join(": ")),
             _ => DisplayErrorContext(&err).to_string(),
         }
     };
@@ -95,24 +97,6 @@ where
             .hint("configure credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or OIDC in CI)");
     }
     Error::failed(format!("{operation} failed: {detail}"))
-}
-
-/// An error's `Display` and its sources', joined, repeats left out.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = err.source();
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    if parts.is_empty() {
-        err.to_string()
-    } else {
-        parts.join(": ")
-    }
 }
 
 #[async_trait]

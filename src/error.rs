@@ -88,13 +88,10 @@ impl Error {
 
     /// Adds a `Caused by:` line (and the whole source chain of `cause`).
     pub fn caused_by(mut self, cause: &(dyn std::error::Error + 'static)) -> Self {
-        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(cause);
-        while let Some(err) = next {
-            let line = err.to_string();
-            if !line.is_empty() && self.causes.last() != Some(&line) && self.message != line {
+        for line in chain(cause) {
+            if self.message != line {
                 self.causes.push(line);
             }
-            next = err.source();
         }
         self
     }
@@ -151,3 +148,18 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// An error's text and its sources' texts, in order, without empty lines or a
+/// line repeating the one before.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(err) = next {
+        let line = err.to_string();
+        if !line.is_empty() && lines.last() != Some(&line) {
+            lines.push(line);
+        }
+        next = err.source();
+    }
+    lines
+}

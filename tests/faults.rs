@@ -47,33 +47,6 @@ fn assert_no_secrets(run: &Run) {
     );
 }
 
-/// The scenario's deploy arguments, fast timings, plain lines.
-fn deploy_args<'a>(s: &'a Scenario, dir: &'a str, sha: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "deploy",
-        "-C",
-        dir,
-        "--sha",
-        sha,
-        "--repository",
-        &s.repository,
-        "--cluster",
-        &s.cluster,
-        "--service",
-        &s.service,
-        "--poll-interval",
-        "2s",
-        "--timeout",
-        "4m",
-        "--rollback-timeout",
-        "4m",
-        "--output",
-        "lines",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
 /// The same arguments with `--output json` instead of `lines`.
 fn json(mut args: Vec<&str>) -> Vec<&str> {
     let at = args.iter().position(|a| *a == "--output").unwrap();
@@ -126,7 +99,7 @@ async fn throttling_5xx_resets_and_latency_during_the_watch_do_not_change_a_heal
     env.push(("GITHUB_STEP_SUMMARY", summary.display().to_string()));
     env.push(("GITHUB_OUTPUT", outputs.display().to_string()));
     let run = run_with(
-        &json(deploy_args(&s, dir, GOOD_SHA, &["--env", "RELEASE=2"])),
+        &json(s.deploy_args(dir, GOOD_SHA, &["--env", "RELEASE=2"])),
         &env,
     );
 
@@ -174,8 +147,7 @@ async fn throttling_during_a_failing_deploy_still_rolls_back() {
         .inject_after(update, "ECS.DescribeTasks", Fault::Reset, 2);
     let dir = app.path().to_str().unwrap();
     let run = run_with(
-        &deploy_args(
-            &s,
+        &s.deploy_args(
             dir,
             GOOD_SHA,
             &[
@@ -218,7 +190,7 @@ async fn a_failure_to_register_leaves_the_service_untouched_and_says_so() {
     proxy.inject("ECS.RegisterTaskDefinition", Fault::InternalError, 20);
     let dir = app.path().to_str().unwrap();
     let run = run_with(
-        &deploy_args(&s, dir, GOOD_SHA, &["--env", "RELEASE=3"]),
+        &s.deploy_args(dir, GOOD_SHA, &["--env", "RELEASE=3"]),
         &through(&proxy),
     );
 
@@ -252,7 +224,7 @@ async fn a_failed_update_reports_the_unused_revision_and_deregisters_it_when_ask
     let proxy = FaultProxy::start().await;
     proxy.inject("ECS.UpdateService", Fault::InternalError, 3);
     let kept = run_with(
-        &deploy_args(&s, dir, GOOD_SHA, &["--env", "RELEASE=4"]),
+        &s.deploy_args(dir, GOOD_SHA, &["--env", "RELEASE=4"]),
         &through(&proxy),
     );
     assert_eq!(kept.code, 1, "{}", kept.stderr);
@@ -263,8 +235,7 @@ async fn a_failed_update_reports_the_unused_revision_and_deregisters_it_when_ask
     let proxy = FaultProxy::start().await;
     proxy.inject("ECS.UpdateService", Fault::InternalError, 3);
     let cleaned = run_with(
-        &deploy_args(
-            &s,
+        &s.deploy_args(
             dir,
             GOOD_SHA,
             &["--env", "RELEASE=5", "--deregister-on-failure"],
@@ -298,7 +269,7 @@ async fn an_unreachable_docker_engine_is_bad_input_and_changes_nothing() {
     let dir = app.path().to_str().unwrap();
     let mut env = through(&proxy);
     env.push(("DOCKER_HOST", "unix:///nonexistent/docker.sock".into()));
-    let run = run_with(&deploy_args(&s, dir, &sha, &["--desired-count", "1"]), &env);
+    let run = run_with(&s.deploy_args(dir, &sha, &["--desired-count", "1"]), &env);
 
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("Docker engine"), "{}", run.stderr);
@@ -332,7 +303,7 @@ async fn the_engine_dying_mid_build_fails_cleanly_with_no_aws_change() {
     let dir = app.path().to_str().unwrap();
     let mut env = through(&proxy);
     env.push(("DOCKER_HOST", engine.docker_host()));
-    let run = run_with(&deploy_args(&s, dir, &sha, &["--desired-count", "1"]), &env);
+    let run = run_with(&s.deploy_args(dir, &sha, &["--desired-count", "1"]), &env);
 
     assert!(engine.fired(), "the build upload was cut");
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -352,7 +323,7 @@ async fn the_engine_dying_mid_push_fails_cleanly_with_no_ecs_change() {
     let dir = app.path().to_str().unwrap();
     let mut env = through(&proxy);
     env.push(("DOCKER_HOST", engine.docker_host()));
-    let run = run_with(&deploy_args(&s, dir, &sha, &["--desired-count", "1"]), &env);
+    let run = run_with(&s.deploy_args(dir, &sha, &["--desired-count", "1"]), &env);
 
     assert!(engine.fired(), "the push was cut");
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -416,8 +387,7 @@ printf '{{"Version":1,"AccessKeyId":"AKIAROTATING%08d","SecretAccessKey":"rotati
     ];
     let dir = app.path().to_str().unwrap();
     let run = run_with(
-        &deploy_args(
-            &s,
+        &s.deploy_args(
             dir,
             GOOD_SHA,
             &[
@@ -458,7 +428,8 @@ async fn an_aws_outage_during_the_watch_needs_a_human_and_names_the_command_that
     let before = deployed(&s, app.path()).await;
     let proxy = FaultProxy::start().await;
     let dir = app.path().to_str().unwrap().to_string();
-    let args: Vec<String> = deploy_args(&s, &dir, GOOD_SHA, &["--env", "RELEASE=6"])
+    let args: Vec<String> = s
+        .deploy_args(&dir, GOOD_SHA, &["--env", "RELEASE=6"])
         .into_iter()
         .map(String::from)
         .collect();
@@ -598,7 +569,8 @@ fn interrupted_deploy(
 
 fn spawn_deploy(s: &Scenario, app: &std::path::Path, extra: &[&str]) -> Spawned {
     let dir = app.to_str().unwrap();
-    let args: Vec<String> = deploy_args(s, dir, GOOD_SHA, extra)
+    let args: Vec<String> = s
+        .deploy_args(dir, GOOD_SHA, extra)
         .into_iter()
         .map(String::from)
         .collect();

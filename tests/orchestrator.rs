@@ -530,8 +530,8 @@ async fn with_wait_for_rollout_the_deploy_waits_for_the_other_rollout_then_goes_
     assert_eq!(fake.mutations()[0], "RegisterTaskDefinition");
 }
 
-#[tokio::test]
-async fn a_failed_update_names_the_unused_revision_and_changes_nothing_else() {
+/// A settled service whose UpdateService fails.
+fn failing_update() -> Fake {
     let fake = Fake::new(vec![deployment(
         "ecs-svc/old",
         "PRIMARY",
@@ -540,6 +540,12 @@ async fn a_failed_update_names_the_unused_revision_and_changes_nothing_else() {
         1,
     )]);
     fake.0.lock().unwrap().fail_update = true;
+    fake
+}
+
+#[tokio::test]
+async fn a_failed_update_names_the_unused_revision_and_changes_nothing_else() {
+    let fake = failing_update();
     let (outcome, _) = run(&fake).await;
     let err = outcome.unwrap_err();
     assert_eq!(err.exit_code(), shipit::error::ExitCode::Failed);
@@ -564,14 +570,7 @@ async fn a_failed_update_names_the_unused_revision_and_changes_nothing_else() {
 
 #[tokio::test]
 async fn with_deregister_on_failure_the_unused_revision_is_deregistered() {
-    let fake = Fake::new(vec![deployment(
-        "ecs-svc/old",
-        "PRIMARY",
-        OLD,
-        "COMPLETED",
-        1,
-    )]);
-    fake.0.lock().unwrap().fail_update = true;
+    let fake = failing_update();
     let mut s = settings();
     s.deregister_on_failure = true;
     let (outcome, events) = run_with(&fake, s).await;

@@ -163,7 +163,17 @@ impl Scenario {
 
     /// `deploy` with this scenario's service, fast timings for tests.
     pub fn deploy(&self, app: &Path, sha: &str, extra: &[&str]) -> Run {
-        let dir = app.to_str().unwrap();
+        shipit(&self.deploy_args(app.to_str().unwrap(), sha, extra), &[])
+    }
+
+    /// The arguments [`deploy`](Self::deploy) runs shipit with: plain lines,
+    /// a 2 s poll, 4 m deadlines.
+    pub fn deploy_args<'a>(
+        &'a self,
+        dir: &'a str,
+        sha: &'a str,
+        extra: &[&'a str],
+    ) -> Vec<&'a str> {
         let mut args = vec![
             "deploy",
             "-C",
@@ -186,7 +196,7 @@ impl Scenario {
             "lines",
         ];
         args.extend_from_slice(extra);
-        shipit(&args, &[])
+        args
     }
 
     pub async fn service_task_definition(&self) -> String {
