@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-/// Process exit codes, documented in the README. Kept in one enum so the
-/// table there can be checked against this one.
+/// Process exit codes, documented in the README; `conclusion::tests` checks
+/// the README's table against [`ExitCode::ALL`]. Which verdict gives which
+/// code is decided in one place, [`crate::conclusion::Conclusion::exit_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Deployed (or the command did what it was asked).
@@ -19,6 +20,8 @@ pub enum ExitCode {
     Usage = 2,
     /// The deploy failed and the rollback failed or is unhealthy: a human is needed.
     NeedsHuman = 3,
+    /// Another deployment took over the service; shipit changed nothing more.
+    Superseded = 4,
     /// Interrupted by SIGINT.
     Interrupted = 130,
     /// Terminated by SIGTERM.
@@ -26,6 +29,24 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
+    pub const ALL: [ExitCode; 7] = [
+        ExitCode::Success,
+        ExitCode::Failed,
+        ExitCode::Usage,
+        ExitCode::NeedsHuman,
+        ExitCode::Superseded,
+        ExitCode::Interrupted,
+        ExitCode::Terminated,
+    ];
+
+    /// The signal's name, for messages.
+    pub fn signal_name(self) -> &'static str {
+        match self {
+            ExitCode::Terminated => "SIGTERM",
+            _ => "SIGINT",
+        }
+    }
+
     pub fn code(self) -> i32 {
         self as i32
     }

@@ -173,6 +173,34 @@ pub struct ServiceSettings {
     pub service: String,
 }
 
+impl ServiceSettings {
+    /// The command that puts the service on `to` (the one recovery command
+    /// every message prints).
+    pub fn rollback_command(&self, to: &str) -> String {
+        format!(
+            "shipit rollback --cluster {} --service {} --to {to}",
+            self.cluster, self.service
+        )
+    }
+
+    /// The command that shows the service as shipit sees it.
+    pub fn status_command(&self) -> String {
+        format!(
+            "shipit status --cluster {} --service {}",
+            self.cluster, self.service
+        )
+    }
+}
+
+/// `shipit rollback`, resolved.
+#[derive(Debug, Clone)]
+pub struct RollbackSettings {
+    pub service: ServiceSettings,
+    pub watch: WatchSettings,
+    /// `--to`: a revision number, an ARN or a commit SHA.
+    pub to: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContainerChanges {
     pub environment: BTreeMap<String, String>,
@@ -410,45 +438,22 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
     };
 
     let mut changes: BTreeMap<String, ContainerChanges> = BTreeMap::new();
-    for (container, vars) in &file.ecs.environment {
-        changes
-            .entry(container.clone())
-            .or_default()
-            .environment
-            .extend(vars.clone());
-    }
-    for (container, vars) in &file.ecs.secrets {
-        changes
-            .entry(container.clone())
-            .or_default()
-            .secrets
-            .extend(vars.clone());
-    }
-    for (container, vars) in &file.ecs.docker_labels {
-        changes
-            .entry(container.clone())
-            .or_default()
-            .docker_labels
-            .extend(vars.clone());
-    }
-    for (flag, values, pick) in [
-        ("--env", &args.env, 0u8),
-        ("--secret", &args.secrets, 1),
-        ("--docker-label", &args.docker_labels, 2),
-    ] {
-        for value in values {
-            let (container, key, val) = split_container_assignment(value).ok_or_else(|| {
-                Error::bad_input(format!("invalid {flag} `{value}`"))
-                    .hint(format!("write it as {flag} [CONTAINER:]KEY=VALUE"))
-            })?;
-            let entry = changes.entry(container.to_string()).or_default();
-            let map = match pick {
-                0 => &mut entry.environment,
-                1 => &mut entry.secrets,
-                _ => &mut entry.docker_labels,
-            };
-            map.insert(key.to_string(), val.to_string());
-        }
+    let fields: [(&str, &Vec<String>, &PerContainer, Field); 3] = [
+        ("--env", &args.env, &file.ecs.environment, |c| {
+            &mut c.environment
+        }),
+        ("--secret", &args.secrets, &file.ecs.secrets, |c| {
+            &mut c.secrets
+        }),
+        (
+            "--docker-label",
+            &args.docker_labels,
+            &file.ecs.docker_labels,
+            |c| &mut c.docker_labels,
+        ),
+    ];
+    for (flag, values, from_file, field) in fields {
+        merge_container_maps(&mut changes, flag, values, from_file, field)?;
     }
     let task_definition_file = match args
         .task_definition
@@ -483,6 +488,59 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
         wait_for_rollout: args.wait_for_rollout,
         deregister_on_failure: args.deregister_on_failure
             || file.ecs.deregister_on_failure.unwrap_or(false),
+    })
+}
+
+/// `[ecs.<kind>.<container>]` tables: container → KEY → value.
+type PerContainer = BTreeMap<String, BTreeMap<String, String>>;
+/// Which map of [`ContainerChanges`] a flag fills.
+type Field = fn(&mut ContainerChanges) -> &mut BTreeMap<String, String>;
+
+/// The file's `[ecs.<kind>.<container>]` tables, then the flag's
+/// `[CONTAINER:]KEY=VALUE` values on top (a flag wins key by key).
+fn merge_container_maps(
+    changes: &mut BTreeMap<String, ContainerChanges>,
+    flag: &str,
+    values: &[String],
+    from_file: &PerContainer,
+    field: Field,
+) -> Result<()> {
+    for (container, vars) in from_file {
+        field(changes.entry(container.clone()).or_default()).extend(vars.clone());
+    }
+    for value in values {
+        let (container, key, val) = split_container_assignment(value).ok_or_else(|| {
+            Error::bad_input(format!("invalid {flag} `{value}`"))
+                .hint(format!("write it as {flag} [CONTAINER:]KEY=VALUE"))
+        })?;
+        field(changes.entry(container.to_string()).or_default())
+            .insert(key.to_string(), val.to_string());
+    }
+    Ok(())
+}
+
+/// Where the commit can come from: `--sha`/`SHIPIT_SHA`, then CI's variables.
+pub fn sha_inputs(args: &cli::ShaArgs) -> crate::git::ShaInputs {
+    use crate::env;
+    crate::git::ShaInputs {
+        flag: args.sha.clone(),
+        github_sha: env::var(env::GITHUB_SHA),
+        circle_sha1: env::var(env::CIRCLE_SHA1),
+    }
+}
+
+/// `shipit rollback`: for a manual rollback the rollback is the rollout, so
+/// `--timeout` bounds it too (unless `--rollback-timeout` is given).
+pub fn rollback(file: &FileConfig, args: &cli::RollbackArgs) -> Result<RollbackSettings> {
+    let service = service(&file.ecs, &args.service)?;
+    let mut watch = watch(&file.watch, &args.watch, false)?;
+    if args.watch.timeout.is_some() && args.watch.rollback_timeout.is_none() {
+        watch.rollback_timeout = watch.timeout;
+    }
+    Ok(RollbackSettings {
+        service,
+        watch,
+        to: args.to.clone(),
     })
 }
 

@@ -1,13 +1,25 @@
 //! `shipit status`: the service as shipit judges it, in one screen.
+//! [`gather`] makes the read calls; [`render`] is a pure function of what
+//! they returned.
 
-use crate::deploy::Deps;
-use crate::ecs::Task;
+use crate::arn::short;
+use crate::ecs::{LoadBalancerRef, Service, Task};
+use crate::elb::TargetHealth;
 use crate::error::{Error, Result};
-use crate::report::short_arn;
 use crate::settings::ServiceSettings;
 use crate::watch::verdict::describe_stop;
+use crate::world::Deps;
 
-pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String> {
+/// What one look at the service saw.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub service: Service,
+    pub tasks: Vec<Task>,
+    /// Per load balancer of the service, its target group's targets.
+    pub targets: Vec<(LoadBalancerRef, Vec<TargetHealth>)>,
+}
+
+pub async fn gather(service: &ServiceSettings, deps: &Deps<'_>) -> Result<Snapshot> {
     let svc = deps
         .ecs
         .service(&service.cluster, &service.service)
@@ -20,22 +32,57 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
             .hint("check --cluster/--service and the AWS region")
         })?;
     let tasks = deps.ecs.tasks(&service.cluster, &service.service).await?;
-    let mut out = String::new();
-    out.push_str(&format!(
+    let mut targets = Vec::new();
+    for lb in &svc.load_balancers {
+        targets.push((
+            lb.clone(),
+            deps.elb.target_health(&lb.target_group_arn).await?,
+        ));
+    }
+    Ok(Snapshot {
+        service: svc,
+        tasks,
+        targets,
+    })
+}
+
+pub fn render(snapshot: &Snapshot) -> String {
+    let svc = &snapshot.service;
+    let mut out = format!(
         "service {} ({}) in {}: desired {}, task definition {}\n",
         svc.name,
         svc.status,
-        short_arn(&svc.cluster),
+        short(&svc.cluster),
         svc.desired_count,
-        short_arn(&svc.task_definition)
-    ));
-    out.push_str("\ndeployments:\n");
+        short(&svc.task_definition)
+    );
+    out.push_str(&deployments(svc));
+    let (stopped, live): (Vec<&Task>, Vec<&Task>) = snapshot
+        .tasks
+        .iter()
+        .partition(|t| t.last_status == "STOPPED");
+    out.push_str(&running(&live));
+    for (lb, targets) in &snapshot.targets {
+        out.push_str(&target_group(lb, targets));
+    }
+    out.push_str(&recently_stopped(stopped));
+    if !svc.events.is_empty() {
+        out.push_str("\nevents:\n");
+        for e in svc.events.iter().take(5) {
+            out.push_str(&format!("  {}\n", e.message));
+        }
+    }
+    out
+}
+
+fn deployments(svc: &Service) -> String {
+    let mut out = String::from("\ndeployments:\n");
     for d in &svc.deployments {
         out.push_str(&format!(
             "  {:<8} {:<28} {:<14} rollout {}{}\n",
             d.status,
             d.id,
-            short_arn(&d.task_definition),
+            short(&d.task_definition),
             d.rollout_state.as_deref().unwrap_or("-"),
             d.rollout_state_reason
                 .as_deref()
@@ -43,64 +90,141 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
                 .unwrap_or_default()
         ));
     }
-    let (stopped, live): (Vec<&Task>, Vec<&Task>) =
-        tasks.iter().partition(|t| t.last_status == "STOPPED");
-    out.push_str("\ntasks:\n");
+    out
+}
+
+fn running(live: &[&Task]) -> String {
+    let mut out = String::from("\ntasks:\n");
     if live.is_empty() {
         out.push_str("  none running\n");
     }
-    for t in &live {
+    for t in live {
         out.push_str(&format!(
             "  {:<34} {:<14} {:<10} {}\n",
             t.id(),
-            short_arn(&t.task_definition),
+            short(&t.task_definition),
             t.last_status,
             t.private_ip.as_deref().unwrap_or("-")
         ));
     }
-    for lb in &svc.load_balancers {
-        out.push_str(&format!(
-            "\ntarget group {} (container {}:{}):\n",
-            short_arn(&lb.target_group_arn),
-            lb.container_name,
-            lb.container_port
-        ));
-        let targets = deps.elb.target_health(&lb.target_group_arn).await?;
-        if targets.is_empty() {
-            out.push_str("  no targets\n");
-        }
-        for t in targets {
-            out.push_str(&format!(
-                "  {}:{} {}{}\n",
-                t.id,
-                t.port.unwrap_or_default(),
-                t.state,
-                t.reason.map(|r| format!(" ({r})")).unwrap_or_default()
-            ));
-        }
+    out
+}
+
+fn target_group(lb: &LoadBalancerRef, targets: &[TargetHealth]) -> String {
+    let mut out = format!(
+        "\ntarget group {} (container {}:{}):\n",
+        short(&lb.target_group_arn),
+        lb.container_name,
+        lb.container_port
+    );
+    if targets.is_empty() {
+        out.push_str("  no targets\n");
     }
-    let mut stopped = stopped;
+    for t in targets {
+        out.push_str(&format!(
+            "  {}:{} {}{}\n",
+            t.id,
+            t.port.unwrap_or_default(),
+            t.state,
+            t.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// The five most recently created stopped tasks, with their reasons.
+fn recently_stopped(mut stopped: Vec<&Task>) -> String {
+    if stopped.is_empty() {
+        return String::new();
+    }
     stopped.sort_by(|a, b| {
         b.created_at
             .partial_cmp(&a.created_at)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    if !stopped.is_empty() {
-        out.push_str("\nrecently stopped:\n");
-        for t in stopped.iter().take(5) {
-            out.push_str(&format!(
-                "  {} {}: {}\n",
-                t.id(),
-                short_arn(&t.task_definition),
-                describe_stop(t)
-            ));
+    let mut out = String::from("\nrecently stopped:\n");
+    for t in stopped.iter().take(5) {
+        out.push_str(&format!(
+            "  {} {}: {}\n",
+            t.id(),
+            short(&t.task_definition),
+            describe_stop(t)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::Deployment;
+
+    #[test]
+    fn the_screen_shows_deployments_tasks_targets_and_stop_reasons() {
+        let td = "arn:aws:ecs:us-east-1:1:task-definition/web:8";
+        let lb = LoadBalancerRef {
+            target_group_arn: "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/abc".into(),
+            container_name: "app".into(),
+            container_port: 8080,
+        };
+        let snapshot = Snapshot {
+            service: Service {
+                name: "web".into(),
+                status: "ACTIVE".into(),
+                cluster: "arn:aws:ecs:us-east-1:1:cluster/prod".into(),
+                desired_count: 1,
+                task_definition: td.into(),
+                deployments: vec![Deployment {
+                    id: "ecs-svc/123".into(),
+                    status: "PRIMARY".into(),
+                    task_definition: td.into(),
+                    rollout_state: Some("IN_PROGRESS".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            tasks: vec![
+                Task {
+                    arn: "arn:aws:ecs:us-east-1:1:task/prod/run1".into(),
+                    task_definition: td.into(),
+                    last_status: "RUNNING".into(),
+                    private_ip: Some("10.0.0.5".into()),
+                    ..Default::default()
+                },
+                Task {
+                    arn: "arn:aws:ecs:us-east-1:1:task/prod/stop1".into(),
+                    task_definition: td.into(),
+                    last_status: "STOPPED".into(),
+                    stopped_reason: Some("Essential container in task exited".into()),
+                    ..Default::default()
+                },
+            ],
+            targets: vec![(
+                lb,
+                vec![TargetHealth {
+                    id: "10.0.0.5".into(),
+                    port: Some(8080),
+                    state: "healthy".into(),
+                    reason: None,
+                    description: None,
+                }],
+            )],
+        };
+        let text = render(&snapshot);
+        for want in [
+            "service web (ACTIVE) in prod: desired 1, task definition web:8",
+            "PRIMARY  ecs-svc/123",
+            "rollout IN_PROGRESS",
+            "run1",
+            "10.0.0.5",
+            "target group web (container app:8080):",
+            "  10.0.0.5:8080 healthy",
+            "recently stopped:\n  stop1 web:8: Essential container in task exited",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
     }
-    if !svc.events.is_empty() {
-        out.push_str("\nevents:\n");
-        for e in svc.events.iter().take(5) {
-            out.push_str(&format!("  {}\n", e.message));
-        }
-    }
-    Ok(out)
 }

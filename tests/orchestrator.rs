@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use shipit::deploy::{self, Deps};
+use shipit::deploy;
 use shipit::ecr::{Registry, RegistryAuth, Repository, RepositoryOptions};
 use shipit::ecs::{
     Deployment, Ecs, LoadBalancerRef, Service, ServiceUpdate, Task, TaskDefinitionDoc,
@@ -17,6 +17,7 @@ use shipit::error::Result;
 use shipit::git::{Commit, CommitSha, ShaSource};
 use shipit::report::{Recorder, Report};
 use shipit::settings::{DeploySettings, ImageSettings, ServiceSettings, TagFormat, WatchSettings};
+use shipit::world::Deps;
 
 const URI: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web";
 const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
@@ -347,8 +348,9 @@ async fn run_with(
         ecs: fake,
         elb: fake,
         engine: None,
+        calls: &shipit::api_calls::ApiCalls::new(),
     };
-    let result = deploy::run(&settings, &commit(), &deps, &report).await;
+    let result = deploy::run(&settings, &commit(), &deps, &report, None).await;
     (result, recorder.events())
 }
 
@@ -374,7 +376,7 @@ async fn a_healthy_rollout_is_deployed_and_tagged_healthy() {
     let (outcome, _) = run(&fake).await;
     let outcome = outcome.unwrap();
     assert_eq!(
-        (outcome.verdict.as_str(), outcome.exit_code),
+        (outcome.conclusion.name(), outcome.exit_code().code()),
         ("deployed", 0)
     );
     assert_eq!(
@@ -413,7 +415,7 @@ async fn the_circuit_breaker_rolling_back_is_a_failure_and_shipit_restores_the_r
     let (outcome, events) = run(&fake).await;
     let outcome = outcome.unwrap();
     assert_eq!(
-        (outcome.verdict.as_str(), outcome.exit_code),
+        (outcome.conclusion.name(), outcome.exit_code().code()),
         ("rolled_back", 1)
     );
     assert!(outcome.reason.unwrap().contains("FAILED (circuit breaker)"));
@@ -454,7 +456,7 @@ async fn a_rollback_that_stays_unhealthy_needs_a_human() {
     let (outcome, _) = run(&fake).await;
     let outcome = outcome.unwrap();
     assert_eq!(
-        (outcome.verdict.as_str(), outcome.exit_code),
+        (outcome.conclusion.name(), outcome.exit_code().code()),
         ("needs_human", 3)
     );
     assert!(!outcome.rollback.unwrap().healthy);
@@ -499,8 +501,9 @@ async fn an_unknown_container_changes_nothing() {
         ecs: &fake,
         elb: &fake,
         engine: None,
+        calls: &shipit::api_calls::ApiCalls::new(),
     };
-    let err = deploy::run(&s, &commit(), &deps, &report)
+    let err = deploy::run(&s, &commit(), &deps, &report, None)
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), shipit::error::ExitCode::Usage);
@@ -521,7 +524,7 @@ async fn with_wait_for_rollout_the_deploy_waits_for_the_other_rollout_then_goes_
     s.wait_for_rollout = true;
     let (outcome, _) = run_with(&fake, s).await;
     let outcome = outcome.unwrap();
-    assert_eq!(outcome.verdict, "deployed");
+    assert_eq!(outcome.conclusion.name(), "deployed");
     assert_eq!(
         fake.0.lock().unwrap().before_queue.len(),
         0,
@@ -608,4 +611,88 @@ async fn a_code_deploy_service_is_refused_before_anything_is_registered() {
     assert!(err.message().contains("CODE_DEPLOY"), "{}", err.message());
     assert!(err.hint_text().is_some());
     assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
+}
+
+/// The outside world of a whole `shipit` run, made of the scripted fake.
+struct FakeWorld(Fake);
+
+#[async_trait]
+impl shipit::world::Connect for FakeWorld {
+    async fn aws(
+        &self,
+        _region: Option<&str>,
+        _calls: &shipit::api_calls::ApiCalls,
+    ) -> Result<shipit::world::Clients> {
+        Ok(shipit::world::Clients {
+            registry: Box::new(self.0.clone()),
+            ecs: Box::new(self.0.clone()),
+            elb: Box::new(self.0.clone()),
+        })
+    }
+    async fn engine(&self) -> Result<Box<dyn shipit::image::ContainerEngine>> {
+        unreachable!("the image is already in ECR: no engine is needed")
+    }
+}
+
+#[tokio::test]
+async fn the_whole_program_runs_in_process_from_the_command_line_to_the_exit_code() {
+    use clap::Parser;
+    use shipit::report::Event;
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )])
+    .script(vec![healthy_on(NEW, "ecs-svc/new")], vec![]);
+    let cli = shipit::cli::Cli::try_parse_from([
+        "shipit",
+        "-C",
+        repo.path().to_str().unwrap(),
+        "deploy",
+        "--repository",
+        "web",
+        "--cluster",
+        "c",
+        "--service",
+        "web",
+        "--sha",
+        SHA,
+        "--poll-interval",
+        "1s",
+    ])
+    .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let report: Report = recorder.clone();
+    let code = shipit::run_in(cli, &report, &FakeWorld(fake.clone())).await;
+
+    assert_eq!(code, shipit::error::ExitCode::Success);
+    let events = recorder.events();
+    let stdout: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Output { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stdout, format!("deployed {NEW}\n"));
+    let Some(Event::Result(outcome)) = events.last() else {
+        panic!("the last event is the result: {events:?}")
+    };
+    let json = serde_json::to_value(outcome.as_ref()).unwrap();
+    assert_eq!(json["verdict"], "deployed");
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["new_task_definition"], NEW);
+    assert_eq!(json["previous_task_definition"], OLD);
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition",
+            &format!("UpdateService {NEW}"),
+            "TagResource web:8 shipit:verdict=healthy"
+        ]
+    );
 }

@@ -141,7 +141,7 @@ pub fn next_revision(
             .unwrap_or("")
             .to_string();
         if let Some(image) = changes.images.get(&name) {
-            def["image"] = Value::String(image.clone());
+            set_image(def, image);
         }
         if let Some(change) = changes.containers.get(&name) {
             upsert_pairs(def, "environment", "value", &change.environment);
@@ -175,6 +175,29 @@ pub fn next_revision(
         );
     }
     Ok(Value::Object(body))
+}
+
+/// Sets the image of the named containers of a RegisterTaskDefinition body
+/// (e.g. once a repository created by the push has its real URI).
+pub fn set_images(body: &mut Value, containers: &[String], image: &str) {
+    let Some(defs) = body
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for def in defs.iter_mut().filter(|d| {
+        containers
+            .iter()
+            .any(|c| d.get("name").and_then(Value::as_str) == Some(c))
+    }) {
+        set_image(def, image);
+    }
+}
+
+/// The one place a container definition's image is written.
+fn set_image(def: &mut Value, image: &str) {
+    def["image"] = Value::String(image.to_string());
 }
 
 /// `[{name, <value_key>}]` list: replace same-name entries, append new ones.

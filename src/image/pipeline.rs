@@ -1,12 +1,10 @@
 //! The image half of a deploy: work out what is needed, then build and push
 //! only if the commit's tag is not already in ECR.
 
-use std::time::Instant;
-
 use crate::ecr::{Registry, RepositoryOptions};
 use crate::error::{Error, Result};
 use crate::git::Commit;
-use crate::report::{Event, Phase, Report};
+use crate::report::{Event, Phase, PhaseClock, Report, Timings};
 use crate::settings::{ImageSettings, TagFormat};
 
 use super::{BuildContext, BuildSpec, ContainerEngine};
@@ -77,7 +75,7 @@ pub struct PushedImage {
     pub digest: String,
     pub built: bool,
     /// Seconds spent building and pushing.
-    pub timings: Vec<(Phase, f64)>,
+    pub timings: Timings,
 }
 
 pub fn labels(commit: &Commit) -> Vec<(String, String)> {
@@ -134,6 +132,25 @@ pub async fn build(
     engine: &dyn ContainerEngine,
     report: &Report,
 ) -> Result<String> {
+    build_timed(
+        settings,
+        commit,
+        local_tag,
+        engine,
+        report,
+        &mut Timings::default(),
+    )
+    .await
+}
+
+async fn build_timed(
+    settings: &ImageSettings,
+    commit: &Commit,
+    local_tag: &str,
+    engine: &dyn ContainerEngine,
+    report: &Report,
+    timings: &mut Timings,
+) -> Result<String> {
     let mut context = BuildContext::prepare(&settings.context, &settings.dockerfile)?;
     let mut labels = labels(commit);
     // The classic builder turns each API label into a step of its own (a
@@ -152,15 +169,9 @@ pub async fn build(
         target: settings.target.clone(),
         labels,
     };
-    let started = Instant::now();
-    report.emit(&Event::PhaseStarted {
-        phase: Phase::Build,
-    });
+    let clock = PhaseClock::start(report, Phase::Build);
     let id = engine.build(&spec, context, report).await?;
-    report.emit(&Event::PhaseFinished {
-        phase: Phase::Build,
-        elapsed: started.elapsed(),
-    });
+    clock.finish(report, timings);
     Ok(id)
 }
 
@@ -185,7 +196,7 @@ pub async fn ensure(
             reference,
             digest,
             built: false,
-            timings: Vec::new(),
+            timings: Timings::default(),
         });
     }
     let engine = engine
@@ -206,19 +217,11 @@ pub async fn ensure(
             repo.uri
         }
     };
-    let build_started = Instant::now();
-    let image_id = build(
-        settings,
-        commit,
-        &format!("{uri}:{}", plan.tag),
-        engine,
-        report,
-    )
-    .await?;
-    let build_secs = build_started.elapsed().as_secs_f64();
+    let mut timings = Timings::default();
+    let local = format!("{uri}:{}", plan.tag);
+    let image_id = build_timed(settings, commit, &local, engine, report, &mut timings).await?;
 
-    let started = Instant::now();
-    report.emit(&Event::PhaseStarted { phase: Phase::Push });
+    let clock = PhaseClock::start(report, Phase::Push);
     let auth = registry.authorization().await?;
     let digest = engine.push(&uri, &plan.tag, &auth, report).await?;
     let mut tags = vec![plan.tag.clone()];
@@ -233,14 +236,7 @@ pub async fn ensure(
         digest: digest.clone(),
         tags,
     });
-    report.emit(&Event::PhaseFinished {
-        phase: Phase::Push,
-        elapsed: started.elapsed(),
-    });
-    let timings = vec![
-        (Phase::Build, build_secs),
-        (Phase::Push, started.elapsed().as_secs_f64()),
-    ];
+    clock.finish(report, &mut timings);
     Ok(PushedImage {
         reference,
         digest,

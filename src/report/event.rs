@@ -4,31 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Plan,
-    Build,
-    Push,
-    Register,
-    Update,
-    Watch,
-    Rollback,
-}
-
-impl Phase {
-    pub fn title(self) -> &'static str {
-        match self {
-            Phase::Plan => "plan",
-            Phase::Build => "build",
-            Phase::Push => "push",
-            Phase::Register => "register task definition",
-            Phase::Update => "update service",
-            Phase::Watch => "watch rollout",
-            Phase::Rollback => "rollback",
-        }
-    }
-}
+use crate::outcome::{Outcome, Phase};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -114,59 +90,12 @@ pub enum Event {
         hint: Option<String>,
     },
     Result(Box<Outcome>),
-}
-
-/// The final result object: what a machine reading shipit's output needs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Outcome {
-    pub command: String,
-    pub sha: Option<String>,
-    pub image: Option<String>,
-    pub digest: Option<String>,
-    pub previous_task_definition: Option<String>,
-    pub new_task_definition: Option<String>,
-    /// `deployed`, `failed`, `rolled_back`, `needs_human`, `pushed`, `built`, `planned`, …
-    pub verdict: String,
-    pub reason: Option<String>,
-    pub rollback: Option<RollbackOutcome>,
-    pub exit_code: i32,
-    /// Polls and AWS API calls the rollout watch made (deploy only).
-    pub watch: Option<WatchStats>,
-    /// Seconds per phase, in the order they ran.
-    pub timings: Vec<Timing>,
-    /// Every AWS API call the run made (attempts, retries included), when it made any.
-    pub aws_api_calls: Option<crate::api_calls::ApiCallCount>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct WatchStats {
-    pub polls: u32,
-    pub aws_calls: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Timing {
-    pub phase: Phase,
-    pub seconds: f64,
-}
-
-impl From<(Phase, f64)> for Timing {
-    fn from((phase, seconds): (Phase, f64)) -> Self {
-        Self {
-            phase,
-            seconds: (seconds * 1000.0).round() / 1000.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RollbackOutcome {
-    pub to: String,
-    pub healthy: bool,
-    pub reason: String,
-    /// Set when a signal stopped the wait (the exit code it asks for).
-    #[serde(skip)]
-    pub interrupted: Option<crate::error::ExitCode>,
+    /// Data for stdout (the plan, the status screen, `<verdict> <arn>`):
+    /// printed by the line and terminal renderers, never with `--output json`,
+    /// where stdout carries only the result object.
+    Output {
+        text: String,
+    },
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -56,7 +56,7 @@ impl GithubActions {
                 "previous-task-definition-arn",
                 outcome.previous_task_definition.as_deref(),
             ),
-            ("verdict", Some(outcome.verdict.as_str())),
+            ("verdict", Some(outcome.conclusion.name())),
         ] {
             if let Some(value) = value {
                 text.push_str(&format!("{key}={}\n", value.replace('\n', " ")));
@@ -83,10 +83,15 @@ fn append(path: &PathBuf, text: &str) {
 
 /// The step summary: one table a reviewer can read at a glance.
 pub fn summary_markdown(outcome: &Outcome) -> String {
-    let icon = if outcome.exit_code == 0 { "✅" } else { "❌" };
+    let icon = if outcome.conclusion.is_success() {
+        "✅"
+    } else {
+        "❌"
+    };
     let mut md = format!(
         "### {icon} shipit {}: {}\n\n| | |\n|---|---|\n",
-        outcome.command, outcome.verdict
+        outcome.command,
+        outcome.conclusion.name()
     );
     let mut row = |key: &str, value: Option<&str>| {
         if let Some(value) = value {

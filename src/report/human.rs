@@ -12,6 +12,7 @@ use super::{describe, Event, Reporter, Verbosity};
 
 pub struct Human {
     verbosity: Verbosity,
+    colour: bool,
     multi: MultiProgress,
     state: Mutex<State>,
 }
@@ -85,6 +86,8 @@ impl Human {
     pub fn new(verbosity: Verbosity) -> Self {
         Self {
             verbosity,
+            // https://no-color.org: any value turns colour off.
+            colour: crate::env::var(crate::env::NO_COLOR).is_none(),
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             state: Mutex::new(State::default()),
         }
@@ -93,8 +96,12 @@ impl Human {
     fn spinner(&self, title: &str) -> ProgressBar {
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(
-            ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}")
-                .expect("static template"),
+            ProgressStyle::with_template(if self.colour {
+                "{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}"
+            } else {
+                "{spinner} {prefix} [{elapsed}] {wide_msg}"
+            })
+            .expect("static template"),
         );
         bar.set_prefix(title.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -231,6 +238,17 @@ impl Reporter for Human {
                 } else {
                     self.println(&format!("    | {line}"));
                 }
+            }
+            Event::Output { text } => self.multi.suspend(|| super::write_stdout(text)),
+            Event::Error {
+                message,
+                causes,
+                hint,
+                ..
+            } => {
+                // Printed even where the bars are hidden (stderr not a terminal).
+                let text = super::error_text(message, causes, hint.as_deref());
+                self.multi.suspend(|| eprint!("{text}"));
             }
             other => {
                 if let Some(line) = describe(other, self.verbosity) {

@@ -26,6 +26,9 @@ impl Json {
 
 impl Reporter for Json {
     fn emit(&self, event: &Event) {
+        if matches!(event, Event::Output { .. }) {
+            return;
+        }
         let mut value = serde_json::to_value(event).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
             map.insert(

@@ -117,6 +117,20 @@ impl Reporter for Lines {
         match event {
             Event::PhaseStarted { phase } => state.phase = Some((phase.title(), Instant::now())),
             Event::PhaseFinished { .. } => state.phase = None,
+            Event::Output { text } => return super::write_stdout(text),
+            Event::Error {
+                message,
+                causes,
+                hint,
+                ..
+            } => {
+                // Whole and untimestamped, as a person reads an error.
+                let text = super::error_text(message, causes, hint.as_deref());
+                let mut out = self.shared.out.lock().unwrap();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+                return;
+            }
             _ => {}
         }
         let Some(line) = describe(event, self.verbosity) else {

@@ -6,14 +6,17 @@ mod github;
 mod human;
 mod json;
 mod lines;
+mod timing;
 
 use std::sync::Arc;
 
-pub use event::{Event, Outcome, Phase, RollbackOutcome, Timing, WatchStats};
+pub use crate::outcome::{Outcome, Phase, RollbackOutcome, Timing, WatchStats};
+pub use event::Event;
 pub use github::GithubActions;
 pub use human::Human;
 pub use json::Json;
 pub use lines::Lines;
+pub use timing::{PhaseClock, Timings};
 
 /// Where the core sends what happened. Implementations must not block for long.
 pub trait Reporter: Send + Sync {
@@ -63,6 +66,29 @@ impl Recorder {
     pub fn events(&self) -> Vec<Event> {
         self.0.lock().unwrap().clone()
     }
+}
+
+/// `error: …`, then `Caused by:` lines, then `hint: …`: how the line and
+/// terminal renderers print an [`Event::Error`] (on stderr, untimestamped).
+pub fn error_text(message: &str, causes: &[String], hint: Option<&str>) -> String {
+    let mut text = format!("error: {message}\n");
+    for cause in causes {
+        for line in cause.lines() {
+            text.push_str(&format!("  Caused by: {line}\n"));
+        }
+    }
+    if let Some(hint) = hint {
+        text.push_str(&format!("hint: {hint}\n"));
+    }
+    text
+}
+
+/// Writes data to stdout in one piece.
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 /// A line of text for an event, shared by the line and terminal renderers.
@@ -140,16 +166,7 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
     })
 }
 
-/// The short name of an ARN (`…:task-definition/web:7` → `web:7`, `…/task/c/abc` → `abc`).
-pub fn short_arn(arn: &str) -> &str {
-    if arn.contains(":task-definition/") {
-        return arn.rsplit('/').next().unwrap_or(arn);
-    }
-    if arn.contains(":targetgroup/") {
-        return arn.split('/').nth(1).unwrap_or(arn);
-    }
-    arn.rsplit('/').next().unwrap_or(arn)
-}
+pub use crate::arn::short as short_arn;
 
 #[cfg(test)]
 mod snapshots;

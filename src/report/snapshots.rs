@@ -75,7 +75,9 @@ fn failed_and_rolled_back() -> Vec<Event> {
             digest: Some("sha256:feed".into()),
             previous_task_definition: Some(OLD.into()),
             new_task_definition: Some(NEW.into()),
-            verdict: "rolled_back".into(),
+            conclusion: crate::conclusion::Conclusion::RolledBack(
+                crate::conclusion::RollbackCause::DeployFailed,
+            ),
             reason: Some(reason.into()),
             rollback: Some(RollbackOutcome {
                 to: OLD.into(),
@@ -83,7 +85,6 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 reason: "healthy".into(),
                 interrupted: None,
             }),
-            exit_code: 1,
             watch: Some(WatchStats {
                 polls: 9,
                 aws_calls: 45,

@@ -1,0 +1,107 @@
+//! One file per command: each resolves its settings, connects to what it
+//! needs, calls the domain (deploy, rollback, status, the image pipeline) and
+//! says its result. A new command is a new file here and one arm below.
+
+mod build;
+mod completions;
+mod deploy;
+mod plan;
+mod push;
+mod rollback;
+mod status;
+
+use std::path::PathBuf;
+
+use crate::api_calls::ApiCalls;
+use crate::cli::{Cli, Command, GlobalArgs, ShaArgs};
+use crate::error::Result;
+use crate::git::{self, Commit};
+use crate::image::ContainerEngine;
+use crate::outcome::Outcome;
+use crate::report::{Event, Report};
+use crate::settings::{self, FileConfig};
+use crate::world::{Clients, Connect};
+
+/// What every command gets.
+pub struct Context<'a> {
+    pub repo: PathBuf,
+    pub file: FileConfig,
+    pub region: Option<String>,
+    pub report: &'a Report,
+    pub calls: &'a ApiCalls,
+    pub world: &'a dyn Connect,
+}
+
+impl Context<'_> {
+    /// Data for stdout (the renderers decide: nothing of it with `--output json`).
+    pub fn say(&self, text: impl Into<String>) {
+        self.report.emit(&Event::Output { text: text.into() });
+    }
+
+    pub async fn aws(&self) -> Result<Clients> {
+        self.world.aws(self.region.as_deref(), self.calls).await
+    }
+
+    /// The container engine, only when `needed` (an image must be built).
+    pub async fn engine_if(&self, needed: bool) -> Result<Option<Box<dyn ContainerEngine>>> {
+        Ok(if needed {
+            Some(self.world.engine().await?)
+        } else {
+            None
+        })
+    }
+
+    /// The commit to ship, said as it is resolved.
+    pub fn commit(&self, args: &ShaArgs) -> Result<Commit> {
+        let commit = git::resolve(&settings::sha_inputs(args), &self.repo)?;
+        self.report.emit(&Event::Info {
+            message: format!("commit {} (from {})", commit.sha, commit.source),
+        });
+        if commit.dirty {
+            self.report.emit(&Event::Warning {
+                message: "the work tree has uncommitted changes: the image will contain them, but its tag names only the commit".into(),
+            });
+        }
+        Ok(commit)
+    }
+}
+
+pub async fn dispatch(
+    cli: Cli,
+    report: &Report,
+    calls: &ApiCalls,
+    world: &dyn Connect,
+) -> Result<Outcome> {
+    if let Command::Completions { shell } = cli.command {
+        return completions::run(shell, report);
+    }
+    let ctx = context(&cli.global, report, calls, world)?;
+    match cli.command {
+        Command::Build(args) => build::run(&ctx, &args).await,
+        Command::Push(args) => push::run(&ctx, &args).await,
+        Command::Deploy(args) if args.dry_run => plan::run(&ctx, &args).await,
+        Command::Deploy(args) => deploy::run(&ctx, &args).await,
+        Command::Plan(args) => plan::run(&ctx, &args).await,
+        Command::Rollback(args) => rollback::run(&ctx, &args).await,
+        Command::Status(args) => status::run(&ctx, &args).await,
+        Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+fn context<'a>(
+    global: &GlobalArgs,
+    report: &'a Report,
+    calls: &'a ApiCalls,
+    world: &'a dyn Connect,
+) -> Result<Context<'a>> {
+    let repo = settings::repo_dir(global)?;
+    let (file, _path) = FileConfig::load(&repo, global.config.as_deref())?;
+    Ok(Context {
+        repo,
+        file,
+        region: global.region.clone(),
+        report,
+        calls,
+        world,
+    })
+}

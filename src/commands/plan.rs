@@ -1,0 +1,25 @@
+//! `shipit plan` (and `shipit deploy --dry-run`, which is this command):
+//! read calls only, the plan and the task definition diff on stdout.
+
+use super::Context;
+use crate::cli::DeployArgs;
+use crate::conclusion::Conclusion;
+use crate::error::Result;
+use crate::outcome::Outcome;
+use crate::plan;
+use crate::settings;
+
+pub async fn run(ctx: &Context<'_>, args: &DeployArgs) -> Result<Outcome> {
+    let settings = settings::deploy(&ctx.repo, &ctx.file, args)?;
+    let commit = ctx.commit(&args.sha)?;
+    let clients = ctx.aws().await?;
+    let plan = plan::plan(&settings, &commit, &clients.deps(None, ctx.calls), None).await?;
+    ctx.say(plan::render(&plan, &commit));
+    Ok(Outcome {
+        sha: Some(commit.sha.to_string()),
+        image: plan.image.reference(),
+        digest: plan.image.existing_digest.clone(),
+        previous_task_definition: Some(plan.current.arn.clone()),
+        ..Outcome::new("plan", Conclusion::Planned)
+    })
+}

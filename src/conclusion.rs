@@ -1,0 +1,220 @@
+//! How a command ended: every verdict a command can reach, each with its one
+//! name on the wire (JSON `verdict`, the GitHub output, stdout) and its one
+//! exit code. Nothing else in the crate spells `"rolled_back"` or derives an
+//! exit code from a verdict.
+
+use serde::{Serialize, Serializer};
+
+use crate::error::ExitCode;
+
+/// Why a rollback happened: it decides the exit code of a healthy rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackCause {
+    /// The deploy failed (exit 1: the service is fine, the release is not).
+    DeployFailed,
+    /// A signal during the watch asked for it (exit 130/143).
+    Signal(ExitCode),
+    /// `shipit rollback` asked for it (exit 0: it did what it was asked).
+    Requested,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Conclusion {
+    /// The new revision is healthy (and tagged so).
+    Deployed,
+    /// `--until updated`: the service was updated; nobody watched the rollout.
+    Updated,
+    /// desiredCount 0: nothing could be verified, and the revision is not tagged healthy.
+    Unverified,
+    /// The service is back on a healthy revision (shipit's rollback or ECS's own).
+    RolledBack(RollbackCause),
+    /// The deploy failed and, with `--no-rollback`, the service stays on it.
+    /// A signal that ended the watch gives its own exit code.
+    Failed(Option<ExitCode>),
+    /// The service may be in a bad state. A signal that stopped a manual
+    /// rollback's wait gives its own exit code.
+    NeedsHuman(Option<ExitCode>),
+    /// The watch could not see the rollout; shipit left the service as it is.
+    Blind,
+    /// Another deployment took over; shipit changed nothing more.
+    Superseded,
+    /// A signal with `--on-interrupt leave`: the rollout goes on unwatched.
+    Interrupted(ExitCode),
+    Built,
+    Pushed,
+    AlreadyPushed,
+    Planned,
+    /// `status`, `completions`.
+    #[default]
+    Ok,
+    /// An error before (or instead of) a verdict.
+    Error(ExitCode),
+}
+
+impl Conclusion {
+    /// Every verdict name, for the README check.
+    pub const NAMES: &'static [&'static str] = &[
+        "deployed",
+        "updated",
+        "unverified",
+        "rolled_back",
+        "failed",
+        "needs_human",
+        "blind",
+        "superseded",
+        "interrupted",
+        "built",
+        "pushed",
+        "already_pushed",
+        "planned",
+        "ok",
+        "error",
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Deployed => "deployed",
+            Self::Updated => "updated",
+            Self::Unverified => "unverified",
+            Self::RolledBack(_) => "rolled_back",
+            Self::Failed(_) => "failed",
+            Self::NeedsHuman(_) => "needs_human",
+            Self::Blind => "blind",
+            Self::Superseded => "superseded",
+            Self::Interrupted(_) => "interrupted",
+            Self::Built => "built",
+            Self::Pushed => "pushed",
+            Self::AlreadyPushed => "already_pushed",
+            Self::Planned => "planned",
+            Self::Ok => "ok",
+            Self::Error(_) => "error",
+        }
+    }
+
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Self::Deployed
+            | Self::Updated
+            | Self::Unverified
+            | Self::RolledBack(RollbackCause::Requested)
+            | Self::Built
+            | Self::Pushed
+            | Self::AlreadyPushed
+            | Self::Planned
+            | Self::Ok => ExitCode::Success,
+            Self::RolledBack(RollbackCause::DeployFailed) => ExitCode::Failed,
+            Self::RolledBack(RollbackCause::Signal(code)) | Self::Interrupted(code) => code,
+            Self::Failed(signal) | Self::NeedsHuman(signal) => {
+                signal.unwrap_or(ExitCode::NeedsHuman)
+            }
+            Self::Blind => ExitCode::NeedsHuman,
+            Self::Superseded => ExitCode::Superseded,
+            Self::Error(code) => code,
+        }
+    }
+
+    /// A verdict that means the release did not go out as asked.
+    pub fn is_success(self) -> bool {
+        self.exit_code() == ExitCode::Success
+    }
+}
+
+impl Serialize for Conclusion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every() -> Vec<Conclusion> {
+        use Conclusion::*;
+        let signal = Some(ExitCode::Terminated);
+        vec![
+            Deployed,
+            Updated,
+            Unverified,
+            RolledBack(RollbackCause::DeployFailed),
+            RolledBack(RollbackCause::Signal(ExitCode::Interrupted)),
+            RolledBack(RollbackCause::Requested),
+            Failed(None),
+            Failed(signal),
+            NeedsHuman(None),
+            NeedsHuman(signal),
+            Blind,
+            Superseded,
+            Interrupted(ExitCode::Interrupted),
+            Built,
+            Pushed,
+            AlreadyPushed,
+            Planned,
+            Ok,
+            Error(ExitCode::Usage),
+        ]
+    }
+
+    #[test]
+    fn every_conclusion_has_a_listed_name() {
+        for c in every() {
+            assert!(Conclusion::NAMES.contains(&c.name()), "{c:?}");
+        }
+        let mut names: Vec<&str> = every().into_iter().map(Conclusion::name).collect();
+        names.dedup();
+        assert_eq!(names.len(), Conclusion::NAMES.len(), "{names:?}");
+    }
+
+    #[test]
+    fn exit_codes_follow_what_the_service_is_left_on() {
+        use Conclusion::*;
+        let cases = [
+            (Deployed, 0),
+            (Unverified, 0),
+            (RolledBack(RollbackCause::DeployFailed), 1),
+            (RolledBack(RollbackCause::Signal(ExitCode::Terminated)), 143),
+            (RolledBack(RollbackCause::Requested), 0),
+            (Failed(None), 3),
+            (Failed(Some(ExitCode::Interrupted)), 130),
+            (NeedsHuman(None), 3),
+            (Blind, 3),
+            (Superseded, 4),
+            (Interrupted(ExitCode::Interrupted), 130),
+            (Error(ExitCode::Usage), 2),
+        ];
+        for (conclusion, code) in cases {
+            assert_eq!(conclusion.exit_code().code(), code, "{conclusion:?}");
+        }
+    }
+
+    /// The README's exit-code table and verdict list are the enum's.
+    #[test]
+    fn the_readme_documents_every_exit_code_and_verdict() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("## Exit codes")
+            .nth(1)
+            .expect("README has an exit-code section");
+        for code in ExitCode::ALL {
+            let row = format!("| {} |", code.code());
+            assert!(table.contains(&row), "README lacks exit code row {row}");
+        }
+        let rows = table
+            .lines()
+            .take_while(|l| !l.starts_with("## "))
+            .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+            .count();
+        assert_eq!(rows, ExitCode::ALL.len(), "README rows vs ExitCode::ALL");
+        let verdicts = readme
+            .split("The possible `verdict` values are")
+            .nth(1)
+            .expect("README lists the verdict values");
+        let verdicts = &verdicts[..verdicts.find("\n\n").unwrap_or(verdicts.len())];
+        for name in Conclusion::NAMES {
+            assert!(
+                verdicts.contains(&format!("`{name}`")),
+                "README's verdict list lacks `{name}`"
+            );
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What a command produced: the result object every renderer shows and
+//! `--output json` prints, and the phases it went through.
+
+use serde::Serialize;
+
+use crate::conclusion::Conclusion;
+use crate::error::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Plan,
+    Build,
+    Push,
+    Register,
+    Update,
+    Watch,
+    Rollback,
+}
+
+impl Phase {
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::Plan => "plan",
+            Phase::Build => "build",
+            Phase::Push => "push",
+            Phase::Register => "register task definition",
+            Phase::Update => "update service",
+            Phase::Watch => "watch rollout",
+            Phase::Rollback => "rollback",
+        }
+    }
+}
+
+/// The final result object: what a machine reading shipit's output needs.
+/// Its `verdict` and `exit_code` both come from the one [`Conclusion`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub command: String,
+    pub sha: Option<String>,
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    pub previous_task_definition: Option<String>,
+    pub new_task_definition: Option<String>,
+    pub conclusion: Conclusion,
+    pub reason: Option<String>,
+    pub rollback: Option<RollbackOutcome>,
+    /// Polls and AWS API calls the rollout watch made (deploy only).
+    pub watch: Option<WatchStats>,
+    /// Seconds per phase, in the order they ran.
+    pub timings: Vec<Timing>,
+    /// Every AWS API call the run made (attempts, retries included), when it made any.
+    pub aws_api_calls: Option<crate::api_calls::ApiCallCount>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct WatchStats {
+    pub polls: u32,
+    pub aws_calls: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Timing {
+    pub phase: Phase,
+    pub seconds: f64,
+}
+
+impl From<(Phase, f64)> for Timing {
+    fn from((phase, seconds): (Phase, f64)) -> Self {
+        Self {
+            phase,
+            seconds: (seconds * 1000.0).round() / 1000.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackOutcome {
+    pub to: String,
+    pub healthy: bool,
+    pub reason: String,
+    /// Set when a signal stopped the wait (the exit code it asks for).
+    #[serde(skip)]
+    pub interrupted: Option<crate::error::ExitCode>,
+}
+
+impl Outcome {
+    pub fn new(command: &str, conclusion: Conclusion) -> Self {
+        Self {
+            command: command.to_string(),
+            conclusion,
+            ..Default::default()
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        self.conclusion.exit_code()
+    }
+}
+
+/// The wire form: the fields in order, `verdict` and `exit_code` from the conclusion.
+#[derive(Serialize)]
+struct Wire<'a> {
+    command: &'a str,
+    sha: &'a Option<String>,
+    image: &'a Option<String>,
+    digest: &'a Option<String>,
+    previous_task_definition: &'a Option<String>,
+    new_task_definition: &'a Option<String>,
+    verdict: Conclusion,
+    reason: &'a Option<String>,
+    rollback: &'a Option<RollbackOutcome>,
+    exit_code: i32,
+    watch: &'a Option<WatchStats>,
+    timings: &'a [Timing],
+    aws_api_calls: &'a Option<crate::api_calls::ApiCallCount>,
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            command: &self.command,
+            sha: &self.sha,
+            image: &self.image,
+            digest: &self.digest,
+            previous_task_definition: &self.previous_task_definition,
+            new_task_definition: &self.new_task_definition,
+            verdict: self.conclusion,
+            reason: &self.reason,
+            rollback: &self.rollback,
+            exit_code: self.conclusion.exit_code().code(),
+            watch: &self.watch,
+            timings: &self.timings,
+            aws_api_calls: &self.aws_api_calls,
+        }
+        .serialize(s)
+    }
+}

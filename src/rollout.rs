@@ -1,0 +1,202 @@
+//! One rollout: put the service on a revision, watch it until a verdict, and
+//! react to signals. The deploy moves forward with it; the automatic rollback
+//! and `shipit rollback` move back with it ([`Rollout::roll_back`]).
+
+use std::time::Duration;
+
+use crate::arn::short;
+use crate::ecs::{tags, Service, ServiceUpdate};
+use crate::error::{Error, ErrorKind, ExitCode, Result};
+use crate::outcome::{Phase, RollbackOutcome};
+use crate::report::{Event, PhaseClock, Report, Timings};
+use crate::settings::{ServiceSettings, WatchSettings};
+use crate::signals::Signals;
+use crate::watch::{self, Criteria, Goal, Tracker, Verdict, Watch, WatchOutcome};
+use crate::world::Deps;
+
+/// A service and how to watch it.
+pub struct Rollout<'a> {
+    pub deps: &'a Deps<'a>,
+    pub report: &'a Report,
+    pub service: &'a ServiceSettings,
+    pub watch: &'a WatchSettings,
+}
+
+/// One move of the service to a revision.
+#[derive(Debug, Clone, Default)]
+pub struct Move {
+    pub to: String,
+    /// The revision the service ran before (to tell ECS's rollback from a takeover).
+    pub from: Option<String>,
+    pub desired_count: Option<i32>,
+    pub force_new_deployment: bool,
+}
+
+/// How a watch ended.
+#[derive(Debug)]
+pub enum Watched {
+    /// A verdict (never Pending).
+    Verdict(WatchOutcome),
+    /// The watch itself broke (AWS unreachable past the retries).
+    Broke(Error),
+    /// SIGINT/SIGTERM arrived first.
+    Interrupted(ExitCode),
+}
+
+impl Rollout<'_> {
+    /// `UpdateService` to `mv.to`; returns what the watch waits for.
+    pub async fn update(&self, mv: &Move) -> Result<Goal> {
+        let update = ServiceUpdate {
+            cluster: self.service.cluster.clone(),
+            service: self.service.service.clone(),
+            task_definition: mv.to.clone(),
+            desired_count: mv.desired_count,
+            force_new_deployment: mv.force_new_deployment,
+        };
+        let started_at = watch::now_epoch();
+        let updated = self.deps.ecs.update_service(&update).await?;
+        let deployment_id = primary_deployment(&updated, &mv.to);
+        self.report.emit(&Event::ServiceUpdated {
+            task_definition: mv.to.clone(),
+            deployment_id: deployment_id.clone(),
+        });
+        Ok(Goal {
+            task_definition: mv.to.clone(),
+            deployment_id,
+            previous_task_definition: mv.from.clone(),
+            started_at,
+        })
+    }
+
+    /// Watches `goal` until a verdict, the deadline, or a signal.
+    pub async fn watch(&self, goal: Goal, timeout: Duration, signals: &mut Signals) -> Watched {
+        let watcher = Watch {
+            ecs: self.deps.ecs,
+            elb: self.deps.elb,
+            report: self.report,
+            cluster: &self.service.cluster,
+            service: &self.service.service,
+            interval: self.watch.poll_interval,
+            timeout,
+        };
+        let mut tracker = Tracker::new(criteria(self.watch), goal);
+        tokio::select! {
+            watched = watcher.run(&mut tracker) => match watched {
+                Ok(outcome) => Watched::Verdict(outcome),
+                Err(err) => Watched::Broke(err),
+            },
+            code = signals.next() => Watched::Interrupted(code),
+        }
+    }
+
+    /// Puts the service back on `to` and watches it with the same rules until
+    /// healthy or the rollback deadline. A signal stops the waiting at once,
+    /// saying which command finishes the recovery. `Err` only when the
+    /// rollback's own `UpdateService` failed.
+    pub async fn roll_back(
+        &self,
+        mv: &Move,
+        reason: &str,
+        signals: &mut Signals,
+        timings: &mut Timings,
+    ) -> Result<RollbackOutcome> {
+        let clock = PhaseClock::start(self.report, Phase::Rollback);
+        self.report.emit(&Event::RollbackStarted {
+            to: mv.to.clone(),
+            reason: reason.to_string(),
+        });
+        let goal = match self.update(mv).await {
+            Ok(goal) => goal,
+            Err(err) => {
+                clock.record(timings);
+                return Err(self.rollback_update_failed(&mv.to, err));
+            }
+        };
+        let watched = self.watch(goal, self.watch.rollback_timeout, signals).await;
+        let rolled = match watched {
+            Watched::Interrupted(code) => {
+                let message = format!(
+                    "interrupted while rolling back to {}: the service is updated but not yet seen healthy; to finish: {}",
+                    short(&mv.to),
+                    self.service.rollback_command(&mv.to)
+                );
+                self.report.emit(&Event::RollbackFinished {
+                    healthy: false,
+                    reason: message.clone(),
+                });
+                clock.record(timings);
+                return Ok(rollback_outcome(&mv.to, false, message, Some(code)));
+            }
+            Watched::Verdict(watched) => match watched.verdict {
+                Verdict::Healthy(summary) => rollback_outcome(&mv.to, true, summary, None),
+                Verdict::Failed(failure) => rollback_outcome(&mv.to, false, failure.reason, None),
+                Verdict::Pending(what) => rollback_outcome(&mv.to, false, what, None),
+            },
+            Watched::Broke(err) => rollback_outcome(&mv.to, false, err.message().to_string(), None),
+        };
+        clock.finish(self.report, timings);
+        self.report.emit(&Event::RollbackFinished {
+            healthy: rolled.healthy,
+            reason: rolled.reason.clone(),
+        });
+        Ok(rolled)
+    }
+
+    fn rollback_update_failed(&self, to: &str, err: Error) -> Error {
+        let finish = self.service.rollback_command(to);
+        self.report.emit(&Event::RollbackFinished {
+            healthy: false,
+            reason: format!(
+                "the service could not be updated back to {}: {}; it still runs the failed revision; to finish: {finish}",
+                short(to),
+                err.message()
+            ),
+        });
+        err.context(format!("rolling back to {to}"))
+            .with_kind(ErrorKind::NeedsHuman)
+            .hint(format!("retry: {finish}"))
+    }
+
+    /// Tags the revision with shipit's verdict; a failure to tag is only a warning.
+    pub async fn mark(&self, arn: &str, verdict: &str) {
+        let tags = [(tags::VERDICT.to_string(), verdict.to_string())];
+        if let Err(err) = self.deps.ecs.tag_task_definition(arn, &tags).await {
+            self.report.emit(&Event::Warning {
+                message: format!("could not tag {arn} as {verdict}: {}", err.message()),
+            });
+        }
+    }
+}
+
+fn rollback_outcome(
+    to: &str,
+    healthy: bool,
+    reason: String,
+    interrupted: Option<ExitCode>,
+) -> RollbackOutcome {
+    RollbackOutcome {
+        to: to.to_string(),
+        healthy,
+        reason,
+        interrupted,
+    }
+}
+
+/// The verdict's criteria from the watch settings.
+pub fn criteria(watch: &WatchSettings) -> Criteria {
+    Criteria {
+        healthy_polls: watch.healthy_polls,
+        unhealthy_grace: watch.unhealthy_grace,
+        max_task_failures: watch.max_task_failures,
+        wait_for_drain: watch.wait_for_drain,
+    }
+}
+
+/// The PRIMARY deployment on `task_definition` in UpdateService's answer.
+pub fn primary_deployment(service: &Service, task_definition: &str) -> Option<String> {
+    service
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY" && d.task_definition == task_definition)
+        .map(|d| d.id.clone())
+}
