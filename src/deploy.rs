@@ -8,7 +8,9 @@ use futures_util::FutureExt;
 use serde_json::Value;
 
 use crate::ecr::Registry;
-use crate::ecs::{tags, taskdef, Ecs, Service, ServiceUpdate, TaskDefinitionDoc};
+use crate::ecs::{
+    tags, taskdef, DeploymentStatus, Ecs, Service, ServiceStatus, ServiceUpdate, TaskDefinitionDoc,
+};
 use crate::elb::LoadBalancing;
 use crate::error::{Error, ExitCode, Result};
 use crate::git::Commit;
@@ -25,6 +27,8 @@ pub struct Deps<'a> {
     pub registry: &'a dyn Registry,
     pub ecs: &'a dyn Ecs,
     pub elb: &'a dyn LoadBalancing,
+    /// The run's AWS call counter (the watch reports its polls' calls from it).
+    pub calls: crate::api_calls::ApiCalls,
     /// Connected only when a build is needed.
     pub engine: Option<&'a dyn ContainerEngine>,
 }
@@ -59,7 +63,7 @@ pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<
         ))
         .hint("check --cluster/--service (SHIPIT_CLUSTER/SHIPIT_SERVICE) and the AWS region")
     })?;
-    if service.status != "ACTIVE" {
+    if service.status != ServiceStatus::Active {
         return Err(Error::bad_input(format!(
             "ECS service `{name}` in cluster `{cluster}` is {}",
             service.status
@@ -87,11 +91,14 @@ pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<
 /// Another rollout is running when a deployment other than the PRIMARY still
 /// has running tasks: ECS is moving the service between revisions.
 pub fn rollout_in_progress(service: &Service) -> Option<String> {
-    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let primary = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
     let old = service
         .deployments
         .iter()
-        .find(|d| d.status != "PRIMARY" && d.running_count > 0)?;
+        .find(|d| d.status != DeploymentStatus::Primary && d.running_count > 0)?;
     Some(format!(
         "deployment {} ({}) still runs {} task(s) while {} rolls out",
         old.id,
@@ -292,6 +299,7 @@ pub fn criteria(watch: &WatchSettings) -> Criteria {
         unhealthy_grace: watch.unhealthy_grace,
         max_task_failures: watch.max_task_failures,
         wait_for_drain: watch.wait_for_drain,
+        ..Criteria::default()
     }
 }
 
@@ -441,6 +449,7 @@ pub async fn run_with(
         deployment_id,
         previous_task_definition: Some(plan.current.arn.clone()),
         started_at: update_started_at,
+        health_checked: taskdef::health_checked_essential_containers(&next),
     };
     let started = Instant::now();
     report.emit(&Event::PhaseStarted {
@@ -453,7 +462,8 @@ pub async fn run_with(
         cluster: &settings.service.cluster,
         service: &settings.service.service,
         interval: settings.watch.poll_interval,
-        timeout: settings.watch.timeout,
+        deadline: watch::Deadline::fixed(settings.watch.timeout),
+        calls: deps.calls.clone(),
     };
     let mut tracker = Tracker::new(criteria(&settings.watch), goal);
     let watched = tokio::select! {
@@ -462,14 +472,14 @@ pub async fn run_with(
     };
     phase(report, Phase::Watch, &mut timings, started, ());
 
-    if let Watched::Done(Ok(result)) = &watched {
+    if let Watched::Done(result) = &watched {
         outcome.watch = Some(WatchStats {
             polls: result.polls,
             aws_calls: result.calls,
         });
     }
     let (failure_reason, interrupted) = match watched {
-        Watched::Done(Ok(result)) => match result.verdict {
+        Watched::Done(result) => match result.verdict {
             Verdict::Healthy(summary) => {
                 report.emit(&Event::Verdict {
                     healthy: true,
@@ -482,13 +492,25 @@ pub async fn run_with(
                 outcome.timings = timings.into_iter().map(Into::into).collect();
                 return Ok(outcome);
             }
+            Verdict::Unverifiable(reason) => {
+                // Exit 0 as before, but never tagged healthy (not a rollback target).
+                report.emit(&Event::Verdict {
+                    healthy: true,
+                    reason: reason.clone(),
+                });
+                outcome.verdict = "unverified".into();
+                outcome.reason = Some(reason);
+                outcome.exit_code = ExitCode::Success.code();
+                outcome.timings = timings.into_iter().map(Into::into).collect();
+                return Ok(outcome);
+            }
             Verdict::Failed(failure) => (failure.reason, None),
+            // Until the rollout module handles these: treated like a failure, as before.
+            Verdict::Superseded(reason)
+            | Verdict::EcsRollingBack { reason, .. } => (reason, None),
+            Verdict::Blind(what) => (format!("the rollout could not be watched: {what}"), None),
             Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
         },
-        Watched::Done(Err(err)) => (
-            format!("the rollout could not be watched: {}", err.message()),
-            None,
-        ),
         Watched::Interrupted(code) => (
             format!(
                 "interrupted by {}",
@@ -631,7 +653,7 @@ async fn orphan(ecs: &dyn Ecs, arn: &str, deregister: bool, report: &Report) -> 
 }
 
 enum Watched {
-    Done(Result<watch::WatchOutcome>),
+    Done(watch::WatchOutcome),
     Interrupted(ExitCode),
 }
 
@@ -640,7 +662,7 @@ pub fn primary_deployment(service: &Service, task_definition: &str) -> Option<St
     service
         .deployments
         .iter()
-        .find(|d| d.status == "PRIMARY" && d.task_definition == task_definition)
+        .find(|d| d.status == DeploymentStatus::Primary && d.task_definition == task_definition)
         .map(|d| d.id.clone())
 }
 

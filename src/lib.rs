@@ -5,6 +5,7 @@
 //! pure [`watch::verdict`]; every outside system sits behind a small trait.
 
 pub mod api_calls;
+pub mod aws_error;
 pub mod cli;
 pub mod deploy;
 pub mod ecr;
@@ -160,6 +161,7 @@ struct AwsClients {
     registry: ecr::Ecr,
     ecs: ecs::AwsEcs,
     elb: elb::Elbv2,
+    calls: ApiCalls,
 }
 
 impl AwsClients {
@@ -168,6 +170,7 @@ impl AwsClients {
             registry: ecr::Ecr::new(config, calls),
             ecs: ecs::AwsEcs::new(config, calls),
             elb: elb::Elbv2::new(config, calls),
+            calls: calls.clone(),
         }
     }
 
@@ -176,6 +179,7 @@ impl AwsClients {
             registry: &self.registry,
             ecs: &self.ecs,
             elb: &self.elb,
+            calls: self.calls.clone(),
             engine,
         }
     }

@@ -70,6 +70,7 @@ pub async fn to_revision(
         deployment_id: primary_deployment(&updated, to),
         previous_task_definition: from.map(str::to_string),
         started_at,
+        health_checked: Vec::new(),
     };
     let watcher = Watch {
         ecs: deps.ecs,
@@ -78,7 +79,8 @@ pub async fn to_revision(
         cluster,
         service,
         interval: settings.poll_interval,
-        timeout: settings.rollback_timeout,
+        deadline: watch::Deadline::fixed(settings.rollback_timeout),
+        calls: deps.calls.clone(),
     };
     let mut tracker = Tracker::new(criteria(settings), goal);
     let result = tokio::select! {
@@ -101,33 +103,20 @@ pub async fn to_revision(
         phase: Phase::Rollback,
         elapsed: started.elapsed(),
     });
-    let outcome = match result {
-        Ok(watched) => match watched.verdict {
-            Verdict::Healthy(summary) => RollbackOutcome {
-                to: to.to_string(),
-                healthy: true,
-                reason: summary,
-                interrupted: None,
-            },
-            Verdict::Failed(failure) => RollbackOutcome {
-                to: to.to_string(),
-                healthy: false,
-                reason: failure.reason,
-                interrupted: None,
-            },
-            Verdict::Pending(what) => RollbackOutcome {
-                to: to.to_string(),
-                healthy: false,
-                reason: what,
-                interrupted: None,
-            },
-        },
-        Err(err) => RollbackOutcome {
-            to: to.to_string(),
-            healthy: false,
-            reason: err.message().to_string(),
-            interrupted: None,
-        },
+    let (healthy, reason) = match result.verdict {
+        // desiredCount 0 was "healthy" before the verdict could say "unverifiable".
+        Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => (true, summary),
+        Verdict::Failed(failure) => (false, failure.reason),
+        Verdict::Pending(what)
+        | Verdict::Superseded(what)
+        | Verdict::Blind(what)
+        | Verdict::EcsRollingBack { reason: what, .. } => (false, what),
+    };
+    let outcome = RollbackOutcome {
+        to: to.to_string(),
+        healthy,
+        reason,
+        interrupted: None,
     };
     report.emit(&Event::RollbackFinished {
         healthy: outcome.healthy,

@@ -1,7 +1,7 @@
 //! `shipit status`: the service as shipit judges it, in one screen.
 
 use crate::deploy::Deps;
-use crate::ecs::Task;
+use crate::ecs::{Task, TaskStatus};
 use crate::error::{Error, Result};
 use crate::report::short_arn;
 use crate::settings::ServiceSettings;
@@ -36,7 +36,7 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
             d.status,
             d.id,
             short_arn(&d.task_definition),
-            d.rollout_state.as_deref().unwrap_or("-"),
+            d.rollout_state.as_ref().map_or("-", |s| s.as_str()),
             d.rollout_state_reason
                 .as_deref()
                 .map(|r| format!(" ({r})"))
@@ -44,7 +44,7 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
         ));
     }
     let (stopped, live): (Vec<&Task>, Vec<&Task>) =
-        tasks.iter().partition(|t| t.last_status == "STOPPED");
+        tasks.iter().partition(|t| t.last_status == TaskStatus::Stopped);
     out.push_str("\ntasks:\n");
     if live.is_empty() {
         out.push_str("  none running\n");
