@@ -79,9 +79,8 @@ where
     let class = classify(code.as_deref(), !no_answer);
     let error = match class {
         AwsErrorClass::Credentials | AwsErrorClass::AccessDenied => {
-            Error::bad_input(format!("{operation} was refused: {detail}")).hint(
-                "check the AWS credentials and their permissions for this account and region",
-            )
+            Error::bad_input(format!("{operation} was refused: {detail}"))
+                .hint("check the AWS credentials and their permissions for this account and region")
         }
         _ if matches!(err, SdkError::DispatchFailure(_)) && detail.contains("credentials") => {
             return Error::bad_input(format!("{operation}: no AWS credentials"))
@@ -104,14 +103,38 @@ mod tests {
             (Some("ThrottlingException"), true, AwsErrorClass::Throttled),
             (Some("Throttling"), true, AwsErrorClass::Throttled),
             (Some("ExpiredToken"), true, AwsErrorClass::Credentials),
-            (Some("ExpiredTokenException"), true, AwsErrorClass::Credentials),
-            (Some("UnrecognizedClientException"), true, AwsErrorClass::Credentials),
-            (Some("InvalidClientTokenId"), true, AwsErrorClass::Credentials),
-            (Some("AccessDeniedException"), true, AwsErrorClass::AccessDenied),
+            (
+                Some("ExpiredTokenException"),
+                true,
+                AwsErrorClass::Credentials,
+            ),
+            (
+                Some("UnrecognizedClientException"),
+                true,
+                AwsErrorClass::Credentials,
+            ),
+            (
+                Some("InvalidClientTokenId"),
+                true,
+                AwsErrorClass::Credentials,
+            ),
+            (
+                Some("AccessDeniedException"),
+                true,
+                AwsErrorClass::AccessDenied,
+            ),
             (Some("AccessDenied"), true, AwsErrorClass::AccessDenied),
-            (Some("UnauthorizedOperation"), true, AwsErrorClass::AccessDenied),
+            (
+                Some("UnauthorizedOperation"),
+                true,
+                AwsErrorClass::AccessDenied,
+            ),
             (Some("ServerException"), true, AwsErrorClass::Service),
-            (Some("ClusterNotFoundException"), true, AwsErrorClass::Service),
+            (
+                Some("ClusterNotFoundException"),
+                true,
+                AwsErrorClass::Service,
+            ),
             (None, false, AwsErrorClass::NoAnswer),
             (None, true, AwsErrorClass::Service),
         ];

@@ -506,8 +506,7 @@ pub async fn run_with(
             }
             Verdict::Failed(failure) => (failure.reason, None),
             // Until the rollout module handles these: treated like a failure, as before.
-            Verdict::Superseded(reason)
-            | Verdict::EcsRollingBack { reason, .. } => (reason, None),
+            Verdict::Superseded(reason) | Verdict::EcsRollingBack { reason, .. } => (reason, None),
             Verdict::Blind(what) => (format!("the rollout could not be watched: {what}"), None),
             Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
         },

@@ -43,8 +43,9 @@ pub async fn render(service: &ServiceSettings, deps: &Deps<'_>) -> Result<String
                 .unwrap_or_default()
         ));
     }
-    let (stopped, live): (Vec<&Task>, Vec<&Task>) =
-        tasks.iter().partition(|t| t.last_status == TaskStatus::Stopped);
+    let (stopped, live): (Vec<&Task>, Vec<&Task>) = tasks
+        .iter()
+        .partition(|t| t.last_status == TaskStatus::Stopped);
     out.push_str("\ntasks:\n");
     if live.is_empty() {
         out.push_str("  none running\n");

@@ -160,7 +160,9 @@ fn deployment_from(d: &aws_sdk_ecs::types::Deployment) -> Deployment {
         id: d.id().unwrap_or_default().to_string(),
         status: DeploymentStatus::from_wire(d.status().unwrap_or_default()),
         task_definition: d.task_definition().unwrap_or_default().to_string(),
-        rollout_state: d.rollout_state().map(|s| RolloutState::from_wire(s.as_str())),
+        rollout_state: d
+            .rollout_state()
+            .map(|s| RolloutState::from_wire(s.as_str())),
         rollout_state_reason: d.rollout_state_reason().map(str::to_string),
         desired_count: d.desired_count(),
         running_count: d.running_count(),
@@ -267,7 +269,9 @@ fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
                 last_status: c.last_status().map(str::to_string),
                 exit_code: c.exit_code(),
                 reason: c.reason().map(str::to_string),
-                health_status: c.health_status().map(|h| HealthStatus::from_wire(h.as_str())),
+                health_status: c
+                    .health_status()
+                    .map(|h| HealthStatus::from_wire(h.as_str())),
             })
             .collect(),
         private_ip,
@@ -627,7 +631,11 @@ impl Ecs for AwsEcs {
             .iter()
             .map(service_deployment_from)
             .collect();
-        deployments.sort_by(|a, b| b.created_at.partial_cmp(&a.created_at).unwrap_or(std::cmp::Ordering::Equal));
+        deployments.sort_by(|a, b| {
+            b.created_at
+                .partial_cmp(&a.created_at)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         Ok(Some(deployments))
     }
 }

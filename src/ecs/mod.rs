@@ -206,10 +206,7 @@ impl DeploymentConfiguration {
         self.circuit_breaker
             .as_ref()
             .is_some_and(|c| c.enable && c.rollback)
-            || self
-                .alarms
-                .as_ref()
-                .is_some_and(|a| a.enable && a.rollback)
+            || self.alarms.as_ref().is_some_and(|a| a.enable && a.rollback)
     }
 
     pub fn alarms_enabled(&self) -> bool {

@@ -290,7 +290,6 @@ mod tests {
         assert!(super::health_checked_essential_containers(&serde_json::json!({})).is_empty());
     }
 
-
     use super::*;
 
     #[test]

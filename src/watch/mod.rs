@@ -98,7 +98,11 @@ impl Watch<'_> {
     /// One poll: DescribeServices, 2 ListTasks, ⌈tasks/100⌉ DescribeTasks,
     /// 1 DescribeTargetHealth per target group, and (only when the tracker
     /// wants them) ListServiceDeployments + DescribeServiceDeployments.
-    pub async fn observe(&self, tracker: &Tracker, service_deployments: &mut bool) -> Result<Observation> {
+    pub async fn observe(
+        &self,
+        tracker: &Tracker,
+        service_deployments: &mut bool,
+    ) -> Result<Observation> {
         let now = now_epoch();
         let service = self
             .ecs
@@ -131,9 +135,17 @@ impl Watch<'_> {
     /// ECS's service deployments since the update; a failure or an endpoint
     /// without the API turns them off for the rest of the watch (rule 17:
     /// every rule still holds without them).
-    async fn service_deployments(&self, tracker: &Tracker, available: &mut bool) -> Option<Vec<crate::ecs::ServiceDeployment>> {
+    async fn service_deployments(
+        &self,
+        tracker: &Tracker,
+        available: &mut bool,
+    ) -> Option<Vec<crate::ecs::ServiceDeployment>> {
         let since = tracker.goal().started_at - 60.0;
-        match self.ecs.service_deployments(self.cluster, self.service, since).await {
+        match self
+            .ecs
+            .service_deployments(self.cluster, self.service, since)
+            .await
+        {
             Ok(Some(deployments)) => Some(deployments),
             Ok(None) => {
                 *available = false;
@@ -173,7 +185,10 @@ impl Watch<'_> {
         };
         loop {
             let poll_started = Instant::now();
-            match self.observe(tracker, &mut progress.service_deployments).await {
+            match self
+                .observe(tracker, &mut progress.service_deployments)
+                .await
+            {
                 Ok(obs) => {
                     errors = 0;
                     polls += 1;
@@ -224,7 +239,9 @@ impl Watch<'_> {
         }
         let what = match err.aws_class() {
             Some(AwsErrorClass::Throttled) => "AWS throttled the watch past its retries",
-            Some(AwsErrorClass::Credentials) => "the AWS credentials were refused (expired or invalid)",
+            Some(AwsErrorClass::Credentials) => {
+                "the AWS credentials were refused (expired or invalid)"
+            }
             Some(AwsErrorClass::AccessDenied) => "a permission the watch needs is missing",
             Some(AwsErrorClass::NoAnswer) => "AWS did not answer",
             _ => "AWS calls kept failing",
@@ -375,3 +392,6 @@ impl Seen {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,9 +33,8 @@ pub struct PaceInput {
 impl PaceInput {
     pub fn of(service: &Service, target_groups: Vec<TargetGroupInfo>) -> Self {
         let config = &service.deployment_configuration;
-        let percent = |v: Option<i32>, default: u32| {
-            v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default)
-        };
+        let percent =
+            |v: Option<i32>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
         Self {
             desired_count: u32::try_from(service.desired_count).unwrap_or(0),
             maximum_percent: percent(config.maximum_percent, 200),
@@ -113,7 +112,15 @@ mod tests {
             // 100/50 on 4 tasks: two batches of 2, a drain between them.
             (4, 100, 50, 0, vec![tg(30, 5, 5, 300)], 2, 2 * 215 + 300),
             // 100/100 cannot start anything before stopping: one by one.
-            (3, 100, 100, 0, vec![tg(10, 2, 5, 30)], 3, 3 * (60 + 25) + 2 * 30),
+            (
+                3,
+                100,
+                100,
+                0,
+                vec![tg(10, 2, 5, 30)],
+                3,
+                3 * (60 + 25) + 2 * 30,
+            ),
             // The grace period is longer than the checks: it sets the batch time.
             (1, 200, 100, 120, vec![tg(10, 2, 5, 30)], 1, 60 + 120),
             // No load balancer: only the start time.
@@ -130,7 +137,11 @@ mod tests {
                 target_groups: tgs,
             });
             assert_eq!(p.batches, batches, "{desired} {max}/{min}");
-            assert_eq!(p.expected, Duration::from_secs(expected), "{desired} {max}/{min}");
+            assert_eq!(
+                p.expected,
+                Duration::from_secs(expected),
+                "{desired} {max}/{min}"
+            );
             assert_eq!(p.deadline, Duration::from_secs_f64(expected as f64 * 1.5));
         }
     }
@@ -156,7 +167,11 @@ mod tests {
         };
         let input = PaceInput::of(&service, vec![]);
         assert_eq!(
-            (input.maximum_percent, input.minimum_healthy_percent, input.grace_seconds),
+            (
+                input.maximum_percent,
+                input.minimum_healthy_percent,
+                input.grace_seconds
+            ),
             (200, 100, 45)
         );
     }

@@ -11,8 +11,7 @@ impl Tracker {
     /// A verdict from the deployments alone, or `None` to go on to the tasks.
     pub(super) fn deployment_state(&mut self, obs: &Observation) -> Option<Verdict> {
         let service = &obs.service;
-        if !matches!(&service.status, ServiceStatus::Active)
-            && !service.status.as_str().is_empty()
+        if !matches!(&service.status, ServiceStatus::Active) && !service.status.as_str().is_empty()
         {
             return Some(failed(
                 FailureKind::ServiceGone,
@@ -162,7 +161,10 @@ impl Tracker {
         let why = self
             .ecs_failure_detail(obs, Some(dep))
             .unwrap_or_else(|| "no reason given".into());
-        let reason = format!("ECS marked deployment {} FAILED ({mechanism}): {why}", dep.id);
+        let reason = format!(
+            "ECS marked deployment {} FAILED ({mechanism}): {why}",
+            dep.id
+        );
         if !obs.service.deployment_configuration.ecs_rolls_back() {
             return failed(kind, reason);
         }
@@ -209,7 +211,10 @@ impl Tracker {
         }
         if let Some(sd) = self.our_service_deployment(obs) {
             if !sd.triggered_alarms.is_empty() {
-                parts.push(format!("alarms in ALARM: {}", sd.triggered_alarms.join(", ")));
+                parts.push(format!(
+                    "alarms in ALARM: {}",
+                    sd.triggered_alarms.join(", ")
+                ));
             }
             if let Some((count, threshold)) = sd.circuit_breaker.filter(|(c, _)| *c > 0) {
                 parts.push(format!(
@@ -233,8 +238,7 @@ impl Tracker {
     pub fn wants_service_deployments(&self, service: &Service) -> bool {
         let ours = self.our_deployment(service);
         let failed = ours.is_some_and(|d| d.rollout_state == Some(RolloutState::Failed));
-        let not_primary = primary(service)
-            .is_some_and(|p| ours.is_none_or(|o| o.id != p.id));
+        let not_primary = primary(service).is_some_and(|p| ours.is_none_or(|o| o.id != p.id));
         let awaiting_completion = self.completion_required(service)
             && self.healthy_since.is_some()
             && ours.is_some_and(|d| d.rollout_state != Some(RolloutState::Completed));

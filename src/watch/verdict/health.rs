@@ -76,9 +76,10 @@ impl Tracker {
             .health_checked
             .iter()
             .filter(|name| {
-                !task.containers.iter().any(|c| {
-                    &c.name == *name && c.health_status == Some(HealthStatus::Healthy)
-                })
+                !task
+                    .containers
+                    .iter()
+                    .any(|c| &c.name == *name && c.health_status == Some(HealthStatus::Healthy))
             })
             .map(String::as_str)
             .collect();
@@ -97,7 +98,12 @@ impl Tracker {
         }
     }
 
-    fn unhealthy_past_grace(&mut self, obs: &Observation, task: &Task, what: &str) -> Option<Verdict> {
+    fn unhealthy_past_grace(
+        &mut self,
+        obs: &Observation,
+        task: &Task,
+        what: &str,
+    ) -> Option<Verdict> {
         let first_seen = *self
             .container_unhealthy_since
             .entry(task.arn.clone())

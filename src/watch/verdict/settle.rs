@@ -47,9 +47,6 @@ impl Tracker {
         if self.criteria.wait_for_drain && tasks.old_live > 0 {
             missing.push(format!("{} old task(s) still draining", tasks.old_live));
         }
-        if missing.is_empty() {
-            missing.extend(self.ecs_completion(obs));
-        }
         missing
     }
 
@@ -72,8 +69,8 @@ impl Tracker {
             .our_service_deployment(obs)
             .is_some_and(|sd| sd.status == ServiceDeploymentStatus::Successful);
         // No rolloutState (old APIs): steady state is our deployment alone.
-        let steady = ours.is_some_and(|d| d.rollout_state.is_none())
-            && service.deployments.len() == 1;
+        let steady =
+            ours.is_some_and(|d| d.rollout_state.is_none()) && service.deployments.len() == 1;
         if completed || successful || steady {
             return None;
         }
@@ -88,8 +85,14 @@ impl Tracker {
         ))
     }
 
-    /// Healthy once nothing is missing for `healthy_polls` polls and `settle` seconds.
-    pub(super) fn settle(&mut self, obs: &Observation, missing: Vec<String>, summary: String) -> Verdict {
+    /// Healthy once nothing is missing for `healthy_polls` polls and `settle`
+    /// seconds, and ECS completed the deployment where that is required.
+    pub(super) fn settle(
+        &mut self,
+        obs: &Observation,
+        missing: Vec<String>,
+        summary: String,
+    ) -> Verdict {
         if !missing.is_empty() {
             self.reset_hold();
             return Verdict::Pending(missing.join("; "));
@@ -99,6 +102,9 @@ impl Tracker {
         let held = obs.now - since;
         let settle = self.criteria.settle.as_secs_f64();
         if self.healthy_streak >= self.criteria.healthy_polls && held >= settle {
+            if let Some(wait) = self.ecs_completion(obs) {
+                return Verdict::Pending(format!("{summary}; {wait}"));
+            }
             return Verdict::Healthy(if settle > 0.0 {
                 format!("{summary}; held {held:.0}s")
             } else {

@@ -49,7 +49,8 @@ impl Tracker {
                 .map(|(_, t)| t.as_slice())
                 .unwrap_or(&[]);
             for task in running {
-                let healthy = self.judge_target(obs, lb, task, targets, &mut tally, &mut seen_unhealthy)?;
+                let healthy =
+                    self.judge_target(obs, lb, task, targets, &mut tally, &mut seen_unhealthy)?;
                 if healthy {
                     tally.healthy_targets += 1;
                 } else {
@@ -57,7 +58,8 @@ impl Tracker {
                 }
             }
         }
-        self.unhealthy_since.retain(|key, _| seen_unhealthy.contains(key));
+        self.unhealthy_since
+            .retain(|key, _| seen_unhealthy.contains(key));
         Ok(tally)
     }
 
