@@ -183,6 +183,7 @@ impl Ecs for Fake {
                 target_group_arn: TG.into(),
                 container_name: "app".into(),
                 container_port: 8080,
+                ..Default::default()
             }],
             deployment_controller: self.0.lock().unwrap().controller.clone(),
             ..Default::default()
@@ -346,6 +347,7 @@ async fn run_with(
         registry: fake,
         ecs: fake,
         elb: fake,
+        calls: Default::default(),
         engine: None,
     };
     let result = deploy::run(&settings, &commit(), &deps, &report).await;
@@ -498,6 +500,7 @@ async fn an_unknown_container_changes_nothing() {
         registry: &fake,
         ecs: &fake,
         elb: &fake,
+        calls: Default::default(),
         engine: None,
     };
     let err = deploy::run(&s, &commit(), &deps, &report)

@@ -517,8 +517,8 @@ fn case_8_the_circuit_breaker_rolling_back_is_ecs_rolling_back_with_its_reason()
             assert_eq!(task_definition, td(7));
             assert!(
                 reason.contains(
-                    "circuit breaker: ECS deployment circuit breaker: tasks failed to start."
-                ),
+                    "FAILED (circuit breaker): ECS deployment circuit breaker: tasks failed to start."
+                ) && reason.contains("rolled the service back to web:7"),
                 "{reason}"
             );
         }

@@ -85,10 +85,22 @@ impl Tracker {
         let to_recorded = self.goal.previous_task_definition.as_deref() == Some(primary_td);
         if to_recorded {
             if let Some(evidence) = self.ecs_rollback_evidence(obs, primary, ours) {
-                let reason = format!(
-                    "ECS rolled the service back to {} ({evidence}): the service may be stable, but not on this revision",
+                let back = format!(
+                    "ECS rolled the service back to {}: the service may be stable, but not on this revision",
                     short(primary_td)
                 );
+                let detail = self.ecs_failure_detail(obs, ours);
+                let reason = match ours.filter(|d| d.rollout_state == Some(RolloutState::Failed)) {
+                    Some(dep) => format!(
+                        "ECS marked deployment {} FAILED ({evidence}): {}; {back}",
+                        dep.id,
+                        detail.unwrap_or_else(|| "no reason given".into())
+                    ),
+                    None => match detail {
+                        Some(detail) => format!("{back} ({evidence}: {detail})"),
+                        None => format!("{back} ({evidence})"),
+                    },
+                };
                 return Verdict::EcsRollingBack {
                     deployment_id: primary.map(|p| p.id.clone()),
                     task_definition: primary_td.to_string(),
@@ -110,11 +122,12 @@ impl Tracker {
     }
 
     /// Why the PRIMARY deployment on the recorded revision is ECS's rollback
-    /// and not a person redeploying it; `None` when nothing says so. The rule:
-    /// our deployment FAILED while the circuit breaker or the alarms have
-    /// `rollback` on; or our service deployment is in a ROLLBACK_* status; or
-    /// ECS wrote "rolling back" in a service event since the update or in the
-    /// new deployment's rolloutStateReason.
+    /// and not a person redeploying it (the mechanism, for the reason); `None`
+    /// when nothing says so. The rule: our deployment is FAILED (only ECS's
+    /// circuit breaker or alarms mark it so) and the service's configuration
+    /// does not say rollback is off; or our service deployment is in a
+    /// ROLLBACK_* status; or ECS wrote "rolling back" in a service event since
+    /// the update or in the new deployment's rolloutStateReason.
     /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html
     fn ecs_rollback_evidence(
         &self,
@@ -123,20 +136,17 @@ impl Tracker {
         ours: Option<&Deployment>,
     ) -> Option<String> {
         let service = &obs.service;
-        let detail = self.ecs_failure_detail(obs, ours);
-        let suffix = |what: &str| match &detail {
-            Some(d) => format!("{what}: {d}"),
-            None => what.to_string(),
-        };
+        let config = &service.deployment_configuration;
         let failed = ours.is_some_and(|d| d.rollout_state == Some(RolloutState::Failed));
-        if failed && service.deployment_configuration.ecs_rolls_back() {
-            return Some(suffix(self.failure_mechanism(obs, ours)));
+        let config_known = config.circuit_breaker.is_some() || config.alarms.is_some();
+        if failed && (config.ecs_rolls_back() || !config_known) {
+            return Some(self.failure_mechanism(obs, ours).to_string());
         }
         if let Some(sd) = self
             .our_service_deployment(obs)
             .filter(|sd| sd.status.is_rollback() || sd.rollback.is_some())
         {
-            return Some(suffix(&format!("service deployment {}", sd.status)));
+            return Some(format!("service deployment {}", sd.status));
         }
         let says_rolling_back = |text: &str| text.to_ascii_lowercase().contains("rolling back");
         let in_events = service
@@ -147,7 +157,7 @@ impl Tracker {
         let in_reason = primary
             .and_then(|p| p.rollout_state_reason.as_deref())
             .is_some_and(says_rolling_back);
-        (in_events || in_reason).then(|| suffix(self.failure_mechanism(obs, ours)))
+        (in_events || in_reason).then(|| self.failure_mechanism(obs, ours).to_string())
     }
 
     /// Rules 3 and 8: ECS marked our (still PRIMARY) deployment FAILED.
