@@ -225,7 +225,11 @@ impl Watch<'_> {
     /// Reports a failed poll; `Some(what could not be seen)` when the watch is blind (rule 10):
     /// credentials or permissions refused at once, any other failure 5 polls in a row.
     fn poll_failed(&self, err: &Error, errors: u32) -> Option<String> {
-        let lasting = err.is_blind() && !err.aws_class().is_some_and(AwsErrorClass::is_transient);
+        // Refused by AWS itself (a code such as ExpiredTokenException): retrying will not help.
+        // A credential provider that failed locally (no code) may recover: retried.
+        let lasting = err.is_blind()
+            && !err.aws_class().is_some_and(AwsErrorClass::is_transient)
+            && err.aws_code().is_some();
         let blind = lasting || errors >= MAX_CONSECUTIVE_POLL_ERRORS;
         let next = if blind { "giving up" } else { "retrying" };
         self.report.emit(&Event::Warning {

@@ -68,7 +68,8 @@ impl Tracker {
         let successful = self
             .our_service_deployment(obs)
             .is_some_and(|sd| sd.status == ServiceDeploymentStatus::Successful);
-        // No rolloutState (old APIs): steady state is our deployment alone.
+        // No rolloutState (Classic Load Balancer, old APIs): steady state is our deployment alone.
+        // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html
         let steady =
             ours.is_some_and(|d| d.rollout_state.is_none()) && service.deployments.len() == 1;
         if completed || successful || steady {
