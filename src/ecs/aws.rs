@@ -653,3 +653,117 @@ fn unsupported(code: Option<&str>) -> bool {
         )
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types as sdk;
+
+    use super::*;
+
+    #[test]
+    fn tasks_come_out_typed_with_health_stop_code_and_ipv6() {
+        let eni = sdk::Attachment::builder()
+            .r#type("ElasticNetworkInterface")
+            .details(
+                sdk::KeyValuePair::builder()
+                    .name("privateIPv4Address")
+                    .value("10.0.1.15")
+                    .build(),
+            )
+            .details(
+                sdk::KeyValuePair::builder()
+                    .name("ipv6Address")
+                    .value("2600:1f18:4b0:ee00::1a")
+                    .build(),
+            )
+            .build();
+        let task = sdk::Task::builder()
+            .task_arn("arn:aws:ecs:us-east-1:123456789012:task/prod/a1")
+            .last_status("DEACTIVATING")
+            .desired_status("STOPPED")
+            .health_status(sdk::HealthStatus::Unhealthy)
+            .stop_code(sdk::TaskStopCode::EssentialContainerExited)
+            .stopped_reason("Essential container in task exited")
+            .attachments(eni)
+            .containers(
+                sdk::Container::builder()
+                    .name("app")
+                    .health_status(sdk::HealthStatus::Unhealthy)
+                    .exit_code(1)
+                    .build(),
+            )
+            .build();
+        let t = task_from(&task);
+        assert_eq!(t.last_status, TaskStatus::Deactivating);
+        assert_eq!(t.desired_status, TaskDesiredStatus::Stopped);
+        assert!(t.is_leaving());
+        assert_eq!(t.health_status, Some(HealthStatus::Unhealthy));
+        assert_eq!(t.containers[0].health_status, Some(HealthStatus::Unhealthy));
+        assert_eq!(t.stop_code, Some(StopCode::EssentialContainerExited));
+        assert_eq!(t.private_ip.as_deref(), Some("10.0.1.15"));
+        assert_eq!(t.ipv6.as_deref(), Some("2600:1f18:4b0:ee00::1a"));
+    }
+
+    #[test]
+    fn services_come_out_with_deployment_configuration_and_typed_deployments() {
+        let svc = sdk::Service::builder()
+            .status("ACTIVE")
+            .deployments(
+                sdk::Deployment::builder()
+                    .id("ecs-svc/4715279036817256543")
+                    .status("PRIMARY")
+                    .rollout_state(sdk::DeploymentRolloutState::Failed)
+                    .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
+                    .build(),
+            )
+            .deployment_configuration(
+                sdk::DeploymentConfiguration::builder()
+                    .maximum_percent(200)
+                    .minimum_healthy_percent(100)
+                    .deployment_circuit_breaker(
+                        sdk::DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
+                    .strategy(sdk::DeploymentStrategy::Rolling)
+                    .build(),
+            )
+            .load_balancers(
+                sdk::LoadBalancer::builder()
+                    .load_balancer_name("classic-web")
+                    .container_name("app")
+                    .container_port(80)
+                    .build(),
+            )
+            .build();
+        let s = service_from(&svc);
+        assert_eq!(s.status, ServiceStatus::Active);
+        assert_eq!(s.deployments[0].status, DeploymentStatus::Primary);
+        assert_eq!(s.deployments[0].rollout_state, Some(RolloutState::Failed));
+        assert!(s.deployment_configuration.ecs_rolls_back());
+        assert_eq!(
+            s.deployment_configuration.strategy.as_deref(),
+            Some("ROLLING")
+        );
+        assert_eq!(
+            s.load_balancers[0].load_balancer_name.as_deref(),
+            Some("classic-web")
+        );
+        assert!(s.load_balancers[0].target_group_arn.is_empty());
+    }
+
+    #[test]
+    fn unknown_values_are_kept_not_guessed() {
+        assert_eq!(
+            TaskStatus::from_wire("NEW_STATE"),
+            TaskStatus::Other("NEW_STATE".into())
+        );
+        assert_eq!(TaskStatus::from_wire("NEW_STATE").as_str(), "NEW_STATE");
+        assert_eq!(format!("{:<8}|", DeploymentStatus::Primary), "PRIMARY |");
+        assert_eq!(
+            crate::elb::TargetState::from_wire("unhealthy.draining"),
+            crate::elb::TargetState::UnhealthyDraining
+        );
+    }
+}
