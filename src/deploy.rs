@@ -142,6 +142,7 @@ impl Deploy<'_> {
             from: Some(plan.current.arn.clone()),
             desired_count: self.settings.desired_count,
             force_new_deployment: self.settings.force_new_deployment,
+            health_checked: taskdef::health_checked_essential_containers(&plan.next),
         };
         let goal = match self.rollout.update(&mv).await {
             Ok(goal) => goal,
@@ -192,13 +193,23 @@ impl Deploy<'_> {
                     outcome.reason = Some(summary);
                     return Ok(self.finish(outcome, Conclusion::Deployed));
                 }
+                Verdict::Unverifiable(reason) => {
+                    // Exit 0, but never tagged healthy (not a rollback target).
+                    self.report.emit(&Event::Verdict {
+                        healthy: true,
+                        reason: reason.clone(),
+                    });
+                    outcome.reason = Some(reason);
+                    return Ok(self.finish(outcome, Conclusion::Unverified));
+                }
                 Verdict::Failed(failure) => (failure.reason, None),
+                // Until the rollout handles these: treated like a failure, as before.
+                Verdict::Superseded(reason) | Verdict::EcsRollingBack { reason, .. } => {
+                    (reason, None)
+                }
+                Verdict::Blind(what) => (format!("the rollout could not be watched: {what}"), None),
                 Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
             },
-            Watched::Broke(err) => (
-                format!("the rollout could not be watched: {}", err.message()),
-                None,
-            ),
             Watched::Interrupted(code) => {
                 (format!("interrupted by {}", code.signal_name()), Some(code))
             }

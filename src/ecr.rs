@@ -3,10 +3,11 @@
 //! (`proxyEndpoint`, `repositoryUri`), never assembled from account and region.
 
 use async_trait::async_trait;
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::ProvideErrorMetadata;
 use base64::Engine as _;
 
-use crate::error::{chain, Error, Result};
+use crate::aws_error::sdk_error;
+use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// Credentials for one registry, held in memory only.
@@ -57,46 +58,6 @@ impl Ecr {
             client: aws_sdk_ecr::Client::from_conf(config),
         }
     }
-}
-
-/// Turns an SDK error into ours: credential/region problems are bad input,
-/// the rest failures, always naming the operation.
-pub fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let code = err.code().unwrap_or_default().to_string();
-    let message = err.message().unwrap_or_default().to_string();
-    let detail = if !code.is_empty() {
-        format!("{code}: {message}")
-    } else {
-        match &err {
-            // No answer from AWS: say so, with the transport's own words, not its Debug dump.
-            SdkError::DispatchFailure(_) => {
-                format!("no answer from AWS: {}", chain(&err).join(": "))
-            }
-            SdkError::TimeoutError(_) => format!("timed out: {}", chain(&err).join(": ")),
-            _ => DisplayErrorContext(&err).to_string(),
-        }
-    };
-    let access = [
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "AccessDeniedException",
-        "ExpiredTokenException",
-        "AccessDenied",
-    ];
-    if access.contains(&code.as_str()) {
-        return Error::bad_input(format!("{operation} was refused: {detail}"))
-            .hint("check the AWS credentials and their permissions for this account and region");
-    }
-    if matches!(err, SdkError::DispatchFailure(_)) && detail.contains("credentials") {
-        return Error::bad_input(format!("{operation}: no AWS credentials"))
-            .cause(detail)
-            .hint("configure credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or OIDC in CI)");
-    }
-    Error::failed(format!("{operation} failed: {detail}"))
 }
 
 #[async_trait]

@@ -65,12 +65,37 @@ pub enum ErrorKind {
     Interrupted(ExitCode),
 }
 
+/// Which kind of AWS failure an error came from (set by `aws_error::sdk_error`),
+/// so a watch can tell "could not see" from "saw something wrong".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorClass {
+    /// Throttled past the SDK's retries (`ThrottlingException`, `Throttling`, …).
+    Throttled,
+    /// Expired or unknown credentials (`ExpiredToken`, `UnrecognizedClientException`, …).
+    Credentials,
+    /// A missing permission (`AccessDeniedException`, `AccessDenied`, `UnauthorizedOperation`).
+    AccessDenied,
+    /// No answer: connection failure or timeout.
+    NoAnswer,
+    /// Any other error AWS answered with (5xx, validation, not found …).
+    Service,
+}
+
+impl AwsErrorClass {
+    /// Likely to pass on its own (a later poll may succeed).
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Throttled | Self::NoAnswer | Self::Service)
+    }
+}
+
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     causes: Vec<String>,
     hint: Option<String>,
+    /// The AWS error class and code, when the error came from an AWS call.
+    aws: Option<(AwsErrorClass, Option<String>)>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -98,7 +123,37 @@ impl Error {
             message: message.into(),
             causes: Vec::new(),
             hint: None,
+            aws: None,
         }
+    }
+
+    /// Records the AWS error class and code this error came from.
+    pub fn with_aws(mut self, class: AwsErrorClass, code: Option<String>) -> Self {
+        self.aws = Some((class, code));
+        self
+    }
+
+    pub fn aws_class(&self) -> Option<AwsErrorClass> {
+        self.aws.as_ref().map(|(class, _)| *class)
+    }
+
+    /// The AWS error code (`ThrottlingException`, `AccessDeniedException`, …).
+    pub fn aws_code(&self) -> Option<&str> {
+        self.aws.as_ref().and_then(|(_, code)| code.as_deref())
+    }
+
+    /// The error says AWS could not be seen (throttled, credentials, access,
+    /// no answer), not that something seen was wrong.
+    pub fn is_blind(&self) -> bool {
+        matches!(
+            self.aws_class(),
+            Some(
+                AwsErrorClass::Throttled
+                    | AwsErrorClass::Credentials
+                    | AwsErrorClass::AccessDenied
+                    | AwsErrorClass::NoAnswer
+            )
+        )
     }
 
     /// The next step a person should take.

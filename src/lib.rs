@@ -10,6 +10,7 @@
 
 pub mod api_calls;
 pub mod arn;
+pub mod aws_error;
 pub mod cli;
 pub mod commands;
 pub mod conclusion;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::arn::short;
-use crate::ecs::{tags, taskdef, Ecs, Service, TaskDefinitionDoc};
+use crate::ecs::{tags, taskdef, DeploymentStatus, Ecs, Service, ServiceStatus, TaskDefinitionDoc};
 use crate::error::{Error, Result};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan};
@@ -45,7 +45,7 @@ pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<
         ))
         .hint("check --cluster/--service (SHIPIT_CLUSTER/SHIPIT_SERVICE) and the AWS region")
     })?;
-    if service.status != "ACTIVE" {
+    if service.status != ServiceStatus::Active {
         return Err(Error::bad_input(format!(
             "ECS service `{name}` in cluster `{cluster}` is {}",
             service.status
@@ -73,11 +73,14 @@ pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<
 /// Another rollout is running when a deployment other than the PRIMARY still
 /// has running tasks: ECS is moving the service between revisions.
 pub fn rollout_in_progress(service: &Service) -> Option<String> {
-    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let primary = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
     let old = service
         .deployments
         .iter()
-        .find(|d| d.status != "PRIMARY" && d.running_count > 0)?;
+        .find(|d| d.status != DeploymentStatus::Primary && d.running_count > 0)?;
     Some(format!(
         "deployment {} ({}) still runs {} task(s) while {} rolls out",
         old.id,

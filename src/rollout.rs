@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use crate::arn::short;
-use crate::ecs::{tags, Service, ServiceUpdate};
+use crate::ecs::{tags, DeploymentStatus, Service, ServiceUpdate};
 use crate::error::{Error, ErrorKind, ExitCode, Result};
 use crate::outcome::{Phase, RollbackOutcome};
 use crate::report::{Event, PhaseClock, Report, Timings};
 use crate::settings::{ServiceSettings, WatchSettings};
 use crate::signals::Signals;
-use crate::watch::{self, Criteria, Goal, Tracker, Verdict, Watch, WatchOutcome};
+use crate::watch::{self, Criteria, Deadline, Goal, Tracker, Verdict, Watch, WatchOutcome};
 use crate::world::Deps;
 
 /// A service and how to watch it.
@@ -30,6 +30,8 @@ pub struct Move {
     pub from: Option<String>,
     pub desired_count: Option<i32>,
     pub force_new_deployment: bool,
+    /// Essential containers with a `healthCheck` in `to`: each must turn HEALTHY.
+    pub health_checked: Vec<String>,
 }
 
 /// How a watch ended.
@@ -37,8 +39,6 @@ pub struct Move {
 pub enum Watched {
     /// A verdict (never Pending).
     Verdict(WatchOutcome),
-    /// The watch itself broke (AWS unreachable past the retries).
-    Broke(Error),
     /// SIGINT/SIGTERM arrived first.
     Interrupted(ExitCode),
 }
@@ -65,6 +65,7 @@ impl Rollout<'_> {
             deployment_id,
             previous_task_definition: mv.from.clone(),
             started_at,
+            health_checked: mv.health_checked.clone(),
         })
     }
 
@@ -77,14 +78,12 @@ impl Rollout<'_> {
             cluster: &self.service.cluster,
             service: &self.service.service,
             interval: self.watch.poll_interval,
-            timeout,
+            deadline: Deadline::fixed(timeout),
+            calls: self.deps.calls.clone(),
         };
         let mut tracker = Tracker::new(criteria(self.watch), goal);
         tokio::select! {
-            watched = watcher.run(&mut tracker) => match watched {
-                Ok(outcome) => Watched::Verdict(outcome),
-                Err(err) => Watched::Broke(err),
-            },
+            watched = watcher.run(&mut tracker) => Watched::Verdict(watched),
             code = signals.next() => Watched::Interrupted(code),
         }
     }
@@ -128,11 +127,18 @@ impl Rollout<'_> {
                 return Ok(rollback_outcome(&mv.to, false, message, Some(code)));
             }
             Watched::Verdict(watched) => match watched.verdict {
-                Verdict::Healthy(summary) => rollback_outcome(&mv.to, true, summary, None),
+                // desiredCount 0 was "healthy" before the verdict could say "unverifiable".
+                Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => {
+                    rollback_outcome(&mv.to, true, summary, None)
+                }
                 Verdict::Failed(failure) => rollback_outcome(&mv.to, false, failure.reason, None),
-                Verdict::Pending(what) => rollback_outcome(&mv.to, false, what, None),
+                Verdict::Pending(what)
+                | Verdict::Superseded(what)
+                | Verdict::Blind(what)
+                | Verdict::EcsRollingBack { reason: what, .. } => {
+                    rollback_outcome(&mv.to, false, what, None)
+                }
             },
-            Watched::Broke(err) => rollback_outcome(&mv.to, false, err.message().to_string(), None),
         };
         clock.finish(self.report, timings);
         self.report.emit(&Event::RollbackFinished {
@@ -189,6 +195,7 @@ pub fn criteria(watch: &WatchSettings) -> Criteria {
         unhealthy_grace: watch.unhealthy_grace,
         max_task_failures: watch.max_task_failures,
         wait_for_drain: watch.wait_for_drain,
+        ..Criteria::default()
     }
 }
 
@@ -197,6 +204,6 @@ pub fn primary_deployment(service: &Service, task_definition: &str) -> Option<St
     service
         .deployments
         .iter()
-        .find(|d| d.status == "PRIMARY" && d.task_definition == task_definition)
+        .find(|d| d.status == DeploymentStatus::Primary && d.task_definition == task_definition)
         .map(|d| d.id.clone())
 }

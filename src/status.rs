@@ -3,7 +3,7 @@
 //! they returned.
 
 use crate::arn::short;
-use crate::ecs::{LoadBalancerRef, Service, Task};
+use crate::ecs::{LoadBalancerRef, Service, Task, TaskStatus};
 use crate::elb::TargetHealth;
 use crate::error::{Error, Result};
 use crate::settings::ServiceSettings;
@@ -60,7 +60,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     let (stopped, live): (Vec<&Task>, Vec<&Task>) = snapshot
         .tasks
         .iter()
-        .partition(|t| t.last_status == "STOPPED");
+        .partition(|t| t.last_status == TaskStatus::Stopped);
     out.push_str(&running(&live));
     for (lb, targets) in &snapshot.targets {
         out.push_str(&target_group(lb, targets));
@@ -83,7 +83,7 @@ fn deployments(svc: &Service) -> String {
             d.status,
             d.id,
             short(&d.task_definition),
-            d.rollout_state.as_deref().unwrap_or("-"),
+            d.rollout_state.as_ref().map_or("-", |s| s.as_str()),
             d.rollout_state_reason
                 .as_deref()
                 .map(|r| format!(" ({r})"))
@@ -169,6 +169,7 @@ mod tests {
             target_group_arn: "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/abc".into(),
             container_name: "app".into(),
             container_port: 8080,
+            ..Default::default()
         };
         let snapshot = Snapshot {
             service: Service {

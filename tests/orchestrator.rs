@@ -184,6 +184,7 @@ impl Ecs for Fake {
                 target_group_arn: TG.into(),
                 container_name: "app".into(),
                 container_port: 8080,
+                ..Default::default()
             }],
             deployment_controller: self.0.lock().unwrap().controller.clone(),
             ..Default::default()

@@ -19,10 +19,13 @@ use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
 use super::{
-    ContainerState, Deployment, Ecs, LoadBalancerRef, PortBinding, Service, ServiceEvent,
-    ServiceUpdate, Task, TaskDefinitionDoc,
+    CapacityProviderItem, CircuitBreaker, ContainerState, Deployment, DeploymentAlarms,
+    DeploymentConfiguration, DeploymentStatus, DesiredStatus as TaskDesiredStatus, Ecs,
+    HealthStatus, LoadBalancerRef, NetworkConfiguration, PortBinding, RolloutState, Service,
+    ServiceDeployment, ServiceDeploymentRollback, ServiceDeploymentStatus, ServiceEvent,
+    ServiceStatus, ServiceUpdate, StopCode, Task, TaskDefinitionDoc, TaskStatus,
 };
-use crate::ecr::sdk_error;
+use crate::aws_error::sdk_error;
 use crate::error::{Error, Result};
 
 pub struct AwsEcs {
@@ -95,35 +98,25 @@ fn service_from(svc: &aws_sdk_ecs::types::Service) -> Service {
         arn: svc.service_arn().unwrap_or_default().to_string(),
         name: svc.service_name().unwrap_or_default().to_string(),
         cluster: svc.cluster_arn().unwrap_or_default().to_string(),
-        status: svc.status().unwrap_or_default().to_string(),
+        status: ServiceStatus::from_wire(svc.status().unwrap_or_default()),
         desired_count: svc.desired_count(),
         task_definition: svc.task_definition().unwrap_or_default().to_string(),
         deployment_controller: svc
             .deployment_controller()
             .map(|c| c.r#type().as_str().to_string()),
-        deployments: svc
-            .deployments()
-            .iter()
-            .map(|d| Deployment {
-                id: d.id().unwrap_or_default().to_string(),
-                status: d.status().unwrap_or_default().to_string(),
-                task_definition: d.task_definition().unwrap_or_default().to_string(),
-                rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
-                rollout_state_reason: d.rollout_state_reason().map(str::to_string),
-                desired_count: d.desired_count(),
-                running_count: d.running_count(),
-                failed_tasks: d.failed_tasks(),
-            })
-            .collect(),
+        deployments: svc.deployments().iter().map(deployment_from).collect(),
         load_balancers: svc
             .load_balancers()
             .iter()
-            .filter_map(|lb| {
-                Some(LoadBalancerRef {
-                    target_group_arn: lb.target_group_arn()?.to_string(),
-                    container_name: lb.container_name().unwrap_or_default().to_string(),
-                    container_port: lb.container_port().unwrap_or_default(),
-                })
+            .map(|lb| LoadBalancerRef {
+                target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
+                container_name: lb.container_name().unwrap_or_default().to_string(),
+                container_port: lb.container_port().unwrap_or_default(),
+                load_balancer_name: lb.load_balancer_name().map(str::to_string),
+                alternate_target_group_arn: lb
+                    .advanced_configuration()
+                    .and_then(|a| a.alternate_target_group_arn())
+                    .map(str::to_string),
             })
             .collect(),
         events: svc
@@ -136,32 +129,138 @@ fn service_from(svc: &aws_sdk_ecs::types::Service) -> Service {
             })
             .collect(),
         health_check_grace_seconds: svc.health_check_grace_period_seconds().unwrap_or(0),
+        deployment_configuration: svc
+            .deployment_configuration()
+            .map(deployment_configuration_from)
+            .unwrap_or_default(),
+        network_configuration: svc
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration())
+            .map(|vpc| NetworkConfiguration {
+                subnets: vpc.subnets().to_vec(),
+                security_groups: vpc.security_groups().to_vec(),
+                assign_public_ip: vpc.assign_public_ip().map(|a| a.as_str() == "ENABLED"),
+            }),
+        launch_type: svc.launch_type().map(|l| l.as_str().to_string()),
+        capacity_provider_strategy: svc
+            .capacity_provider_strategy()
+            .iter()
+            .map(|c| CapacityProviderItem {
+                capacity_provider: c.capacity_provider().to_string(),
+                weight: c.weight(),
+                base: c.base(),
+            })
+            .collect(),
+        platform_version: svc.platform_version().map(str::to_string),
     }
 }
 
-fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
-    let private_ip = task
-        .attachments()
+fn deployment_from(d: &aws_sdk_ecs::types::Deployment) -> Deployment {
+    Deployment {
+        id: d.id().unwrap_or_default().to_string(),
+        status: DeploymentStatus::from_wire(d.status().unwrap_or_default()),
+        task_definition: d.task_definition().unwrap_or_default().to_string(),
+        rollout_state: d
+            .rollout_state()
+            .map(|s| RolloutState::from_wire(s.as_str())),
+        rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+        desired_count: d.desired_count(),
+        running_count: d.running_count(),
+        failed_tasks: d.failed_tasks(),
+        created_at: epoch(d.created_at()),
+        updated_at: epoch(d.updated_at()),
+    }
+}
+
+fn deployment_configuration_from(
+    c: &aws_sdk_ecs::types::DeploymentConfiguration,
+) -> DeploymentConfiguration {
+    DeploymentConfiguration {
+        maximum_percent: c.maximum_percent(),
+        minimum_healthy_percent: c.minimum_healthy_percent(),
+        circuit_breaker: c.deployment_circuit_breaker().map(|b| CircuitBreaker {
+            enable: b.enable(),
+            rollback: b.rollback(),
+        }),
+        alarms: c.alarms().map(|a| DeploymentAlarms {
+            names: a.alarm_names().to_vec(),
+            enable: a.enable(),
+            rollback: a.rollback(),
+        }),
+        strategy: c.strategy().map(|s| s.as_str().to_string()),
+        bake_time_minutes: c.bake_time_in_minutes(),
+    }
+}
+
+fn service_deployment_from(sd: &aws_sdk_ecs::types::ServiceDeployment) -> ServiceDeployment {
+    ServiceDeployment {
+        arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
+        status: sd
+            .status()
+            .map(|s| ServiceDeploymentStatus::from_wire(s.as_str()))
+            .unwrap_or_default(),
+        status_reason: sd.status_reason().map(str::to_string),
+        created_at: epoch(sd.created_at()),
+        finished_at: epoch(sd.finished_at()),
+        target_revision: sd
+            .target_service_revision()
+            .and_then(|r| r.arn())
+            .map(str::to_string),
+        rollback: sd.rollback().map(|r| ServiceDeploymentRollback {
+            reason: r.reason().map(str::to_string),
+            started_at: epoch(r.started_at()),
+            service_revision_arn: r.service_revision_arn().map(str::to_string),
+        }),
+        circuit_breaker: sd
+            .deployment_circuit_breaker()
+            .map(|c| (c.failure_count(), c.threshold())),
+        alarm_names: sd
+            .alarms()
+            .map(|a| a.alarm_names().to_vec())
+            .unwrap_or_default(),
+        triggered_alarms: sd
+            .alarms()
+            .map(|a| a.triggered_alarm_names().to_vec())
+            .unwrap_or_default(),
+    }
+}
+
+/// The task's address in awsvpc mode: an ENI attachment detail, else the container's interface.
+fn attachment_detail(task: &aws_sdk_ecs::types::Task, name: &str) -> Option<String> {
+    task.attachments()
         .iter()
         .flat_map(|a| a.details())
-        .find(|d| d.name() == Some("privateIPv4Address"))
+        .find(|d| d.name() == Some(name))
         .and_then(|d| d.value())
         .map(str::to_string)
-        .or_else(|| {
-            task.containers()
-                .iter()
-                .flat_map(|c| c.network_interfaces())
-                .find_map(|n| n.private_ipv4_address())
-                .map(str::to_string)
-        });
+}
+
+fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
+    let private_ip = attachment_detail(task, "privateIPv4Address").or_else(|| {
+        task.containers()
+            .iter()
+            .flat_map(|c| c.network_interfaces())
+            .find_map(|n| n.private_ipv4_address())
+            .map(str::to_string)
+    });
+    let ipv6 = attachment_detail(task, "ipv6Address").or_else(|| {
+        task.containers()
+            .iter()
+            .flat_map(|c| c.network_interfaces())
+            .find_map(|n| n.ipv6_address())
+            .map(str::to_string)
+    });
     Task {
         arn: task.task_arn().unwrap_or_default().to_string(),
         task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
-        last_status: task.last_status().unwrap_or_default().to_string(),
-        desired_status: task.desired_status().unwrap_or_default().to_string(),
+        last_status: TaskStatus::from_wire(task.last_status().unwrap_or_default()),
+        desired_status: TaskDesiredStatus::from_wire(task.desired_status().unwrap_or_default()),
         started_by: task.started_by().map(str::to_string),
         stopped_reason: task.stopped_reason().map(str::to_string),
-        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+        stop_code: task.stop_code().map(|c| StopCode::from_wire(c.as_str())),
+        health_status: task
+            .health_status()
+            .map(|h| HealthStatus::from_wire(h.as_str())),
         containers: task
             .containers()
             .iter()
@@ -170,9 +269,13 @@ fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
                 last_status: c.last_status().map(str::to_string),
                 exit_code: c.exit_code(),
                 reason: c.reason().map(str::to_string),
+                health_status: c
+                    .health_status()
+                    .map(|h| HealthStatus::from_wire(h.as_str())),
             })
             .collect(),
         private_ip,
+        ipv6,
         created_at: epoch(task.created_at()),
         started_at: epoch(task.started_at()),
         container_instance_arn: task.container_instance_arn().map(str::to_string),
@@ -372,7 +475,10 @@ impl Ecs for AwsEcs {
         let instances: Vec<String> = tasks
             .iter()
             .filter(|t| {
-                t.private_ip.is_none() && !t.bindings.is_empty() && t.last_status != "STOPPED"
+                t.private_ip.is_none()
+                    && t.ipv6.is_none()
+                    && !t.bindings.is_empty()
+                    && t.last_status != TaskStatus::Stopped
             })
             .filter_map(|t| t.container_instance_arn.clone())
             .collect::<std::collections::BTreeSet<_>>()
@@ -467,5 +573,197 @@ impl Ecs for AwsEcs {
             }
         }
         Ok(arns)
+    }
+
+    async fn service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+        created_after: f64,
+    ) -> Result<Option<Vec<ServiceDeployment>>> {
+        use aws_sdk_ecs::types::CreatedAt;
+        let listed = self
+            .client
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .created_at(
+                CreatedAt::builder()
+                    .after(aws_smithy_types::DateTime::from_secs_f64(created_after))
+                    .build(),
+            )
+            .max_results(20)
+            .send()
+            .await;
+        let listed = match listed {
+            Ok(out) => out,
+            // Older regions and emulators do not know the operation.
+            Err(err) if unsupported(err.code()) => return Ok(None),
+            Err(err) => {
+                return Err(sdk_error(
+                    &format!("listing service deployments of `{service}`"),
+                    err,
+                ))
+            }
+        };
+        let arns: Vec<String> = listed
+            .service_deployments()
+            .iter()
+            .filter_map(|b| b.service_deployment_arn().map(str::to_string))
+            .collect();
+        if arns.is_empty() {
+            return Ok(Some(vec![]));
+        }
+        let described = self
+            .client
+            .describe_service_deployments()
+            .set_service_deployment_arns(Some(arns))
+            .send()
+            .await
+            .map_err(|err| {
+                sdk_error(
+                    &format!("describing service deployments of `{service}`"),
+                    err,
+                )
+            })?;
+        let mut deployments: Vec<ServiceDeployment> = described
+            .service_deployments()
+            .iter()
+            .map(service_deployment_from)
+            .collect();
+        deployments.sort_by(|a, b| {
+            b.created_at
+                .partial_cmp(&a.created_at)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        Ok(Some(deployments))
+    }
+}
+
+/// Error codes that mean "this endpoint has no such operation".
+fn unsupported(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "UnknownOperationException"
+                | "InvalidAction"
+                | "UnsupportedOperation"
+                | "UnsupportedFeatureException"
+                | "NotImplemented"
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types as sdk;
+
+    use super::*;
+
+    #[test]
+    fn tasks_come_out_typed_with_health_stop_code_and_ipv6() {
+        let eni = sdk::Attachment::builder()
+            .r#type("ElasticNetworkInterface")
+            .details(
+                sdk::KeyValuePair::builder()
+                    .name("privateIPv4Address")
+                    .value("10.0.1.15")
+                    .build(),
+            )
+            .details(
+                sdk::KeyValuePair::builder()
+                    .name("ipv6Address")
+                    .value("2600:1f18:4b0:ee00::1a")
+                    .build(),
+            )
+            .build();
+        let task = sdk::Task::builder()
+            .task_arn("arn:aws:ecs:us-east-1:123456789012:task/prod/a1")
+            .last_status("DEACTIVATING")
+            .desired_status("STOPPED")
+            .health_status(sdk::HealthStatus::Unhealthy)
+            .stop_code(sdk::TaskStopCode::EssentialContainerExited)
+            .stopped_reason("Essential container in task exited")
+            .attachments(eni)
+            .containers(
+                sdk::Container::builder()
+                    .name("app")
+                    .health_status(sdk::HealthStatus::Unhealthy)
+                    .exit_code(1)
+                    .build(),
+            )
+            .build();
+        let t = task_from(&task);
+        assert_eq!(t.last_status, TaskStatus::Deactivating);
+        assert_eq!(t.desired_status, TaskDesiredStatus::Stopped);
+        assert!(t.is_leaving());
+        assert_eq!(t.health_status, Some(HealthStatus::Unhealthy));
+        assert_eq!(t.containers[0].health_status, Some(HealthStatus::Unhealthy));
+        assert_eq!(t.stop_code, Some(StopCode::EssentialContainerExited));
+        assert_eq!(t.private_ip.as_deref(), Some("10.0.1.15"));
+        assert_eq!(t.ipv6.as_deref(), Some("2600:1f18:4b0:ee00::1a"));
+    }
+
+    #[test]
+    fn services_come_out_with_deployment_configuration_and_typed_deployments() {
+        let svc = sdk::Service::builder()
+            .status("ACTIVE")
+            .deployments(
+                sdk::Deployment::builder()
+                    .id("ecs-svc/4715279036817256543")
+                    .status("PRIMARY")
+                    .rollout_state(sdk::DeploymentRolloutState::Failed)
+                    .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
+                    .build(),
+            )
+            .deployment_configuration(
+                sdk::DeploymentConfiguration::builder()
+                    .maximum_percent(200)
+                    .minimum_healthy_percent(100)
+                    .deployment_circuit_breaker(
+                        sdk::DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
+                    .strategy(sdk::DeploymentStrategy::Rolling)
+                    .build(),
+            )
+            .load_balancers(
+                sdk::LoadBalancer::builder()
+                    .load_balancer_name("classic-web")
+                    .container_name("app")
+                    .container_port(80)
+                    .build(),
+            )
+            .build();
+        let s = service_from(&svc);
+        assert_eq!(s.status, ServiceStatus::Active);
+        assert_eq!(s.deployments[0].status, DeploymentStatus::Primary);
+        assert_eq!(s.deployments[0].rollout_state, Some(RolloutState::Failed));
+        assert!(s.deployment_configuration.ecs_rolls_back());
+        assert_eq!(
+            s.deployment_configuration.strategy.as_deref(),
+            Some("ROLLING")
+        );
+        assert_eq!(
+            s.load_balancers[0].load_balancer_name.as_deref(),
+            Some("classic-web")
+        );
+        assert!(s.load_balancers[0].target_group_arn.is_empty());
+    }
+
+    #[test]
+    fn unknown_values_are_kept_not_guessed() {
+        assert_eq!(
+            TaskStatus::from_wire("NEW_STATE"),
+            TaskStatus::Other("NEW_STATE".into())
+        );
+        assert_eq!(TaskStatus::from_wire("NEW_STATE").as_str(), "NEW_STATE");
+        assert_eq!(format!("{:<8}|", DeploymentStatus::Primary), "PRIMARY |");
+        assert_eq!(
+            crate::elb::TargetState::from_wire("unhealthy.draining"),
+            crate::elb::TargetState::UnhealthyDraining
+        );
     }
 }

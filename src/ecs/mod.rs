@@ -10,12 +10,166 @@ use crate::error::Result;
 
 pub use aws::AwsEcs;
 
+/// An ECS/ELB enum as the API spells it, with a fallback for values this
+/// code does not know yet (the API adds values; an unknown one is kept, never
+/// guessed). `Default` is the empty `Other("")`, i.e. "not reported".
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A value this version of shipit does not know (or none: `""`).
+            Other(String),
+        }
+
+        impl $name {
+            pub fn from_wire(value: &str) -> Self {
+                match value {
+                    $($wire => Self::$variant,)+
+                    other => Self::Other(other.to_string()),
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                    Self::Other(other) => other,
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::Other(String::new())
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self::from_wire(value)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
+
+wire_enum!(
+    /// `Service.status`.
+    ServiceStatus {
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+        Inactive = "INACTIVE",
+    }
+);
+
+wire_enum!(
+    /// `Deployment.status` in DescribeServices.
+    DeploymentStatus {
+        Primary = "PRIMARY",
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
+);
+
+wire_enum!(
+    /// `Deployment.rolloutState` (rolling update services only).
+    RolloutState {
+        InProgress = "IN_PROGRESS",
+        Completed = "COMPLETED",
+        Failed = "FAILED",
+    }
+);
+
+wire_enum!(
+    /// `Task.lastStatus`: the task lifecycle.
+    /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html
+    TaskStatus {
+        Provisioning = "PROVISIONING",
+        Pending = "PENDING",
+        Activating = "ACTIVATING",
+        Running = "RUNNING",
+        Deactivating = "DEACTIVATING",
+        Stopping = "STOPPING",
+        Deprovisioning = "DEPROVISIONING",
+        Stopped = "STOPPED",
+        Deleted = "DELETED",
+    }
+);
+
+wire_enum!(
+    /// `Task.desiredStatus`.
+    DesiredStatus {
+        Running = "RUNNING",
+        Pending = "PENDING",
+        Stopped = "STOPPED",
+    }
+);
+
+wire_enum!(
+    /// `Task.healthStatus` and `Container.healthStatus` (container health checks).
+    HealthStatus {
+        Healthy = "HEALTHY",
+        Unhealthy = "UNHEALTHY",
+        Unknown = "UNKNOWN",
+    }
+);
+
+wire_enum!(
+    /// `Task.stopCode`.
+    /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+    StopCode {
+        TaskFailedToStart = "TaskFailedToStart",
+        EssentialContainerExited = "EssentialContainerExited",
+        UserInitiated = "UserInitiated",
+        ServiceSchedulerInitiated = "ServiceSchedulerInitiated",
+        SpotInterruption = "SpotInterruption",
+        TerminationNotice = "TerminationNotice",
+        InfrastructureHealth = "InfrastructureHealth",
+    }
+);
+
+wire_enum!(
+    /// `ServiceDeployment.status` (ListServiceDeployments/DescribeServiceDeployments).
+    /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment.html
+    ServiceDeploymentStatus {
+        Pending = "PENDING",
+        InProgress = "IN_PROGRESS",
+        Successful = "SUCCESSFUL",
+        StopRequested = "STOP_REQUESTED",
+        Stopped = "STOPPED",
+        RollbackRequested = "ROLLBACK_REQUESTED",
+        RollbackInProgress = "ROLLBACK_IN_PROGRESS",
+        RollbackSuccessful = "ROLLBACK_SUCCESSFUL",
+        RollbackFailed = "ROLLBACK_FAILED",
+    }
+);
+
+impl ServiceDeploymentStatus {
+    /// ECS is rolling (or rolled) this service deployment back.
+    pub fn is_rollback(&self) -> bool {
+        matches!(
+            self,
+            Self::RollbackRequested
+                | Self::RollbackInProgress
+                | Self::RollbackSuccessful
+                | Self::RollbackFailed
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Service {
     pub arn: String,
     pub name: String,
     pub cluster: String,
-    pub status: String,
+    pub status: ServiceStatus,
     pub desired_count: i32,
     pub task_definition: String,
     pub deployments: Vec<Deployment>,
@@ -25,27 +179,95 @@ pub struct Service {
     pub health_check_grace_seconds: i32,
     /// `ECS` (rolling; also when ECS does not say), `CODE_DEPLOY` or `EXTERNAL`.
     pub deployment_controller: Option<String>,
+    pub deployment_configuration: DeploymentConfiguration,
+    /// awsvpc networking; `None` for bridge/host.
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// `FARGATE`, `EC2`, `EXTERNAL`; `None` when a capacity provider strategy is used.
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
+    pub platform_version: Option<String>,
+}
+
+/// `Service.deploymentConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentConfiguration {
+    pub maximum_percent: Option<i32>,
+    pub minimum_healthy_percent: Option<i32>,
+    pub circuit_breaker: Option<CircuitBreaker>,
+    pub alarms: Option<DeploymentAlarms>,
+    /// `ROLLING`, `BLUE_GREEN`, `LINEAR`, `CANARY` (absent: rolling).
+    pub strategy: Option<String>,
+    pub bake_time_minutes: Option<i32>,
+}
+
+impl DeploymentConfiguration {
+    /// The circuit breaker or the deployment alarms would make ECS roll back a failed deployment.
+    pub fn ecs_rolls_back(&self) -> bool {
+        self.circuit_breaker
+            .as_ref()
+            .is_some_and(|c| c.enable && c.rollback)
+            || self.alarms.as_ref().is_some_and(|a| a.enable && a.rollback)
+    }
+
+    pub fn alarms_enabled(&self) -> bool {
+        self.alarms.as_ref().is_some_and(|a| a.enable)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentAlarms {
+    pub names: Vec<String>,
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+/// `networkConfiguration.awsvpcConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkConfiguration {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapacityProviderItem {
+    pub capacity_provider: String,
+    pub weight: i32,
+    pub base: i32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deployment {
     pub id: String,
-    /// PRIMARY, ACTIVE or INACTIVE.
-    pub status: String,
+    pub status: DeploymentStatus,
     pub task_definition: String,
-    /// IN_PROGRESS, COMPLETED or FAILED (absent on old APIs).
-    pub rollout_state: Option<String>,
+    /// Absent on services that do not report it (Classic Load Balancer, old APIs).
+    pub rollout_state: Option<RolloutState>,
     pub rollout_state_reason: Option<String>,
     pub desired_count: i32,
     pub running_count: i32,
     pub failed_tasks: i32,
+    /// Seconds since the epoch.
+    pub created_at: Option<f64>,
+    pub updated_at: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadBalancerRef {
+    /// Empty for a Classic Load Balancer (see `load_balancer_name`).
     pub target_group_arn: String,
     pub container_name: String,
     pub container_port: i32,
+    /// Classic Load Balancer name (no target group).
+    pub load_balancer_name: Option<String>,
+    /// `advancedConfiguration.alternateTargetGroupArn` (ECS-native blue/green).
+    pub alternate_target_group_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,17 +278,48 @@ pub struct ServiceEvent {
     pub message: String,
 }
 
+/// What ListServiceDeployments/DescribeServiceDeployments say about one
+/// service deployment (created by every UpdateService that starts a deployment).
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceDeployment {
+    pub arn: String,
+    pub status: ServiceDeploymentStatus,
+    pub status_reason: Option<String>,
+    /// Seconds since the epoch.
+    pub created_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    /// The service revision being deployed.
+    pub target_revision: Option<String>,
+    pub rollback: Option<ServiceDeploymentRollback>,
+    /// `(failureCount, threshold)` of the circuit breaker.
+    pub circuit_breaker: Option<(i32, i32)>,
+    pub alarm_names: Vec<String>,
+    pub triggered_alarms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceDeploymentRollback {
+    pub reason: Option<String>,
+    pub started_at: Option<f64>,
+    pub service_revision_arn: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Task {
     pub arn: String,
     pub task_definition: String,
-    pub last_status: String,
-    pub desired_status: String,
+    pub last_status: TaskStatus,
+    pub desired_status: DesiredStatus,
     pub started_by: Option<String>,
     pub stopped_reason: Option<String>,
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
+    /// Task health from its essential containers' health checks.
+    pub health_status: Option<HealthStatus>,
     pub containers: Vec<ContainerState>,
     pub private_ip: Option<String>,
+    /// awsvpc attachment detail `ipv6Address` (IPv6-only and dual-stack tasks).
+    pub ipv6: Option<String>,
     /// Seconds since the epoch.
     pub created_at: Option<f64>,
     pub started_at: Option<f64>,
@@ -93,15 +346,44 @@ impl Task {
     /// How the load balancer names this task's target for `container:port`:
     /// `(ip, port)` in awsvpc mode, else `(instance id, host port)`.
     pub fn target_for(&self, container: &str, port: i32) -> Option<(String, i32)> {
-        if let Some(ip) = &self.private_ip {
-            return Some((ip.clone(), port));
+        self.target_ids(container, port).into_iter().next()
+    }
+
+    /// Every id the load balancer may register this task under: its IPv4 and
+    /// IPv6 addresses (an `ip` target group of type ipv6 registers the IPv6
+    /// one), else the instance and host port (bridge/host).
+    pub fn target_ids(&self, container: &str, port: i32) -> Vec<(String, i32)> {
+        let ips: Vec<(String, i32)> = [&self.private_ip, &self.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|ip| (ip.clone(), port))
+            .collect();
+        if !ips.is_empty() {
+            return ips;
         }
-        let instance = self.instance_id.clone()?;
-        let binding = self
-            .bindings
+        let Some(instance) = self.instance_id.clone() else {
+            return vec![];
+        };
+        self.bindings
             .iter()
-            .find(|b| b.container == container && b.container_port == port)?;
-        Some((instance, binding.host_port))
+            .filter(|b| b.container == container && b.container_port == port)
+            .map(|b| (instance.clone(), b.host_port))
+            .take(1)
+            .collect()
+    }
+
+    /// Never counts as running: on its way out (desired STOPPED, or
+    /// DEACTIVATING/STOPPING/DEPROVISIONING/STOPPED).
+    pub fn is_leaving(&self) -> bool {
+        self.desired_status == DesiredStatus::Stopped
+            || matches!(
+                self.last_status,
+                TaskStatus::Deactivating
+                    | TaskStatus::Stopping
+                    | TaskStatus::Deprovisioning
+                    | TaskStatus::Stopped
+                    | TaskStatus::Deleted
+            )
     }
 }
 
@@ -111,6 +393,8 @@ pub struct ContainerState {
     pub last_status: Option<String>,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
+    /// The container's health check status (UNKNOWN without a `healthCheck`).
+    pub health_status: Option<HealthStatus>,
 }
 
 /// A task definition as ECS returns it: the `taskDefinition` object, untouched,
@@ -155,6 +439,18 @@ pub trait Ecs: Send + Sync {
     async fn deregister_task_definition(&self, arn: &str) -> Result<()>;
     /// ARNs of the family's ACTIVE revisions, newest first.
     async fn task_definition_arns(&self, family: &str) -> Result<Vec<String>>;
+    /// The service deployments created since `created_after` (seconds since
+    /// the epoch), newest first; `Ok(None)` where the API does not answer
+    /// (older regions, emulators). Two calls: ListServiceDeployments and one
+    /// DescribeServiceDeployments.
+    async fn service_deployments(
+        &self,
+        _cluster: &str,
+        _service: &str,
+        _created_after: f64,
+    ) -> Result<Option<Vec<ServiceDeployment>>> {
+        Ok(None)
+    }
 }
 
 /// Tag keys shipit writes on the revisions it registers.

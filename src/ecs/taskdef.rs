@@ -47,6 +47,22 @@ pub fn containers(td: &Value) -> Vec<(&str, &str)> {
         .unwrap_or_default()
 }
 
+/// Essential containers (`essential` defaults to true) that define a
+/// `healthCheck`: ECS reports their `healthStatus`, and the task's.
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html
+pub fn health_checked_essential_containers(td: &Value) -> Vec<String> {
+    td.get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(|defs| {
+            defs.iter()
+                .filter(|c| c.get("essential").and_then(Value::as_bool).unwrap_or(true))
+                .filter(|c| c.get("healthCheck").is_some_and(|h| !h.is_null()))
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `host/name:tag` or `host/name@sha256:…` → `host/name`.
 pub fn image_repository(image: &str) -> &str {
     let without_digest = image.split('@').next().unwrap_or(image);
@@ -282,6 +298,21 @@ pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn health_checked_essential_containers_default_essential_to_true() {
+        let td = serde_json::json!({"containerDefinitions": [
+            {"name": "app", "healthCheck": {"command": ["CMD-SHELL", "curl -f localhost:8080/health"]}},
+            {"name": "sidecar", "essential": false, "healthCheck": {"command": ["CMD", "true"]}},
+            {"name": "proxy", "essential": true},
+            {"name": "worker", "essential": true, "healthCheck": {"command": ["CMD", "true"]}}
+        ]});
+        assert_eq!(
+            super::health_checked_essential_containers(&td),
+            vec!["app".to_string(), "worker".to_string()]
+        );
+        assert!(super::health_checked_essential_containers(&serde_json::json!({})).is_empty());
+    }
+
     use super::*;
 
     #[test]
