@@ -299,6 +299,10 @@ async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_a_sidecar_only_the_named_container_changes() {
+    support::require_stack();
+    // The shared repository first: shipit's own `--create-repository` would
+    // race the other scenarios' creates of it on an empty stack.
+    support::shared_resources(&support::Aws::from_env().await).await;
     let app = app_dir();
     // The sidecar runs the same (already pushed) image on another port.
     let push = shipit(
