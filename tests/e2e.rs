@@ -670,6 +670,48 @@ fn health_checked_task_definition(s: &Scenario, path: &str) -> serde_json::Value
     })
 }
 
+/// The `app` container's `healthStatus` in the service's running task, once it
+/// is no longer UNKNOWN (or UNKNOWN after 30 s).
+async fn app_health(s: &Scenario) -> String {
+    let mut health = String::from("UNKNOWN");
+    for _ in 0..30 {
+        let tasks = s
+            .aws
+            .ecs
+            .list_tasks()
+            .cluster(&s.cluster)
+            .service_name(&s.service)
+            .send()
+            .await
+            .unwrap();
+        if !tasks.task_arns().is_empty() {
+            let out = s
+                .aws
+                .ecs
+                .describe_tasks()
+                .cluster(&s.cluster)
+                .set_tasks(Some(tasks.task_arns().to_vec()))
+                .send()
+                .await
+                .unwrap();
+            health = out
+                .tasks()
+                .iter()
+                .flat_map(|t| t.containers())
+                .filter(|c| c.name() == Some("app"))
+                .filter_map(|c| c.health_status())
+                .map(|h| h.as_str().to_string())
+                .find(|h| h != "UNKNOWN")
+                .unwrap_or(health);
+            if health != "UNKNOWN" {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    health
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_container_whose_health_check_fails_is_not_reported_deployed() {
     let s = Scenario::new("e2e-hc", vec![]).await;
@@ -704,6 +746,8 @@ async fn a_container_whose_health_check_fails_is_not_reported_deployed() {
     );
     let deployed = s.service_task_definition().await;
     assert_ne!(deployed, s.bootstrap);
+    // The stack really runs the check: the container turns HEALTHY.
+    assert_eq!(app_health(&s).await, "HEALTHY");
 
     // The target group's check (/health) still passes: only the container's fails.
     std::fs::write(
@@ -755,4 +799,59 @@ async fn desired_count_zero_is_unverified_exits_0_and_is_not_tagged_healthy() {
         !verdict_tags.iter().any(|v| v == "healthy"),
         "an unverified revision is tagged healthy: {verdict_tags:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_the_same_resources_side_by_side_converges() {
+    // What concurrent test binaries do on an empty stack, for one name: six
+    // creators of one repository, cluster, ALB (load balancer, target group,
+    // listener) and service all succeed, on the same resources.
+    use support::provision::{self, BoxError};
+    support::require_stack();
+    let aws = std::sync::Arc::new(support::Aws::from_env().await);
+    let name = unique("e2e-race");
+    let repository = unique("shipit-e2e-race");
+    let net = provision::network(&aws, &name, 29).await.unwrap();
+    let creators: Vec<_> = (0..6)
+        .map(|_| {
+            let (aws, name, repository, net) =
+                (aws.clone(), name.clone(), repository.clone(), net.clone());
+            tokio::spawn(async move {
+                let uri = provision::repository(&aws, &repository).await?;
+                provision::cluster(&aws, &name).await?;
+                let alb = provision::alb(&aws, &name, &net, "/health").await?;
+                let app = Container {
+                    name: "app",
+                    image: format!("{uri}:bootstrap"),
+                    port: 8080,
+                    environment: vec![],
+                };
+                provision::service(&aws, &name, &name, &[app], &net, &alb).await?;
+                Ok::<_, BoxError>((uri, alb.load_balancer, alb.target_group))
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for creator in creators {
+        results.push(creator.await.unwrap().expect("a creator failed"));
+    }
+    assert!(
+        results.windows(2).all(|pair| pair[0] == pair[1]),
+        "{results:?}"
+    );
+
+    let services = aws
+        .ecs
+        .describe_services()
+        .cluster(&name)
+        .services(&name)
+        .send()
+        .await
+        .unwrap();
+    let active = services
+        .services()
+        .iter()
+        .filter(|s| s.status() == Some("ACTIVE"))
+        .count();
+    assert_eq!(active, 1, "one service");
 }
