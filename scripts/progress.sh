@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Progress lines for the long, otherwise quiet steps of scripts/local-stack,
 # scripts/demo and scripts/test. Sourced (bash), not run.
 #
@@ -33,10 +34,10 @@ cargo_total() {
 
 # The watcher: a line every SHIPIT_PROGRESS_EVERY seconds until the file $5 exists.
 progress_watch() {
-  local label=$1 log=$2 total=$3 started=$4 done=$5 known='' waited=0 n
+  local label=$1 log=$2 total=$3 started=$4 flag=$5 known='' waited=0 n
   case "$total" in '' | *[!0-9]*) ;; *) known=$total ;; esac
   # Ends with the script too ($$ is the script's shell, even in this subshell).
-  while [ ! -e "$done" ] && kill -0 "$$" 2>/dev/null; do
+  while [ ! -e "$flag" ] && kill -0 "$$" 2>/dev/null; do
     sleep 1
     waited=$((waited + 1))
     [ "$waited" -ge "$SHIPIT_PROGRESS_EVERY" ] || continue
@@ -51,17 +52,17 @@ progress_watch() {
 }
 
 with_progress() {
-  local label=$1 log=$2 total=$3 started status=0 done watcher
+  local label=$1 log=$2 total=$3 started status=0 flag watcher
   shift 3
   started=$(date +%s)
-  done=$(mktemp -u)
+  flag=$(mktemp -u)
   : >"$log"
-  progress_watch "$label" "$log" "$total" "$started" "$done" &
+  progress_watch "$label" "$log" "$total" "$started" "$flag" &
   watcher=$!
   "$@" >>"$log" 2>&1 || status=$?
-  touch "$done"
+  touch "$flag"
   wait "$watcher" 2>/dev/null || true
-  rm -f "$done"
+  rm -f "$flag"
   if [ "$status" = 0 ]; then
     printf '%s: done in %s (%s crates compiled)\n' "$label" "$(progress_clock $(($(date +%s) - started)))" \
       "$(compiled_count "$log")" >&2
@@ -75,8 +76,8 @@ with_progress() {
 }
 
 heartbeat_watch() {
-  local label=$1 log=$2 started=$3 done=$4 size last='' quiet=0 ok failed
-  while [ ! -e "$done" ] && kill -0 "$$" 2>/dev/null; do
+  local label=$1 log=$2 started=$3 flag=$4 size last='' quiet=0 ok failed
+  while [ ! -e "$flag" ] && kill -0 "$$" 2>/dev/null; do
     sleep 1
     size=$(wc -c <"$log" 2>/dev/null || echo 0)
     if [ "$size" != "$last" ]; then last=$size; quiet=0; continue; fi
