@@ -5,7 +5,7 @@
 #   with_progress LABEL LOG TOTAL COMMAND...
 #     Runs COMMAND with its output in LOG. Every $SHIPIT_PROGRESS_EVERY seconds
 #     (60 by default) prints one line to stderr: "LABEL: 212/657 crates
-#     compiled, 9m elapsed" (cargo's `Compiling` lines in LOG so far). TOTAL is
+#     compiled, 9m00s elapsed" (cargo's per-crate lines in LOG so far). TOTAL is
 #     a number, the name of a function that prints it once it can be known, or
 #     empty. On failure prints the end of LOG; returns COMMAND's status.
 #
@@ -25,7 +25,8 @@ progress_clock() {
   if [ "$secs" -ge 60 ]; then printf '%dm%02ds' $((secs / 60)) $((secs % 60)); else printf '%ds' "$secs"; fi
 }
 
-compiled_count() { grep -c '^ *Compiling ' "$1" 2>/dev/null || true; }
+# Cargo's `Compiling` lines, and `Checking` for a check build (clippy).
+compiled_count() { grep -c '^ *\(Compiling\|Checking\) ' "$1" 2>/dev/null || true; }
 
 cargo_total() {
   timeout 20 cargo tree --locked --offline --prefix none --format '{p}' "$@" 2>/dev/null \
