@@ -245,6 +245,10 @@ async fn target_group(
 /// An HTTP listener on port 80 forwarding to the target group (an existing
 /// listener on that port is kept).
 async fn listener(aws: &Aws, load_balancer: &str, target_group: &str) -> Result<(), BoxError> {
+    // Looked up first: the emulator does not refuse a second listener on a port.
+    if has_port_80_listener(aws, load_balancer).await? {
+        return Ok(());
+    }
     let created = aws
         .elb
         .create_listener()
@@ -261,22 +265,24 @@ async fn listener(aws: &Aws, load_balancer: &str, target_group: &str) -> Result<
         .await;
     match created {
         Ok(_) => Ok(()),
-        Err(err) if already_exists(&err) => {
-            let out = aws
-                .elb
-                .describe_listeners()
-                .load_balancer_arn(load_balancer)
-                .send()
-                .await?;
-            match out.listeners().iter().any(|l| l.port() == Some(80)) {
-                true => Ok(()),
-                false => Err(vanished(&format!(
-                    "the port 80 listener of {load_balancer}"
-                ))),
-            }
-        }
+        Err(err) if already_exists(&err) => match has_port_80_listener(aws, load_balancer).await? {
+            true => Ok(()),
+            false => Err(vanished(&format!(
+                "the port 80 listener of {load_balancer}"
+            ))),
+        },
         Err(err) => Err(err.into()),
     }
+}
+
+async fn has_port_80_listener(aws: &Aws, load_balancer: &str) -> Result<bool, BoxError> {
+    let out = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(load_balancer)
+        .send()
+        .await?;
+    Ok(out.listeners().iter().any(|l| l.port() == Some(80)))
 }
 
 /// The repository URI (creating the repository if needed).
