@@ -299,6 +299,10 @@ async fn a_slow_starting_app_that_turns_healthy_is_not_rolled_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_a_sidecar_only_the_named_container_changes() {
+    support::require_stack();
+    // The shared repository first: shipit's own `--create-repository` would
+    // race the other scenarios' creates of it on an empty stack.
+    support::shared_resources(&support::Aws::from_env().await).await;
     let app = app_dir();
     // The sidecar runs the same (already pushed) image on another port.
     let push = shipit(
@@ -645,4 +649,209 @@ async fn plan_shows_the_task_definition_diff_and_changes_nothing() {
         dry.stdout
     );
     assert_eq!(s.revisions().await, revisions);
+}
+
+/// A task definition file for `s` whose `app` container carries a Docker
+/// health check asking the app for `path` (every 5 s, unhealthy after 2 misses).
+fn health_checked_task_definition(s: &Scenario, path: &str) -> serde_json::Value {
+    serde_json::json!({
+        "family": s.service,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256", "memory": "512",
+        "containerDefinitions": [{
+            "name": "app", "image": "${APP_IMAGE}", "essential": true,
+            "portMappings": [{"containerPort": 8080}],
+            "healthCheck": {
+                "command": ["CMD-SHELL", format!("/bin/busybox wget -q -O /dev/null http://127.0.0.1:8080{path}")],
+                "interval": 5, "timeout": 3, "retries": 2, "startPeriod": 0
+            }
+        }]
+    })
+}
+
+/// The `app` container's `healthStatus` in the service's running task, once it
+/// is no longer UNKNOWN (or UNKNOWN after 30 s).
+async fn app_health(s: &Scenario) -> String {
+    let mut health = String::from("UNKNOWN");
+    for _ in 0..30 {
+        let tasks = s
+            .aws
+            .ecs
+            .list_tasks()
+            .cluster(&s.cluster)
+            .service_name(&s.service)
+            .send()
+            .await
+            .unwrap();
+        if !tasks.task_arns().is_empty() {
+            let out = s
+                .aws
+                .ecs
+                .describe_tasks()
+                .cluster(&s.cluster)
+                .set_tasks(Some(tasks.task_arns().to_vec()))
+                .send()
+                .await
+                .unwrap();
+            health = out
+                .tasks()
+                .iter()
+                .flat_map(|t| t.containers())
+                .filter(|c| c.name() == Some("app"))
+                .filter_map(|c| c.health_status())
+                .map(|h| h.as_str().to_string())
+                .find(|h| h != "UNKNOWN")
+                .unwrap_or(health);
+            if health != "UNKNOWN" {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    health
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_whose_health_check_fails_is_not_reported_deployed() {
+    let s = Scenario::new("e2e-hc", vec![]).await;
+    let app = app_dir();
+    // Docker runs a health command through /bin/sh; the scratch image has
+    // only busybox, which is a shell when called `sh`. (Its own SHA below:
+    // this image is not the shared good one.)
+    let dockerfile = app.path().join("Dockerfile");
+    let mut text = std::fs::read_to_string(&dockerfile).unwrap();
+    text.push_str("COPY busybox /bin/sh\n");
+    std::fs::write(&dockerfile, text).unwrap();
+    let sha = random_sha();
+    let dir = app.path().to_str().unwrap();
+    let with_file =
+        |file: &'static str| [&["--task-definition", file, "--container", "app"][..]].concat();
+
+    std::fs::write(
+        app.path().join("passing.json"),
+        health_checked_task_definition(&s, "/health").to_string(),
+    )
+    .unwrap();
+    let mut extra = with_file("passing.json");
+    extra.extend(["--desired-count", "1"]);
+    let good = shipit(
+        &s.deploy_args(dir, &sha, &extra),
+        &[("APP_IMAGE", "placeholder")],
+    );
+    assert_eq!(
+        good.code, 0,
+        "a passing health check deploys: {}",
+        good.stderr
+    );
+    let deployed = s.service_task_definition().await;
+    assert_ne!(deployed, s.bootstrap);
+    // The stack really runs the check: the container turns HEALTHY.
+    assert_eq!(app_health(&s).await, "HEALTHY");
+
+    // The target group's check (/health) still passes: only the container's fails.
+    std::fs::write(
+        app.path().join("failing.json"),
+        health_checked_task_definition(&s, "/no-such-path").to_string(),
+    )
+    .unwrap();
+    let bad = shipit(
+        &s.deploy_args(dir, &sha, &with_file("failing.json")),
+        &[("APP_IMAGE", "placeholder")],
+    );
+    assert_ne!(bad.code, 0, "reported deployed: {}", bad.stderr);
+    assert!(!bad.stdout.starts_with("deployed"), "{}", bad.stdout);
+    assert_eq!(bad.code, 1, "failed and rolled back: {}", bad.stderr);
+    assert!(bad.stdout.starts_with("rolled_back"), "{}", bad.stdout);
+    assert_eq!(
+        s.service_task_definition().await,
+        deployed,
+        "the service is back on the revision whose health check passes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn desired_count_zero_is_unverified_exits_0_and_is_not_tagged_healthy() {
+    let s = Scenario::new("e2e-zero", vec![]).await;
+    let app = app_dir();
+    let run = s.deploy(app.path(), GOOD_SHA, &["--desired-count", "0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("unverified"), "{}", run.stdout);
+
+    let deployed = s.service_task_definition().await;
+    assert_ne!(deployed, s.bootstrap, "the new revision is on the service");
+    let out = s
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&deployed)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let verdict_tags: Vec<_> = out
+        .tags()
+        .iter()
+        .filter(|t| t.key() == Some("shipit:verdict"))
+        .map(|t| t.value().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        !verdict_tags.iter().any(|v| v == "healthy"),
+        "an unverified revision is tagged healthy: {verdict_tags:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_the_same_resources_side_by_side_converges() {
+    // What concurrent test binaries do on an empty stack, for one name: six
+    // creators of one repository, cluster, ALB (load balancer, target group,
+    // listener) and service all succeed, on the same resources.
+    use support::provision::{self, BoxError};
+    support::require_stack();
+    let aws = std::sync::Arc::new(support::Aws::from_env().await);
+    let name = unique("e2e-race");
+    let repository = unique("shipit-e2e-race");
+    let net = provision::network(&aws, &name, 29).await.unwrap();
+    let creators: Vec<_> = (0..6)
+        .map(|_| {
+            let (aws, name, repository, net) =
+                (aws.clone(), name.clone(), repository.clone(), net.clone());
+            tokio::spawn(async move {
+                let uri = provision::repository(&aws, &repository).await?;
+                provision::cluster(&aws, &name).await?;
+                let alb = provision::alb(&aws, &name, &net, "/health").await?;
+                let app = Container {
+                    name: "app",
+                    image: format!("{uri}:bootstrap"),
+                    port: 8080,
+                    environment: vec![],
+                };
+                provision::service(&aws, &name, &name, &[app], &net, &alb).await?;
+                Ok::<_, BoxError>((uri, alb.load_balancer, alb.target_group))
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for creator in creators {
+        results.push(creator.await.unwrap().expect("a creator failed"));
+    }
+    assert!(
+        results.windows(2).all(|pair| pair[0] == pair[1]),
+        "{results:?}"
+    );
+
+    let services = aws
+        .ecs
+        .describe_services()
+        .cluster(&name)
+        .services(&name)
+        .send()
+        .await
+        .unwrap();
+    let active = services
+        .services()
+        .iter()
+        .filter(|s| s.status() == Some("ACTIVE"))
+        .count();
+    assert_eq!(active, 1, "one service");
 }

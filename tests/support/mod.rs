@@ -8,7 +8,7 @@ pub mod provision;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 pub use provision::{Aws, Container};
 
@@ -94,12 +94,22 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `prefix` and 8 hex digits that differ between calls of one process and,
+/// almost surely, between processes and runs: names on the stack outlive a run,
+/// and provisioning reuses what already exists under a name, so a name must
+/// not come back.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
+    use std::hash::{Hash, Hasher};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{:05x}", (nanos ^ std::process::id()) & 0xfffff)
+        .as_nanos()
+        .hash(&mut hasher);
+    std::process::id().hash(&mut hasher);
+    CALLS.fetch_add(1, Ordering::Relaxed).hash(&mut hasher);
+    format!("{prefix}-{:08x}", hasher.finish() as u32)
 }
 
 pub fn random_sha() -> String {
@@ -111,6 +121,24 @@ pub fn random_sha() -> String {
 }
 
 static OCTET: AtomicU8 = AtomicU8::new(0);
+
+/// The resources every scenario shares — the ECR repository (its URI) and the
+/// cluster — made once per test binary: the binary's tests start side by side
+/// and would otherwise all race to create them. Other binaries (another
+/// checkout's tests on the same stack) may still race with this one; the
+/// provisioning's tolerant creates make them converge.
+pub async fn shared_resources(aws: &Aws) -> String {
+    static SHARED: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    SHARED
+        .get_or_try_init(|| async {
+            let uri = provision::repository(aws, REPOSITORY).await?;
+            provision::cluster(aws, CLUSTER).await?;
+            Ok::<_, provision::BoxError>(uri)
+        })
+        .await
+        .expect("the shared ECR repository and ECS cluster")
+        .clone()
+}
 
 /// A service of its own on the shared cluster, behind its own ALB.
 pub struct Scenario {
@@ -138,8 +166,7 @@ impl Scenario {
         let alb = provision::alb(&aws, &service, &net, "/health")
             .await
             .unwrap();
-        let repository_uri = provision::repository(&aws, REPOSITORY).await.unwrap();
-        provision::cluster(&aws, CLUSTER).await.unwrap();
+        let repository_uri = shared_resources(&aws).await;
         let mut containers = vec![Container {
             name: "app",
             image: format!("{repository_uri}:bootstrap"),

@@ -3,6 +3,12 @@
 //! an internet-facing ALB with an HTTP listener, an `ip` target group with a
 //! health check, an ECR repository, an ECS cluster and a Fargate service
 //! (awsvpc, private subnets) behind the ALB. Shared by the tests and the demo.
+//!
+//! Every create tolerates "already exists": tests run side by side (threads of
+//! one test binary, and test binaries of several checkouts against one stack),
+//! and the first run on an empty stack is where they race. A create that AWS
+//! (or the emulator) answers with "already exists" looks the resource up and
+//! uses it, so concurrent creators converge on one resource.
 
 #![allow(dead_code)]
 
@@ -14,7 +20,35 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerSchemeEnum, ProtocolEnum, TargetTypeEnum,
 };
 
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The answers AWS gives a create whose resource is already there.
+pub fn already_exists(err: &impl ProvideErrorMetadata) -> bool {
+    match err.code() {
+        Some(
+            "RepositoryAlreadyExistsException"
+            | "ResourceAlreadyExistsException"
+            | "EntityAlreadyExists"
+            | "DuplicateLoadBalancerName"
+            | "DuplicateTargetGroupName"
+            | "DuplicateListener"
+            | "InvalidGroup.Duplicate",
+        ) => true,
+        // ECS: CreateService for a name that is already an ACTIVE service.
+        Some("InvalidParameterException") => {
+            err.message().is_some_and(|m| m.contains("not idempotent"))
+        }
+        _ => false,
+    }
+}
+
+/// The error for a create that said "already exists" and a lookup that then
+/// found nothing.
+fn vanished(what: &str) -> BoxError {
+    format!("{what} already exists, but looking it up found nothing").into()
+}
 
 pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
@@ -80,21 +114,43 @@ pub async fn network(aws: &Aws, name: &str, second_octet: u8) -> Result<Network,
             list.push(id);
         }
     }
-    let sg = aws
-        .ec2
-        .create_security_group()
-        .group_name(format!("{name}-sg"))
-        .description("shipit test")
-        .vpc_id(&vpc)
-        .send()
-        .await?;
-    let security_group = sg.group_id().ok_or("no sg id")?.to_string();
+    let security_group = security_group(aws, &format!("{name}-sg"), &vpc).await?;
     Ok(Network {
         vpc,
         public_subnets,
         private_subnets,
         security_group,
     })
+}
+
+async fn security_group(aws: &Aws, name: &str, vpc: &str) -> Result<String, BoxError> {
+    match aws
+        .ec2
+        .create_security_group()
+        .group_name(name)
+        .description("shipit test")
+        .vpc_id(vpc)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.group_id().ok_or("no sg id")?.to_string()),
+        Err(err) if already_exists(&err) => {
+            use aws_sdk_ec2::types::Filter;
+            let filter = |key: &str, value: &str| Filter::builder().name(key).values(value).build();
+            let out = aws
+                .ec2
+                .describe_security_groups()
+                .filters(filter("group-name", name))
+                .filters(filter("vpc-id", vpc))
+                .send()
+                .await?;
+            let group = out.security_groups().first().and_then(|g| g.group_id());
+            Ok(group
+                .ok_or_else(|| vanished(&format!("security group {name}")))?
+                .to_string())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -105,22 +161,58 @@ pub struct Alb {
 }
 
 pub async fn alb(aws: &Aws, name: &str, net: &Network, health_path: &str) -> Result<Alb, BoxError> {
-    let lb = aws
+    let (load_balancer, dns_name) = load_balancer(aws, &format!("{name}-alb"), net).await?;
+    let target_group = target_group(aws, &format!("{name}-tg"), net, health_path).await?;
+    listener(aws, &load_balancer, &target_group).await?;
+    Ok(Alb {
+        load_balancer,
+        target_group,
+        dns_name,
+    })
+}
+
+/// The load balancer's ARN and DNS name.
+async fn load_balancer(aws: &Aws, name: &str, net: &Network) -> Result<(String, String), BoxError> {
+    let created = aws
         .elb
         .create_load_balancer()
-        .name(format!("{name}-alb"))
+        .name(name)
         .scheme(LoadBalancerSchemeEnum::InternetFacing)
         .set_subnets(Some(net.public_subnets.clone()))
         .security_groups(&net.security_group)
         .send()
-        .await?;
-    let lb = lb.load_balancers().first().ok_or("no load balancer")?;
-    let load_balancer = lb.load_balancer_arn().ok_or("no lb arn")?.to_string();
-    let dns_name = lb.dns_name().unwrap_or_default().to_string();
-    let tg = aws
+        .await;
+    let lbs = match created {
+        Ok(out) => out.load_balancers().to_vec(),
+        Err(err) if already_exists(&err) => aws
+            .elb
+            .describe_load_balancers()
+            .names(name)
+            .send()
+            .await?
+            .load_balancers()
+            .to_vec(),
+        Err(err) => Err(err)?,
+    };
+    let lb = lbs
+        .first()
+        .ok_or_else(|| vanished(&format!("load balancer {name}")))?;
+    Ok((
+        lb.load_balancer_arn().ok_or("no lb arn")?.to_string(),
+        lb.dns_name().unwrap_or_default().to_string(),
+    ))
+}
+
+async fn target_group(
+    aws: &Aws,
+    name: &str,
+    net: &Network,
+    health_path: &str,
+) -> Result<String, BoxError> {
+    let created = aws
         .elb
         .create_target_group()
-        .name(format!("{name}-tg"))
+        .name(name)
         .protocol(ProtocolEnum::Http)
         .port(8080)
         .vpc_id(&net.vpc)
@@ -131,62 +223,131 @@ pub async fn alb(aws: &Aws, name: &str, net: &Network, health_path: &str) -> Res
         .healthy_threshold_count(2)
         .unhealthy_threshold_count(2)
         .send()
-        .await?;
-    let target_group = tg
-        .target_groups()
-        .first()
-        .and_then(|t| t.target_group_arn())
-        .ok_or("no tg arn")?
-        .to_string();
-    aws.elb
+        .await;
+    let groups = match created {
+        Ok(out) => out.target_groups().to_vec(),
+        Err(err) if already_exists(&err) => aws
+            .elb
+            .describe_target_groups()
+            .names(name)
+            .send()
+            .await?
+            .target_groups()
+            .to_vec(),
+        Err(err) => Err(err)?,
+    };
+    let arn = groups.first().and_then(|t| t.target_group_arn());
+    Ok(arn
+        .ok_or_else(|| vanished(&format!("target group {name}")))?
+        .to_string())
+}
+
+/// An HTTP listener on port 80 forwarding to the target group (an existing
+/// listener on that port is kept).
+async fn listener(aws: &Aws, load_balancer: &str, target_group: &str) -> Result<(), BoxError> {
+    // Looked up first: the emulator does not refuse a second listener on a port.
+    if has_port_80_listener(aws, load_balancer).await? {
+        return Ok(());
+    }
+    let created = aws
+        .elb
         .create_listener()
-        .load_balancer_arn(&load_balancer)
+        .load_balancer_arn(load_balancer)
         .protocol(ProtocolEnum::Http)
         .port(80)
         .default_actions(
             Action::builder()
                 .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(&target_group)
+                .target_group_arn(target_group)
                 .build(),
         )
         .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(err) if already_exists(&err) => match has_port_80_listener(aws, load_balancer).await? {
+            true => Ok(()),
+            false => Err(vanished(&format!(
+                "the port 80 listener of {load_balancer}"
+            ))),
+        },
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn has_port_80_listener(aws: &Aws, load_balancer: &str) -> Result<bool, BoxError> {
+    let out = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(load_balancer)
+        .send()
         .await?;
-    Ok(Alb {
-        load_balancer,
-        target_group,
-        dns_name,
-    })
+    Ok(out.listeners().iter().any(|l| l.port() == Some(80)))
 }
 
 /// The repository URI (creating the repository if needed).
 pub async fn repository(aws: &Aws, name: &str) -> Result<String, BoxError> {
-    if let Ok(out) = aws
+    if let Some(uri) = repository_uri(aws, name).await? {
+        return Ok(uri);
+    }
+    match aws
+        .ecr
+        .create_repository()
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .repository()
+            .and_then(|r| r.repository_uri())
+            .ok_or("no repository uri")?
+            .to_string()),
+        Err(err) if already_exists(&err) => repository_uri(aws, name)
+            .await?
+            .ok_or_else(|| vanished(&format!("ECR repository {name}"))),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The URI of the repository, `None` when there is no such repository.
+async fn repository_uri(aws: &Aws, name: &str) -> Result<Option<String>, BoxError> {
+    match aws
         .ecr
         .describe_repositories()
         .repository_names(name)
         .send()
         .await
     {
-        if let Some(uri) = out.repositories().first().and_then(|r| r.repository_uri()) {
-            return Ok(uri.to_string());
-        }
+        Ok(out) => Ok(out
+            .repositories()
+            .first()
+            .and_then(|r| r.repository_uri())
+            .map(str::to_string)),
+        Err(err) if err.code() == Some("RepositoryNotFoundException") => Ok(None),
+        Err(err) => Err(err.into()),
     }
-    let out = aws
-        .ecr
-        .create_repository()
-        .repository_name(name)
-        .send()
-        .await?;
-    Ok(out
-        .repository()
-        .and_then(|r| r.repository_uri())
-        .ok_or("no repository uri")?
-        .to_string())
 }
 
+/// The cluster, created if there is no ACTIVE one of that name. (The emulator
+/// answers CreateCluster for an existing name by replacing the cluster, so it
+/// is only created when missing.)
 pub async fn cluster(aws: &Aws, name: &str) -> Result<(), BoxError> {
-    aws.ecs.create_cluster().cluster_name(name).send().await?;
-    Ok(())
+    if cluster_active(aws, name).await? {
+        return Ok(());
+    }
+    match aws.ecs.create_cluster().cluster_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if already_exists(&err) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn cluster_active(aws: &Aws, name: &str) -> Result<bool, BoxError> {
+    let out = aws.ecs.describe_clusters().clusters(name).send().await?;
+    Ok(out
+        .clusters()
+        .iter()
+        .any(|c| c.cluster_name() == Some(name) && c.status() == Some("ACTIVE")))
 }
 
 /// A container of the bootstrap revision.
@@ -198,7 +359,9 @@ pub struct Container {
 }
 
 /// Registers the bootstrap revision and creates the service (desired count 0:
-/// the first `shipit deploy --desired-count 1` brings it up).
+/// the first `shipit deploy --desired-count 1` brings it up). Returns the
+/// service's task definition: if the service already existed (created
+/// concurrently), the one it runs.
 pub async fn service(
     aws: &Aws,
     cluster: &str,
@@ -242,7 +405,8 @@ pub async fn service(
         .and_then(|t| t.task_definition_arn())
         .ok_or("no td arn")?
         .to_string();
-    aws.ecs
+    let created = aws
+        .ecs
         .create_service()
         .cluster(cluster)
         .service_name(name)
@@ -267,6 +431,26 @@ pub async fn service(
                 .build(),
         )
         .send()
-        .await?;
-    Ok(td_arn)
+        .await;
+    match created {
+        Ok(_) => Ok(td_arn),
+        Err(err) if already_exists(&err) => {
+            let out = aws
+                .ecs
+                .describe_services()
+                .cluster(cluster)
+                .services(name)
+                .send()
+                .await?;
+            let running = out
+                .services()
+                .iter()
+                .find(|s| s.status() == Some("ACTIVE"))
+                .and_then(|s| s.task_definition());
+            Ok(running
+                .ok_or_else(|| vanished(&format!("service {name}")))?
+                .to_string())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
