@@ -1,0 +1,1263 @@
+//! The real `shipit` binary, with its real SDK adapters, against scripted
+//! AWS responses shaped as the ECS, ELBv2, ECR and CloudWatch API references
+//! describe them, including what the local emulator never shows (deployments
+//! that complete, circuit breakers, ECS's own rollbacks, deployment alarms,
+//! container health, stop codes, IPv6).
+//!
+//! Every test deploys commit [`SHA`] of service `web` in cluster `prod`
+//! (revision 7 → 8, one task, one `ip` target group). The image tag is
+//! already in ECR, so no Docker engine is involved. Polls are 1 s apart.
+//!
+//! Two groups:
+//! - `today_*`: what shipit does now; they prove the harness and must pass.
+//! - `issue_10_*`: the verdict and orchestration of issue 10 as
+//!   /work/CONTRACT.md specifies them (verdict names, exit codes). They fail
+//!   until that work is merged, each saying what it expected.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::aws::*;
+
+const CLUSTER: &str = "prod";
+const SERVICE: &str = "web";
+const REPOSITORY: &str = "web";
+const CONTAINER: &str = "app";
+const PORT: i32 = 8080;
+const SHA: &str = "5a1f00d2c0ffee0000000000000000000000a5e1";
+const OLD_SHA: &str = "0ld5000000000000000000000000000000000007";
+const DIGEST: &str = "sha256:8b1a9953c4611296a827abf8c47804d7e6c49c6b2a4f1f1f3b1b1b2b3c4d5e6f";
+const OLD_DIGEST: &str = "sha256:07a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f";
+
+const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
+const NEW: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
+/// Someone else's revision (a newer pipeline run, a console deploy).
+const OTHER: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:9";
+const TG: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067";
+const TG_GREEN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-green/0f1e2d3c4b5a6978";
+
+/// The deployment serving revision 7 before the deploy.
+const OLD_DEP: &str = "ecs-svc/4919275820175283721";
+/// The deployment UpdateService to revision 8 starts.
+const NEW_DEP: &str = "ecs-svc/6182051290346153823";
+/// The deployment that takes the service back to revision 7 (shipit's or ECS's rollback).
+const BACK_DEP: &str = "ecs-svc/7301922376511830480";
+/// Someone else's deployment.
+const OTHER_DEP: &str = "ecs-svc/8450013377281954602";
+
+const OLD_IP: &str = "10.0.1.17";
+const NEW_IP: &str = "10.0.2.28";
+const NEW_IP_2: &str = "10.0.2.44";
+const BACK_IP: &str = "10.0.1.61";
+const OTHER_IP: &str = "10.0.3.12";
+
+fn task(n: u64) -> String {
+    task_arn(CLUSTER, n)
+}
+
+/// Revision 7's task, started long before the deploy.
+fn old_task() -> TaskDoc {
+    TaskDoc::running(&task(7), OLD, OLD_DEP, CONTAINER, OLD_IP).started_at(now() - 3_600.0)
+}
+
+fn new_task(n: u64, ip: &str) -> TaskDoc {
+    TaskDoc::running(&task(n), NEW, NEW_DEP, CONTAINER, ip)
+}
+
+/// The task the rollback deployment (to revision 7) starts.
+fn back_task() -> TaskDoc {
+    TaskDoc::running(&task(70), OLD, BACK_DEP, CONTAINER, BACK_IP)
+}
+
+/// The service as it is before the deploy: revision 7, one deployment, COMPLETED.
+fn service_on_old() -> ServiceDoc {
+    ServiceDoc::new(CLUSTER, SERVICE, OLD, 1)
+        .target_group(TG, CONTAINER, PORT)
+        .deployment(
+            DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "COMPLETED")
+                .counts(1, 1, 0)
+                .created_at(now() - 86_000.0),
+        )
+}
+
+/// `service` with its `taskDefinition` and `deployments` replaced.
+fn rolling(
+    service: ServiceDoc,
+    task_definition: &str,
+    deployments: Vec<DeploymentDoc>,
+) -> ServiceDoc {
+    let mut service = service
+        .set("/taskDefinition", json!(task_definition))
+        .set("/deployments", json!([]));
+    for d in deployments {
+        service = service.deployment(d);
+    }
+    service
+}
+
+fn new_primary(rollout: &str, running: i32) -> DeploymentDoc {
+    DeploymentDoc::new(NEW_DEP, "PRIMARY", NEW, rollout).counts(1, running, 0)
+}
+
+fn old_active(running: i32) -> DeploymentDoc {
+    DeploymentDoc::new(OLD_DEP, "ACTIVE", OLD, "COMPLETED")
+        .counts(1, running, 0)
+        .created_at(now() - 86_000.0)
+}
+
+/// The usual rollout of revision 8: a new task comes up, its target turns
+/// healthy, ECS completes the deployment and stops the old task.
+fn healthy_rollout(base: ServiceDoc) -> Vec<Frame> {
+    let starting = rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+    );
+    let both = rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 1), old_active(1)],
+    );
+    let done = rolling(base, NEW, vec![new_primary("COMPLETED", 1)]);
+    vec![
+        Frame::new(starting)
+            .task(old_task())
+            .task(new_task(8, NEW_IP).status("PENDING", "RUNNING"))
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+        Frame::new(both.clone())
+            .task(old_task())
+            .task(new_task(8, NEW_IP))
+            .targets(
+                TG,
+                vec![
+                    target(OLD_IP, PORT, "healthy"),
+                    target(NEW_IP, PORT, "initial"),
+                ],
+            ),
+        Frame::new(both)
+            .task(old_task())
+            .task(new_task(8, NEW_IP))
+            .targets(
+                TG,
+                vec![
+                    target(OLD_IP, PORT, "draining"),
+                    target(NEW_IP, PORT, "healthy"),
+                ],
+            ),
+        Frame::new(done)
+            .task(old_task().stopped(
+                "ServiceSchedulerInitiated",
+                "Scaling activity initiated by (deployment ecs-svc/6182051290346153823)",
+            ))
+            .task(new_task(8, NEW_IP))
+            .targets(TG, vec![target(NEW_IP, PORT, "healthy")]),
+    ]
+}
+
+/// A rollback to revision 7 (by shipit's UpdateService, or ECS's own) that goes well.
+fn healthy_return(base: ServiceDoc, failed: DeploymentDoc) -> Vec<Frame> {
+    let back = |rollout: &str, running: i32| {
+        DeploymentDoc::new(BACK_DEP, "PRIMARY", OLD, rollout).counts(1, running, 0)
+    };
+    vec![
+        Frame::new(rolling(
+            base.clone(),
+            OLD,
+            vec![back("IN_PROGRESS", 0), failed.clone()],
+        ))
+        .task(back_task().status("PENDING", "RUNNING"))
+        .targets(TG, vec![]),
+        Frame::new(rolling(
+            base.clone(),
+            OLD,
+            vec![back("IN_PROGRESS", 1), failed],
+        ))
+        .task(back_task())
+        .targets(TG, vec![target(BACK_IP, PORT, "healthy")]),
+        Frame::new(rolling(base, OLD, vec![back("COMPLETED", 1)]))
+            .task(back_task())
+            .targets(TG, vec![target(BACK_IP, PORT, "healthy")]),
+    ]
+}
+
+/// Revision 7 as DescribeTaskDefinition returns it.
+fn old_task_definition() -> Value {
+    task_definition(
+        OLD,
+        CONTAINER,
+        &format!("{}:{OLD_SHA}", ecr_uri(REPOSITORY)),
+        PORT,
+    )
+}
+
+/// The scripted account: ECR holds both images, revision 7 is described
+/// with the tags shipit put on it, RegisterTaskDefinition answers revision
+/// 8, and before the deploy the service runs revision 7 healthy.
+async fn world(service: ServiceDoc, old_td: Value) -> FakeAws {
+    let aws = FakeAws::start().await;
+    aws.on("ECR.DescribeRepositories")
+        .when("repositoryNames", REPOSITORY)
+        .reply(Reply::Doc(ecr_repositories(REPOSITORY)));
+    aws.on("ECR.DescribeImages")
+        .reply(ecr_image_not_found(REPOSITORY, "?"));
+    aws.on("ECR.DescribeImages")
+        .when("imageIds", SHA)
+        .reply(Reply::Doc(ecr_images(REPOSITORY, SHA, DIGEST)));
+    aws.on("ECR.DescribeImages")
+        .when("imageIds", OLD_SHA)
+        .reply(Reply::Doc(ecr_images(REPOSITORY, OLD_SHA, OLD_DIGEST)));
+    aws.on("ECS.DescribeTaskDefinition")
+        .when("taskDefinition", OLD)
+        .reply(Reply::Doc(describe_task_definition(
+            old_td,
+            &[
+                ("shipit:sha", OLD_SHA),
+                ("shipit:verdict", "healthy"),
+                ("team", "web"),
+            ],
+        )));
+    aws.on("ECS.RegisterTaskDefinition")
+        .reply(Reply::Registered(NEW.into()));
+    let before = Frame::new(service)
+        .task(old_task())
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")]);
+    aws.before(vec![before]);
+    aws
+}
+
+/// A deploy run and what it printed.
+struct Deploy {
+    code: i32,
+    result: Value,
+    stderr: String,
+}
+
+impl Deploy {
+    fn verdict(&self) -> &str {
+        self.result["verdict"].as_str().unwrap_or("<none>")
+    }
+
+    fn reason(&self) -> String {
+        self.result["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// What a failed assertion shows: the outcome and the mutating calls.
+    fn story(&self, aws: &FakeAws) -> String {
+        format!(
+            "got exit {} verdict `{}` reason {:?}\n  rollback: {}\n  mutations: {:?}\n  unscripted operations: {:?}\n  stderr (last lines):\n{}",
+            self.code,
+            self.verdict(),
+            self.reason(),
+            self.result["rollback"],
+            aws.mutation_summary(),
+            aws.unscripted(),
+            tail(&self.stderr, 12),
+        )
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `shipit deploy` against `aws` in a directory holding only a Dockerfile.
+async fn deploy(aws: &FakeAws, extra: &[&str]) -> Deploy {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let mut args = vec![
+        "deploy",
+        "-C",
+        dir.path().to_str().unwrap(),
+        "--sha",
+        SHA,
+        "--repository",
+        REPOSITORY,
+        "--cluster",
+        CLUSTER,
+        "--service",
+        SERVICE,
+        "--poll-interval",
+        "1s",
+        "--timeout",
+        "30s",
+        "--rollback-timeout",
+        "20s",
+        "--unhealthy-grace",
+        "2s",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
+    command
+        .args(&args)
+        .env("CI", "true")
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    for var in [
+        "GITHUB_ACTIONS",
+        "GITHUB_SHA",
+        "CIRCLE_SHA1",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
+        command.env_remove(key);
+    }
+    command.envs(aws.env());
+    let out = tokio::time::timeout(Duration::from_secs(90), command.output())
+        .await
+        .expect("shipit finished within 90 s")
+        .expect("the shipit binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!(
+        "$ shipit {}\n--- exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}--- mutations\n{:#?}",
+        args.join(" "),
+        out.status.code(),
+        aws.mutation_summary()
+    );
+    let result = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .unwrap_or(Value::Null);
+    Deploy {
+        code: out.status.code().unwrap_or(-1),
+        result,
+        stderr,
+    }
+}
+
+/// `--settle 1s` once shipit has the flag (issue 10, case 2), so the tests
+/// that expect `deployed` stay fast; nothing before.
+fn settle() -> Vec<&'static str> {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_shipit"))
+        .args(["deploy", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if help.contains("--settle") {
+        vec!["--settle", "1s"]
+    } else {
+        vec![]
+    }
+}
+
+/// The revisions UpdateService was called with, in order (`web:8`, `web:7`).
+fn updates(aws: &FakeAws) -> Vec<String> {
+    aws.calls_of("ECS.UpdateService")
+        .iter()
+        .map(|c| {
+            c.field("taskDefinition")
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Whether revision 8 was tagged `shipit:verdict=<verdict>`.
+fn tagged(aws: &FakeAws, verdict: &str) -> bool {
+    aws.mutation_summary()
+        .contains(&format!("TagResource web:8 shipit:verdict={verdict}"))
+}
+
+/// DescribeServices calls made between the first UpdateService and the
+/// first `shipit:verdict` tag (or the end): the polls the verdict waited for.
+fn polls_before_verdict(aws: &FakeAws) -> usize {
+    let calls = aws.calls();
+    let start = calls
+        .iter()
+        .position(|c| c.operation == "ECS.UpdateService")
+        .unwrap_or(calls.len());
+    calls[start..]
+        .iter()
+        .take_while(|c| c.operation != "ECS.TagResource")
+        .filter(|c| c.operation == "ECS.DescribeServices")
+        .count()
+}
+
+// ---------------------------------------------------------------------------
+// Today's behaviour: the harness, proven with the real SDK.
+
+#[tokio::test]
+async fn today_healthy_deploy_registers_updates_then_tags_healthy() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+
+    let run = deploy(&aws, &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "a healthy rollout is deployed; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutation_summary(),
+        [
+            "RegisterTaskDefinition web",
+            "UpdateService web:8",
+            "TagResource web:8 shipit:verdict=healthy"
+        ],
+        "one revision registered, one update, one healthy tag; {}",
+        run.story(&aws)
+    );
+    // The revision registered is revision 7 with the new image and shipit's tags.
+    let registered = &aws.calls_of("ECS.RegisterTaskDefinition")[0].body;
+    assert_eq!(
+        registered["containerDefinitions"][0]["image"],
+        format!("{}:{SHA}", ecr_uri(REPOSITORY)),
+    );
+    let tags = registered["tags"].as_array().cloned().unwrap_or_default();
+    assert!(
+        tags.contains(&json!({"key": "shipit:sha", "value": SHA}))
+            && tags.contains(&json!({"key": "shipit:previous", "value": OLD}))
+            && tags.contains(&json!({"key": "team", "value": "web"})),
+        "tags of the new revision: {tags:?}"
+    );
+    assert_eq!(
+        aws.calls_of("ECS.UpdateService")[0].body["cluster"],
+        CLUSTER,
+        "UpdateService names the cluster"
+    );
+    assert!(
+        aws.calls_of("ELBv2.DescribeTargetHealth")
+            .iter()
+            .all(|c| c.field("TargetGroupArn") == TG && c.protocol == Protocol::Query),
+        "target health is read over awsQuery for the service's target group"
+    );
+}
+
+#[tokio::test]
+async fn today_circuit_breaker_failure_without_ecs_rollback_is_rolled_back_by_shipit() {
+    // The breaker is on but ECS does not roll back (rollback: false): shipit must.
+    let base = service_on_old().circuit_breaker(true, false);
+    let aws = world(base.clone(), old_task_definition()).await;
+    let failed = DeploymentDoc::new(NEW_DEP, "PRIMARY", NEW, "FAILED")
+        .counts(1, 0, 3)
+        .reason("ECS deployment circuit breaker: tasks failed to start.");
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(rolling(base.clone(), NEW, vec![new_primary("IN_PROGRESS", 0), old_active(1)]))
+                .task(old_task())
+                .task(new_task(8, NEW_IP).status("PENDING", "RUNNING"))
+                .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+            Frame::new(rolling(base.clone(), NEW, vec![failed.clone(), old_active(1)]).event(
+                "5e1f0a52-0c1d-4f7e-9b2a-3c4d5e6f7a8b",
+                now(),
+                "(service web) (deployment ecs-svc/6182051290346153823) deployment failed: tasks failed to start.",
+            ))
+            .task(old_task())
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+        ],
+    );
+    let mut inactive = failed;
+    inactive.0["status"] = json!("ACTIVE");
+    aws.after_update_to(OLD, healthy_return(base, inactive));
+
+    let run = deploy(&aws, &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "a FAILED deployment is rolled back; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().contains("FAILED") && run.reason().contains("circuit breaker"),
+        "the reason names the circuit breaker: {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+    assert_eq!(run.result["rollback"]["to"], OLD);
+    assert_eq!(run.result["rollback"]["healthy"], true);
+    assert!(!tagged(&aws, "healthy"), "{}", run.story(&aws));
+}
+
+/// A new task that cannot pull its image: STOPPED, stopCode TaskFailedToStart.
+fn cannot_pull(n: u64) -> TaskDoc {
+    let reason = format!(
+        "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {}:{SHA}: not found",
+        ecr_uri(REPOSITORY)
+    );
+    new_task(n, NEW_IP)
+        .stopped("TaskFailedToStart", &reason)
+        .container_exit(None, Some(&reason))
+}
+
+#[tokio::test]
+async fn today_a_new_task_that_cannot_pull_its_image_is_rolled_back() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let base = service_on_old();
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(rolling(
+                base.clone(),
+                NEW,
+                vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+            ))
+            .task(old_task())
+            .task(new_task(8, NEW_IP).status("PROVISIONING", "RUNNING"))
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+            Frame::new(rolling(
+                base.clone(),
+                NEW,
+                vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+            ))
+            .task(old_task())
+            .task(cannot_pull(8))
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+        ],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1),
+        ),
+    );
+
+    let run = deploy(&aws, &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "a task that cannot start is the revision's fault; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().contains("CannotPullContainerError"),
+        "the reason carries ECS's stoppedReason; {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+}
+
+#[tokio::test]
+async fn today_an_unknown_container_is_bad_input_and_changes_nothing() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+
+    let run = deploy(&aws, &["--container", "nope"]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (2, "error"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(run.reason().contains("nope"), "{}", run.story(&aws));
+    assert_eq!(
+        aws.mutations().len(),
+        0,
+        "nothing changed; {}",
+        run.story(&aws)
+    );
+    assert!(
+        !aws.calls_of("ECS.DescribeServices").is_empty(),
+        "the plan did read the service before refusing"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Issue 10, as it will behave once the new verdict and orchestration land.
+
+/// Issue 10 case 1: an essential container with a `healthCheck` that ECS
+/// reports UNHEALTHY fails the deploy, even while the ALB calls the target healthy.
+#[tokio::test]
+async fn issue_10_unhealthy_container_health_check_is_rolled_back_even_with_a_healthy_target() {
+    let checked = with_health_check(
+        old_task_definition(),
+        "curl -fs http://localhost:8080/health || exit 1",
+    );
+    let base = service_on_old();
+    let aws = world(base.clone(), checked).await;
+    let rollout = |health: &str| {
+        Frame::new(rolling(
+            base.clone(),
+            NEW,
+            vec![new_primary("IN_PROGRESS", 1), old_active(1)],
+        ))
+        .task(old_task().health("HEALTHY"))
+        .task(new_task(8, NEW_IP).health(health))
+        .targets(
+            TG,
+            vec![
+                target(OLD_IP, PORT, "healthy"),
+                target(NEW_IP, PORT, "healthy"),
+            ],
+        )
+    };
+    aws.after_update_to(NEW, vec![rollout("UNKNOWN"), rollout("UNHEALTHY")]);
+    let mut returned = healthy_return(
+        base,
+        DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
+    );
+    for frame in &mut returned {
+        for t in &mut frame.tasks {
+            t["healthStatus"] = json!("HEALTHY");
+            t["containers"][0]["healthStatus"] = json!("HEALTHY");
+        }
+    }
+    aws.after_update_to(OLD, returned);
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "expected exit 1 `rolled_back`: container `app` has a healthCheck and ECS reports it UNHEALTHY past the 2 s grace; a healthy ALB target must not override that; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().to_lowercase().contains("health"),
+        "expected the reason to name the failed container health check; {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+    assert!(!tagged(&aws, "healthy"), "{}", run.story(&aws));
+}
+
+/// Issue 10 case 2: a task that passes the ALB check and crashes two
+/// seconds later is not deployed (the default settle period catches it).
+#[tokio::test]
+async fn issue_10_a_task_that_passes_one_check_then_crashes_is_not_deployed() {
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    let up = rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 1), old_active(1)],
+    );
+    let healthy = Frame::new(up.clone())
+        .task(old_task())
+        .task(new_task(8, NEW_IP))
+        .targets(
+            TG,
+            vec![
+                target(OLD_IP, PORT, "healthy"),
+                target(NEW_IP, PORT, "healthy"),
+            ],
+        );
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(up.clone())
+                .task(old_task())
+                .task(new_task(8, NEW_IP))
+                .targets(
+                    TG,
+                    vec![
+                        target(OLD_IP, PORT, "healthy"),
+                        target(NEW_IP, PORT, "initial"),
+                    ],
+                ),
+            healthy.clone(),
+            healthy,
+            Frame::new(rolling(
+                base.clone(),
+                NEW,
+                vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+            ))
+            .task(old_task())
+            .task(
+                new_task(8, NEW_IP)
+                    .stopped(
+                        "EssentialContainerExited",
+                        "Essential container in task exited",
+                    )
+                    .container_exit(Some(139), None),
+            )
+            .targets(
+                TG,
+                vec![
+                    target(OLD_IP, PORT, "healthy"),
+                    target(NEW_IP, PORT, "draining"),
+                ],
+            ),
+        ],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
+        ),
+    );
+
+    // No --settle: the default must catch a crash two seconds after the first healthy check.
+    let run = deploy(&aws, &[]).await;
+
+    assert_ne!(
+        run.verdict(),
+        "deployed",
+        "expected no `deployed`: the new task was healthy for two polls, then its essential container exited (code 139); {}",
+        run.story(&aws)
+    );
+    assert!(
+        !tagged(&aws, "healthy"),
+        "never tagged healthy; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "expected exit 1 `rolled_back` (an essential-container exit is the revision's fault); {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 3: with deployment alarms enabled, `deployed` only once ECS
+/// says the deployment COMPLETED (it keeps judging after the tasks are healthy).
+#[tokio::test]
+async fn issue_10_with_deployment_alarms_deployed_waits_for_ecs_completed() {
+    let base = service_on_old().alarms(&["web-5xx"], true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.alarm(
+        "web-5xx",
+        "OK",
+        "Threshold Crossed: no datapoints were received for 1 period",
+    );
+    let healthy = |rollout: &str| {
+        Frame::new(rolling(base.clone(), NEW, vec![new_primary(rollout, 1)]))
+            .task(new_task(8, NEW_IP))
+            .targets(TG, vec![target(NEW_IP, PORT, "healthy")])
+    };
+    let mut frames = healthy_rollout(base.clone());
+    frames.pop();
+    frames.extend([
+        healthy("IN_PROGRESS"),
+        healthy("IN_PROGRESS"),
+        healthy("IN_PROGRESS"),
+        healthy("COMPLETED"),
+    ]);
+    let completed_at = frames.len(); // the COMPLETED frame is the Nth DescribeServices after the update
+    aws.after_update_to(NEW, frames);
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed` once rolloutState is COMPLETED; {}",
+        run.story(&aws)
+    );
+    assert!(
+        polls_before_verdict(&aws) >= completed_at,
+        "expected the verdict only after ECS said COMPLETED (DescribeServices #{completed_at} after the update), but shipit decided after {} poll(s): the alarms were still being judged; {}",
+        polls_before_verdict(&aws),
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
+}
+
+/// Issue 10 case 3: an alarm of the service already in ALARM is refused
+/// before any change (ECS would ignore it), naming it.
+#[tokio::test]
+async fn issue_10_a_deployment_alarm_already_in_alarm_is_refused_before_any_change() {
+    let base = service_on_old().alarms(&["web-5xx"], true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.alarm(
+        "web-5xx",
+        "ALARM",
+        "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0).",
+    );
+    aws.after_update_to(NEW, healthy_rollout(base));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        run.code,
+        2,
+        "expected exit 2: deployment alarm web-5xx is already in ALARM, so ECS would ignore it; {}",
+        run.story(&aws)
+    );
+    assert!(
+        format!("{}{}", run.reason(), run.stderr).contains("web-5xx"),
+        "expected the refusal to name alarm web-5xx; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutations().len(),
+        0,
+        "expected zero mutations; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 cases 3 and 8: ECS rolls back on a deployment alarm; shipit
+/// watches ECS's rollback instead of starting its own, and names the alarm.
+#[tokio::test]
+async fn issue_10_an_alarm_rollback_by_ecs_is_watched_not_repeated() {
+    let base = service_on_old().alarms(&["web-5xx"], true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.alarm(
+        "web-5xx",
+        "OK",
+        "Threshold Crossed: no datapoints were received for 1 period",
+    );
+    aws.on("CloudWatch.DescribeAlarms").after_update_to(NEW).reply(Reply::Doc(json!({
+        "MetricAlarms": [metric_alarm("web-5xx", "ALARM", "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0).")],
+        "CompositeAlarms": [],
+    })));
+    let reason = "ECS deployment ecs-svc/6182051290346153823 failed: CloudWatch alarm(s) web-5xx in ALARM state; rolling back to ecs-svc/7301922376511830480.";
+    let failed = DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "FAILED")
+        .counts(1, 1, 0)
+        .reason(reason);
+    let mut frames = healthy_rollout(base.clone());
+    frames.truncate(3);
+    let mut returning = healthy_return(
+        base.clone().event(
+            "0b6f4c1e-7a2d-4e8f-9c3b-5d6e7f8a9b0c",
+            now() + 3.0,
+            "(service web) rolling back deployment ecs-svc/6182051290346153823: alarm web-5xx triggered.",
+        ),
+        failed,
+    );
+    let sd = |status: &str| {
+        let mut d = service_deployment(CLUSTER, SERVICE, NEW_DEP, NEW, status);
+        d["alarms"] = json!({"status": "TRIGGERED", "alarmNames": ["web-5xx"], "triggeredAlarmNames": ["web-5xx"]});
+        d["rollback"] = json!({"reason": "Service deployment rolled back because of a triggered alarm: web-5xx", "startedAt": now(), "serviceRevisionArn": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service-revision/{CLUSTER}/{SERVICE}/7")});
+        d
+    };
+    for (i, frame) in returning.iter_mut().enumerate() {
+        let status = if i + 1 == 3 {
+            "ROLLBACK_SUCCESSFUL"
+        } else {
+            "ROLLBACK_IN_PROGRESS"
+        };
+        *frame = frame.clone().service_deployment(sd(status));
+    }
+    frames.extend(returning);
+    aws.after_update_to(NEW, frames);
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        updates(&aws),
+        ["web:8"],
+        "expected no UpdateService from shipit after ECS started its own alarm rollback to web:7; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "expected exit 1 `rolled_back` (ECS's rollback became healthy); {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().contains("web-5xx"),
+        "expected the reason to name the alarm that fired (web-5xx); {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 8: ECS's circuit breaker rolls back by itself; shipit does
+/// not start a second deployment, it watches ECS's and reports both.
+#[tokio::test]
+async fn issue_10_a_circuit_breaker_rollback_by_ecs_is_watched_not_repeated() {
+    let base = service_on_old().circuit_breaker(true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    let failed = DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "FAILED")
+        .counts(1, 0, 3)
+        .reason("ECS deployment circuit breaker: tasks failed to start.");
+    let mut frames = vec![Frame::new(rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+    ))
+    .task(old_task())
+    .task(new_task(8, NEW_IP).status("PROVISIONING", "RUNNING"))
+    .targets(TG, vec![target(OLD_IP, PORT, "healthy")])];
+    let mut returning = healthy_return(
+        base.event(
+            "7c2a9e4b-1f3d-4a5b-8c6d-9e0f1a2b3c4d",
+            now() + 1.0,
+            "(service web) (deployment ecs-svc/6182051290346153823) deployment failed: tasks failed to start.",
+        ),
+        failed,
+    );
+    for frame in &mut returning {
+        frame.tasks.push(cannot_pull(8).0);
+        frame.tasks.push(cannot_pull(9).0);
+        frame.tasks.push(cannot_pull(10).0);
+    }
+    frames.extend(returning);
+    aws.after_update_to(NEW, frames);
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        updates(&aws),
+        ["web:8"],
+        "expected no UpdateService from shipit: ECS's circuit breaker is already rolling back to web:7; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "expected exit 1 `rolled_back` (ECS's own rollback became healthy); {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 7: another deployment (neither ours nor a rollback to
+/// revision 7) becomes PRIMARY: `superseded`, exit 4, nothing undone.
+#[tokio::test]
+async fn issue_10_a_newer_deployment_taking_over_is_superseded_not_rolled_back() {
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    let mut frames = healthy_rollout(base.clone());
+    frames.truncate(2);
+    let other = DeploymentDoc::new(OTHER_DEP, "PRIMARY", OTHER, "IN_PROGRESS").counts(1, 0, 0);
+    frames.push(
+        Frame::new(rolling(
+            base,
+            OTHER,
+            vec![
+                other,
+                DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 1, 0),
+                old_active(1),
+            ],
+        ))
+        .task(old_task())
+        .task(new_task(8, NEW_IP))
+        .task(
+            TaskDoc::running(&task(9), OTHER, OTHER_DEP, CONTAINER, OTHER_IP)
+                .status("PENDING", "RUNNING"),
+        )
+        .targets(
+            TG,
+            vec![
+                target(OLD_IP, PORT, "healthy"),
+                target(NEW_IP, PORT, "initial"),
+            ],
+        ),
+    );
+    aws.after_update_to(NEW, frames);
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        updates(&aws),
+        ["web:8"],
+        "expected no rollback: deployment {OTHER_DEP} (web:9) took over, and undoing it would undo someone else's release; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (4, "superseded"),
+        "expected exit 4 `superseded`; {}",
+        run.story(&aws)
+    );
+    assert!(
+        !tagged(&aws, "failed") && !tagged(&aws, "healthy"),
+        "{}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 9: a new task stopped by a Spot interruption is not the
+/// revision's fault; ECS's healthy replacement makes it `deployed`.
+#[tokio::test]
+async fn issue_10_a_spot_interruption_followed_by_a_healthy_replacement_is_deployed() {
+    let base = service_on_old().set(
+        "/capacityProviderStrategy",
+        json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]),
+    );
+    let aws = world(base.clone(), old_task_definition()).await;
+    let up = rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 1), old_active(1)],
+    );
+    let interrupted =
+        new_task(8, NEW_IP).stopped("SpotInterruption", "Your Spot Task was interrupted.");
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(up.clone())
+                .task(old_task())
+                .task(new_task(8, NEW_IP))
+                .targets(
+                    TG,
+                    vec![
+                        target(OLD_IP, PORT, "healthy"),
+                        target(NEW_IP, PORT, "initial"),
+                    ],
+                ),
+            Frame::new(rolling(
+                base.clone(),
+                NEW,
+                vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+            ))
+            .task(old_task())
+            .task(interrupted.clone())
+            .task(new_task(18, NEW_IP_2).status("PENDING", "RUNNING"))
+            .targets(
+                TG,
+                vec![
+                    target(OLD_IP, PORT, "healthy"),
+                    target(NEW_IP, PORT, "draining"),
+                ],
+            ),
+            Frame::new(up.clone())
+                .task(old_task())
+                .task(interrupted.clone())
+                .task(new_task(18, NEW_IP_2))
+                .targets(
+                    TG,
+                    vec![
+                        target(OLD_IP, PORT, "healthy"),
+                        target(NEW_IP_2, PORT, "initial"),
+                    ],
+                ),
+            Frame::new(rolling(base, NEW, vec![new_primary("COMPLETED", 1)]))
+                .task(interrupted)
+                .task(new_task(18, NEW_IP_2))
+                .targets(TG, vec![target(NEW_IP_2, PORT, "healthy")]),
+        ],
+    );
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed`: the stop was a SpotInterruption (not the revision's fault) and ECS's replacement became healthy; {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
+    assert!(tagged(&aws, "healthy"), "{}", run.story(&aws));
+}
+
+/// Issue 10 case 10: when DescribeTasks starts answering AccessDenied
+/// mid-watch, shipit cannot see: `blind`, exit 3, no rollback, and it says
+/// how to check and how to roll back.
+#[tokio::test]
+async fn issue_10_access_denied_mid_watch_is_blind_and_rolls_nothing_back() {
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    let mut frames = healthy_rollout(base);
+    frames.truncate(2); // the new target stays `initial`: no verdict before the denial
+    aws.after_update_to(NEW, frames);
+    aws.on("ECS.DescribeTasks")
+        .after_update_to(NEW)
+        .replies(vec![
+            Reply::Frame,
+            Reply::Frame,
+            Reply::access_denied("ecs:DescribeTasks"),
+        ]);
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        updates(&aws),
+        ["web:8"],
+        "expected no rollback UpdateService: shipit could not see the tasks, which says nothing about the revision; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (3, "blind"),
+        "expected exit 3 `blind`; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().contains("DescribeTasks") || run.reason().contains("AccessDenied"),
+        "expected the reason to say what could not be seen (DescribeTasks, access denied); {}",
+        run.story(&aws)
+    );
+    assert!(
+        format!("{}{}", run.result, run.stderr).contains("shipit rollback"),
+        "expected the exact rollback command in the output; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 5: `desiredCount` 0: nothing can be verified; exit 0
+/// `unverified`, and the revision is never tagged healthy.
+#[tokio::test]
+async fn issue_10_desired_count_zero_is_unverified_and_not_tagged_healthy() {
+    let base = ServiceDoc::new(CLUSTER, SERVICE, OLD, 0)
+        .target_group(TG, CONTAINER, PORT)
+        .deployment(DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "COMPLETED").counts(0, 0, 0));
+    let aws = world(base.clone(), old_task_definition()).await;
+    // Replace the "before" frame: no task runs, no target is registered.
+    aws.before(vec![Frame::new(base.clone()).targets(TG, vec![])]);
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(rolling(
+                base.clone(),
+                NEW,
+                vec![DeploymentDoc::new(NEW_DEP, "PRIMARY", NEW, "IN_PROGRESS").counts(0, 0, 0)],
+            ))
+            .targets(TG, vec![]),
+            Frame::new(rolling(
+                base,
+                NEW,
+                vec![DeploymentDoc::new(NEW_DEP, "PRIMARY", NEW, "COMPLETED").counts(0, 0, 0)],
+            ))
+            .targets(TG, vec![]),
+        ],
+    );
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert!(
+        !tagged(&aws, "healthy"),
+        "expected no shipit:verdict=healthy tag: with desiredCount 0 nothing ran, so the revision must never become a rollback target; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "unverified"),
+        "expected exit 0 `unverified`; {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
+}
+
+/// Issue 10 case 14: an IPv6-only task is matched to its IPv6 target.
+#[tokio::test]
+async fn issue_10_an_ipv6_only_task_is_matched_to_its_ipv6_target() {
+    const OLD_V6: &str = "2600:1f18:4a1:9f00:8c1d:2e3f:4a5b:6c7d";
+    const NEW_V6: &str = "2600:1f18:4a1:9f01:1c2d:3e4f:5a6b:7c8d";
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    let old = || old_task().ipv6_only(OLD_V6);
+    let new = || new_task(8, NEW_IP).ipv6_only(NEW_V6);
+    aws.before(vec![Frame::new(base.clone())
+        .task(old())
+        .targets(TG, vec![target(OLD_V6, PORT, "healthy")])]);
+    let both = rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 1), old_active(1)],
+    );
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(both.clone()).task(old()).task(new()).targets(
+                TG,
+                vec![
+                    target(OLD_V6, PORT, "healthy"),
+                    target(NEW_V6, PORT, "initial"),
+                ],
+            ),
+            Frame::new(both).task(old()).task(new()).targets(
+                TG,
+                vec![
+                    target(OLD_V6, PORT, "draining"),
+                    target(NEW_V6, PORT, "healthy"),
+                ],
+            ),
+            Frame::new(rolling(
+                base.clone(),
+                NEW,
+                vec![new_primary("COMPLETED", 1)],
+            ))
+            .task(new())
+            .targets(TG, vec![target(NEW_V6, PORT, "healthy")]),
+        ],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
+        ),
+    );
+
+    let mut args = settle();
+    args.extend(["--timeout", "10s"]);
+    let run = deploy(&aws, &args).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed`: task {NEW_V6} (ENI detail ipv6Address, no IPv4) is target {NEW_V6}:{PORT}, healthy; {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
+}
+
+/// Issue 10 case 16: an ECS-native blue/green service is refused in the plan.
+#[tokio::test]
+async fn issue_10_a_blue_green_service_is_refused_with_zero_mutations() {
+    let base = ServiceDoc::new(CLUSTER, SERVICE, OLD, 1)
+        .blue_green_target_groups(TG, TG_GREEN, CONTAINER, PORT)
+        .strategy("BLUE_GREEN")
+        .set("/deploymentConfiguration/bakeTimeInMinutes", json!(5))
+        .deployment(DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "COMPLETED").counts(1, 1, 0));
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(base));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        run.code, 2,
+        "expected exit 2: deploymentConfiguration.strategy BLUE_GREEN is not a rollout shipit watches; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().contains("BLUE_GREEN"),
+        "expected the refusal to name the strategy; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutations().len(),
+        0,
+        "expected zero mutations; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 16: a service behind a Classic Load Balancer is refused in the plan.
+#[tokio::test]
+async fn issue_10_a_classic_load_balancer_service_is_refused_with_zero_mutations() {
+    let base = ServiceDoc::new(CLUSTER, SERVICE, OLD, 1)
+        .classic_load_balancer("web-classic", CONTAINER, PORT)
+        .deployment(DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "COMPLETED").counts(1, 1, 0));
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(base));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        run.code, 2,
+        "expected exit 2: a Classic Load Balancer (loadBalancerName web-classic) cannot be watched per target; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().to_lowercase().contains("classic"),
+        "expected the refusal to say Classic Load Balancer; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutations().len(),
+        0,
+        "expected zero mutations; {}",
+        run.story(&aws)
+    );
+}
