@@ -272,7 +272,9 @@ fn tail(text: &str, lines: usize) -> String {
         .join("\n")
 }
 
-/// Runs `shipit deploy` against `aws` in a directory holding only a Dockerfile.
+/// Runs `shipit deploy` against `aws` in a directory holding only a
+/// Dockerfile, with 1 s polls, a 30 s deadline (20 s for the rollback) and a
+/// 2 s unhealthy grace unless `extra` says otherwise.
 async fn deploy(aws: &FakeAws, extra: &[&str]) -> Deploy {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
@@ -288,17 +290,20 @@ async fn deploy(aws: &FakeAws, extra: &[&str]) -> Deploy {
         CLUSTER,
         "--service",
         SERVICE,
-        "--poll-interval",
-        "1s",
-        "--timeout",
-        "30s",
-        "--rollback-timeout",
-        "20s",
-        "--unhealthy-grace",
-        "2s",
         "--output",
         "json",
     ];
+    // Fast timings, unless the test gives its own.
+    for (flag, value) in [
+        ("--poll-interval", "1s"),
+        ("--timeout", "30s"),
+        ("--rollback-timeout", "20s"),
+        ("--unhealthy-grace", "2s"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(extra);
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
     command
@@ -833,19 +838,49 @@ async fn issue_10_an_alarm_rollback_by_ecs_is_watched_not_repeated() {
         ),
         failed,
     );
-    let sd = |status: &str| {
+    // ECS's service-deployment view (ListServiceDeployments/DescribeServiceDeployments)
+    // answers in every frame: the earlier deployment SUCCESSFUL, ours monitored
+    // by the alarm, then rolled back because of it.
+    let previous = service_deployment(CLUSTER, SERVICE, OLD_DEP, OLD, "SUCCESSFUL");
+    let ours = |status: &str, alarm: &str| {
         let mut d = service_deployment(CLUSTER, SERVICE, NEW_DEP, NEW, status);
-        d["alarms"] = json!({"status": "TRIGGERED", "alarmNames": ["web-5xx"], "triggeredAlarmNames": ["web-5xx"]});
-        d["rollback"] = json!({"reason": "Service deployment rolled back because of a triggered alarm: web-5xx", "startedAt": now(), "serviceRevisionArn": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service-revision/{CLUSTER}/{SERVICE}/7")});
+        let triggered: Vec<&str> = if alarm == "TRIGGERED" {
+            vec!["web-5xx"]
+        } else {
+            vec![]
+        };
+        d["alarms"] =
+            json!({"status": alarm, "alarmNames": ["web-5xx"], "triggeredAlarmNames": triggered});
+        if alarm == "TRIGGERED" {
+            d["rollback"] = json!({
+                "reason": "Service deployment rolled back because the CloudWatch alarm web-5xx is in ALARM state.",
+                "startedAt": now() + 3.0,
+                "serviceRevisionArn": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service-revision/{CLUSTER}/{SERVICE}/7"),
+            });
+        }
         d
     };
+    aws.before(vec![Frame::new(base.clone())
+        .task(old_task())
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])
+        .service_deployment(previous.clone())]);
+    for frame in &mut frames {
+        *frame = frame
+            .clone()
+            .service_deployment(ours("IN_PROGRESS", "MONITORING"))
+            .service_deployment(previous.clone());
+    }
+    let last = returning.len() - 1;
     for (i, frame) in returning.iter_mut().enumerate() {
-        let status = if i + 1 == 3 {
+        let status = if i == last {
             "ROLLBACK_SUCCESSFUL"
         } else {
             "ROLLBACK_IN_PROGRESS"
         };
-        *frame = frame.clone().service_deployment(sd(status));
+        *frame = frame
+            .clone()
+            .service_deployment(ours(status, "TRIGGERED"))
+            .service_deployment(previous.clone());
     }
     frames.extend(returning);
     aws.after_update_to(NEW, frames);
@@ -926,6 +961,7 @@ async fn issue_10_a_circuit_breaker_rollback_by_ecs_is_watched_not_repeated() {
 async fn issue_10_a_newer_deployment_taking_over_is_superseded_not_rolled_back() {
     let base = service_on_old();
     let aws = world(base.clone(), old_task_definition()).await;
+    let base_for_return = base.clone();
     let mut frames = healthy_rollout(base.clone());
     frames.truncate(2);
     let other = DeploymentDoc::new(OTHER_DEP, "PRIMARY", OTHER, "IN_PROGRESS").counts(1, 0, 0);
@@ -954,6 +990,14 @@ async fn issue_10_a_newer_deployment_taking_over_is_superseded_not_rolled_back()
         ),
     );
     aws.after_update_to(NEW, frames);
+    // What today's code would do (roll back over the newer release) must find a world too.
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base_for_return.clone(),
+            DeploymentDoc::new(OTHER_DEP, "ACTIVE", OTHER, "IN_PROGRESS"),
+        ),
+    );
 
     let run = deploy(&aws, &settle()).await;
 
@@ -985,6 +1029,13 @@ async fn issue_10_a_spot_interruption_followed_by_a_healthy_replacement_is_deplo
         json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]),
     );
     let aws = world(base.clone(), old_task_definition()).await;
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base.clone(),
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
+        ),
+    );
     let up = rolling(
         base.clone(),
         NEW,
@@ -1260,4 +1311,300 @@ async fn issue_10_a_classic_load_balancer_service_is_refused_with_zero_mutations
         "expected zero mutations; {}",
         run.story(&aws)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The harness itself: its documents parse as the SDK's typed shapes.
+
+async fn sdk(aws: &FakeAws) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(aws.url())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIAFAKEAWS000000000",
+            "fake-aws-secret",
+            None,
+            None,
+            "fake-aws",
+        ))
+        .load()
+        .await
+}
+
+/// Every field the builders write reaches the SDK's types (no misspelt
+/// member is silently dropped, no enum value lands in `Unknown`).
+#[tokio::test]
+async fn harness_documents_parse_as_the_sdk_types() {
+    use aws_sdk_ecs::types::{
+        DeploymentRolloutState, DeploymentStrategy, DesiredStatus, HealthStatus,
+        ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus, TaskStopCode,
+    };
+    use aws_sdk_elasticloadbalancingv2::types::{TargetHealthReasonEnum, TargetHealthStateEnum};
+
+    let aws = FakeAws::start().await;
+    let service = service_on_old()
+        .circuit_breaker(true, true)
+        .alarms(&["web-5xx"], true, false)
+        .strategy("BLUE_GREEN")
+        .blue_green_target_groups(TG_GREEN, TG, CONTAINER, PORT)
+        .grace(30)
+        .deployment(
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "FAILED")
+                .counts(1, 0, 3)
+                .reason("ECS deployment circuit breaker: tasks failed to start."),
+        )
+        .event("e1", now(), "(service web) has reached a steady state.");
+    let spot = new_task(8, NEW_IP)
+        .capacity_provider("FARGATE_SPOT")
+        .ipv6("2600:1f18:4a1:9f01::28")
+        .health("UNHEALTHY")
+        .stopped("SpotInterruption", "Your Spot Task was interrupted.")
+        .container_exit(Some(143), Some("interrupted"));
+    let mut sd = service_deployment(CLUSTER, SERVICE, NEW_DEP, NEW, "ROLLBACK_SUCCESSFUL");
+    sd["alarms"] = json!({"status": "TRIGGERED", "alarmNames": ["web-5xx"], "triggeredAlarmNames": ["web-5xx"]});
+    aws.before(vec![Frame::new(service)
+        .task(old_task().health("HEALTHY"))
+        .task(spot)
+        .targets(
+            TG,
+            vec![
+                target(OLD_IP, PORT, "healthy"),
+                target(NEW_IP, PORT, "unhealthy"),
+            ],
+        )
+        .service_deployment(sd)]);
+    aws.on("ECR.DescribeRepositories")
+        .reply(Reply::Doc(ecr_repositories(REPOSITORY)));
+    aws.on("ECR.DescribeImages")
+        .reply(ecr_image_not_found(REPOSITORY, "nope"));
+    aws.on("ECR.DescribeImages")
+        .when("imageIds", SHA)
+        .reply(Reply::Doc(ecr_images(REPOSITORY, SHA, DIGEST)));
+    aws.on("ELBv2.DescribeLoadBalancers").reply(Reply::error(
+        400,
+        "AccessDenied",
+        "User is not authorized to perform: elasticloadbalancing:DescribeLoadBalancers",
+    ));
+    let config = sdk(&aws).await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let ecr = aws_sdk_ecr::Client::new(&config);
+
+    let out = ecs
+        .describe_services()
+        .cluster(CLUSTER)
+        .services(SERVICE)
+        .send()
+        .await
+        .unwrap();
+    let svc = &out.services()[0];
+    let config = svc.deployment_configuration().unwrap();
+    assert_eq!(
+        config
+            .deployment_circuit_breaker()
+            .map(|c| (c.enable(), c.rollback())),
+        Some((true, true))
+    );
+    assert_eq!(
+        config.alarms().map(|a| a.alarm_names().to_vec()),
+        Some(vec!["web-5xx".to_string()])
+    );
+    assert_eq!(config.strategy(), Some(&DeploymentStrategy::BlueGreen));
+    assert_eq!(
+        (config.maximum_percent(), config.minimum_healthy_percent()),
+        (Some(200), Some(100))
+    );
+    assert_eq!(svc.health_check_grace_period_seconds(), Some(30));
+    assert_eq!(
+        svc.deployment_controller().map(|c| c.r#type().as_str()),
+        Some("ECS")
+    );
+    let alternate = svc
+        .load_balancers()
+        .iter()
+        .find_map(|lb| lb.advanced_configuration());
+    assert_eq!(
+        alternate.and_then(|a| a.alternate_target_group_arn()),
+        Some(TG)
+    );
+    let subnets = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|a| a.subnets().len());
+    assert_eq!(subnets, Some(1));
+    let failed = svc
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(NEW_DEP))
+        .unwrap();
+    assert_eq!(
+        failed.rollout_state(),
+        Some(&DeploymentRolloutState::Failed)
+    );
+    assert_eq!(failed.failed_tasks(), 3);
+    assert!(failed.created_at().is_some() && svc.events()[0].created_at().is_some());
+
+    let stopped = ecs
+        .list_tasks()
+        .cluster(CLUSTER)
+        .service_name(SERVICE)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.task_arns(), [task(8)]);
+    let tasks = ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(task(7))
+        .tasks(task(8))
+        .send()
+        .await
+        .unwrap();
+    let (old, spot) = (&tasks.tasks()[0], &tasks.tasks()[1]);
+    assert_eq!(old.health_status(), Some(&HealthStatus::Healthy));
+    assert_eq!(spot.stop_code(), Some(&TaskStopCode::SpotInterruption));
+    assert_eq!(spot.health_status(), Some(&HealthStatus::Unhealthy));
+    assert_eq!(spot.capacity_provider_name(), Some("FARGATE_SPOT"));
+    assert_eq!(
+        spot.containers()[0].health_status(),
+        Some(&HealthStatus::Unhealthy)
+    );
+    assert_eq!(spot.containers()[0].exit_code(), Some(143));
+    let detail = |name: &str| {
+        spot.attachments()[0]
+            .details()
+            .iter()
+            .find(|d| d.name() == Some(name))
+            .and_then(|d| d.value())
+            .map(str::to_string)
+    };
+    assert_eq!(detail("privateIPv4Address").as_deref(), Some(NEW_IP));
+    assert_eq!(
+        detail("ipv6Address").as_deref(),
+        Some("2600:1f18:4a1:9f01::28")
+    );
+    assert!(spot.stopped_at().is_some() && spot.started_at().is_some());
+
+    let listed = ecs
+        .list_service_deployments()
+        .cluster(CLUSTER)
+        .service(SERVICE)
+        .send()
+        .await
+        .unwrap();
+    let brief = &listed.service_deployments()[0];
+    assert_eq!(
+        brief.status(),
+        Some(&ServiceDeploymentStatus::RollbackSuccessful)
+    );
+    let described = ecs
+        .describe_service_deployments()
+        .service_deployment_arns(brief.service_deployment_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let alarms = described.service_deployments()[0].alarms().unwrap();
+    assert_eq!(
+        alarms.status(),
+        Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered)
+    );
+    assert_eq!(alarms.triggered_alarm_names(), ["web-5xx"]);
+
+    let health = elb
+        .describe_target_health()
+        .target_group_arn(TG)
+        .send()
+        .await
+        .unwrap();
+    let states: Vec<_> = health
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let h = d.target_health().unwrap();
+            (
+                d.target().unwrap().id().unwrap().to_string(),
+                d.target().unwrap().port(),
+                h.state().cloned(),
+                h.reason().cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (
+                OLD_IP.to_string(),
+                Some(PORT),
+                Some(TargetHealthStateEnum::Healthy),
+                None
+            ),
+            (
+                NEW_IP.to_string(),
+                Some(PORT),
+                Some(TargetHealthStateEnum::Unhealthy),
+                Some(TargetHealthReasonEnum::ResponseCodeMismatch)
+            ),
+        ]
+    );
+    let groups = elb
+        .describe_target_groups()
+        .target_group_arns(TG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        groups.target_groups()[0].health_check_interval_seconds(),
+        Some(5)
+    );
+    let denied = elb.describe_load_balancers().send().await.unwrap_err();
+    use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata as _;
+    assert_eq!(
+        denied.code(),
+        Some("AccessDenied"),
+        "ELB XML ErrorResponse parsed: {denied:?}"
+    );
+
+    let repos = ecr
+        .describe_repositories()
+        .repository_names(REPOSITORY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repos.repositories()[0].repository_uri(),
+        Some(ecr_uri(REPOSITORY).as_str())
+    );
+    use aws_sdk_ecr::types::ImageIdentifier;
+    let image = ecr
+        .describe_images()
+        .repository_name(REPOSITORY)
+        .image_ids(ImageIdentifier::builder().image_tag(SHA).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.image_details()[0].image_digest(), Some(DIGEST));
+    let missing = ecr
+        .describe_images()
+        .repository_name(REPOSITORY)
+        .image_ids(ImageIdentifier::builder().image_tag("nope").build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("ImageNotFoundException"));
+
+    aws.on("ECS.DescribeTasks")
+        .reply(Reply::access_denied("ecs:DescribeTasks"));
+    let denied = ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(task(7))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_ecs::error::ProvideErrorMetadata::code(&denied),
+        Some("AccessDeniedException")
+    );
+    assert!(aws.unscripted().is_empty(), "{:?}", aws.unscripted());
 }

@@ -1583,6 +1583,12 @@ impl TaskDoc {
         self
     }
 
+    /// `capacityProviderName` (e.g. FARGATE_SPOT), set on tasks placed by a capacity provider strategy.
+    pub fn capacity_provider(mut self, name: &str) -> Self {
+        self.0["capacityProviderName"] = json!(name);
+        self
+    }
+
     pub fn started_at(mut self, at: f64) -> Self {
         self.0["createdAt"] = json!(at - 10.0);
         self.0["startedAt"] = json!(at);
