@@ -13,6 +13,9 @@
 //! - `issue_10_*`: the verdict and orchestration of issue 10 as
 //!   /work/CONTRACT.md specifies them (verdict names, exit codes). They fail
 //!   until that work is merged, each saying what it expected.
+//!
+//! Tests pass `--settle 1s` once the binary has a settle flag ([`settle`]),
+//! except the one that proves the default settle period catches a crash.
 
 mod support;
 
@@ -27,7 +30,7 @@ const REPOSITORY: &str = "web";
 const CONTAINER: &str = "app";
 const PORT: i32 = 8080;
 const SHA: &str = "5a1f00d2c0ffee0000000000000000000000a5e1";
-const OLD_SHA: &str = "0ld5000000000000000000000000000000000007";
+const OLD_SHA: &str = "01d5000000000000000000000000000000000007";
 const DIGEST: &str = "sha256:8b1a9953c4611296a827abf8c47804d7e6c49c6b2a4f1f1f3b1b1b2b3c4d5e6f";
 const OLD_DIGEST: &str = "sha256:07a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f";
 
@@ -348,18 +351,21 @@ async fn deploy(aws: &FakeAws, extra: &[&str]) -> Deploy {
     }
 }
 
-/// `--settle 1s` once shipit has the flag (issue 10, case 2), so the tests
-/// that expect `deployed` stay fast; nothing before.
+/// `--settle 1s` once shipit has a settle flag (issue 10, case 2), so the
+/// tests stay fast whatever the default hold is; nothing before. The flag's
+/// name is read from `shipit deploy --help` (`--settle`, `--settle-period`, …).
 fn settle() -> Vec<&'static str> {
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_shipit"))
         .args(["deploy", "--help"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    if help.contains("--settle") {
-        vec!["--settle", "1s"]
-    } else {
-        vec![]
+    let flag = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+        .find(|word| word.starts_with("--settle"));
+    match flag {
+        Some(flag) => vec![Box::leak(flag.to_string().into_boxed_str()), "1s"],
+        None => vec![],
     }
 }
 
@@ -406,7 +412,7 @@ async fn today_healthy_deploy_registers_updates_then_tags_healthy() {
     let aws = world(service_on_old(), old_task_definition()).await;
     aws.after_update_to(NEW, healthy_rollout(service_on_old()));
 
-    let run = deploy(&aws, &[]).await;
+    let run = deploy(&aws, &settle()).await;
 
     assert_eq!(
         (run.code, run.verdict()),
@@ -478,7 +484,7 @@ async fn today_circuit_breaker_failure_without_ecs_rollback_is_rolled_back_by_sh
     inactive.0["status"] = json!("ACTIVE");
     aws.after_update_to(OLD, healthy_return(base, inactive));
 
-    let run = deploy(&aws, &[]).await;
+    let run = deploy(&aws, &settle()).await;
 
     assert_eq!(
         (run.code, run.verdict()),
@@ -541,7 +547,7 @@ async fn today_a_new_task_that_cannot_pull_its_image_is_rolled_back() {
         ),
     );
 
-    let run = deploy(&aws, &[]).await;
+    let run = deploy(&aws, &settle()).await;
 
     assert_eq!(
         (run.code, run.verdict()),
@@ -1029,6 +1035,7 @@ async fn issue_10_a_spot_interruption_followed_by_a_healthy_replacement_is_deplo
         json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]),
     );
     let aws = world(base.clone(), old_task_definition()).await;
+    let spot_task = |n: u64, ip: &str| new_task(n, ip).capacity_provider("FARGATE_SPOT");
     aws.after_update_to(
         OLD,
         healthy_return(
@@ -1042,13 +1049,13 @@ async fn issue_10_a_spot_interruption_followed_by_a_healthy_replacement_is_deplo
         vec![new_primary("IN_PROGRESS", 1), old_active(1)],
     );
     let interrupted =
-        new_task(8, NEW_IP).stopped("SpotInterruption", "Your Spot Task was interrupted.");
+        spot_task(8, NEW_IP).stopped("SpotInterruption", "Your Spot Task was interrupted.");
     aws.after_update_to(
         NEW,
         vec![
             Frame::new(up.clone())
                 .task(old_task())
-                .task(new_task(8, NEW_IP))
+                .task(spot_task(8, NEW_IP))
                 .targets(
                     TG,
                     vec![
@@ -1063,7 +1070,7 @@ async fn issue_10_a_spot_interruption_followed_by_a_healthy_replacement_is_deplo
             ))
             .task(old_task())
             .task(interrupted.clone())
-            .task(new_task(18, NEW_IP_2).status("PENDING", "RUNNING"))
+            .task(spot_task(18, NEW_IP_2).status("PENDING", "RUNNING"))
             .targets(
                 TG,
                 vec![
@@ -1074,7 +1081,7 @@ async fn issue_10_a_spot_interruption_followed_by_a_healthy_replacement_is_deplo
             Frame::new(up.clone())
                 .task(old_task())
                 .task(interrupted.clone())
-                .task(new_task(18, NEW_IP_2))
+                .task(spot_task(18, NEW_IP_2))
                 .targets(
                     TG,
                     vec![
@@ -1084,7 +1091,7 @@ async fn issue_10_a_spot_interruption_followed_by_a_healthy_replacement_is_deplo
                 ),
             Frame::new(rolling(base, NEW, vec![new_primary("COMPLETED", 1)]))
                 .task(interrupted)
-                .task(new_task(18, NEW_IP_2))
+                .task(spot_task(18, NEW_IP_2))
                 .targets(TG, vec![target(NEW_IP_2, PORT, "healthy")]),
         ],
     );
