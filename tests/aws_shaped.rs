@@ -279,6 +279,11 @@ fn tail(text: &str, lines: usize) -> String {
 /// Dockerfile, with 1 s polls, a 30 s deadline (20 s for the rollback) and a
 /// 2 s unhealthy grace unless `extra` says otherwise.
 async fn deploy(aws: &FakeAws, extra: &[&str]) -> Deploy {
+    deploy_with_env(aws, extra, &[]).await
+}
+
+/// [`deploy`] with extra environment variables for the process.
+async fn deploy_with_env(aws: &FakeAws, extra: &[&str], env: &[(&str, &str)]) -> Deploy {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
     let mut args = vec![
@@ -327,6 +332,7 @@ async fn deploy(aws: &FakeAws, extra: &[&str]) -> Deploy {
         command.env_remove(key);
     }
     command.envs(aws.env());
+    command.envs(env.iter().copied());
     let out = tokio::time::timeout(Duration::from_secs(90), command.output())
         .await
         .expect("shipit finished within 90 s")
@@ -1316,6 +1322,321 @@ async fn issue_10_a_classic_load_balancer_service_is_refused_with_zero_mutations
         aws.mutations().len(),
         0,
         "expected zero mutations; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 6: a task on its way out (desiredStatus STOPPED) never
+/// counts as running, and a task listed twice counts once: with desiredCount
+/// 2, `deployed` only once two distinct new tasks run healthy.
+#[tokio::test]
+async fn issue_10_tasks_on_their_way_out_or_listed_twice_count_once() {
+    let base = ServiceDoc::new(CLUSTER, SERVICE, OLD, 2)
+        .target_group(TG, CONTAINER, PORT)
+        .deployment(DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "COMPLETED").counts(2, 2, 0));
+    let aws = world(base.clone(), old_task_definition()).await;
+    let old_b = || TaskDoc::running(&task(17), OLD, OLD_DEP, CONTAINER, "10.0.1.18");
+    aws.before(vec![Frame::new(base.clone())
+        .task(old_task())
+        .task(old_b())
+        .targets(
+            TG,
+            vec![
+                target(OLD_IP, PORT, "healthy"),
+                target("10.0.1.18", PORT, "healthy"),
+            ],
+        )]);
+    let up = rolling(
+        base.clone(),
+        NEW,
+        vec![
+            DeploymentDoc::new(NEW_DEP, "PRIMARY", NEW, "IN_PROGRESS").counts(2, 1, 0),
+            old_active(2),
+        ],
+    );
+    // Task 9 still RUNNING but already told to stop; task 8 healthy.
+    let leaving = new_task(9, NEW_IP_2).status("RUNNING", "STOPPED");
+    let racing = Frame::new(up)
+        .task(old_task())
+        .task(old_b())
+        .task(new_task(8, NEW_IP))
+        .task(leaving.clone())
+        .targets(
+            TG,
+            vec![
+                target(OLD_IP, PORT, "healthy"),
+                target(NEW_IP, PORT, "healthy"),
+                target(NEW_IP_2, PORT, "healthy"),
+            ],
+        );
+    let done = Frame::new(rolling(
+        base,
+        NEW,
+        vec![DeploymentDoc::new(NEW_DEP, "PRIMARY", NEW, "COMPLETED").counts(2, 2, 0)],
+    ))
+    .task(new_task(8, NEW_IP))
+    .task(leaving.stopped(
+        "ServiceSchedulerInitiated",
+        "Scaling activity initiated by (deployment ecs-svc/6182051290346153823)",
+    ))
+    .task(new_task(10, "10.0.2.51"))
+    .targets(
+        TG,
+        vec![
+            target(NEW_IP, PORT, "healthy"),
+            target("10.0.2.51", PORT, "healthy"),
+        ],
+    );
+    aws.after_update_to(NEW, vec![racing.clone(), racing.clone(), racing, done]);
+    // While racing, ListTasks(STOPPED) also returns task 8 (it moved between the two calls).
+    let both = Reply::Doc(json!({"taskArns": [task(8), task(9)]}));
+    aws.on("ECS.ListTasks")
+        .when("desiredStatus", "STOPPED")
+        .after_update_to(NEW)
+        .replies(vec![both.clone(), both.clone(), both, Reply::Frame]);
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            ServiceDoc::new(CLUSTER, SERVICE, OLD, 1).target_group(TG, CONTAINER, PORT),
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
+        ),
+    );
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert!(
+        polls_before_verdict(&aws) >= 4,
+        "expected no verdict before the 4th poll: until then only task 8 runs for desiredCount 2 (task 9 has desiredStatus STOPPED, task 8 was listed twice); shipit decided after {} poll(s); {}",
+        polls_before_verdict(&aws),
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed` once tasks 8 and 10 run healthy; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 10: a read permission the watch needs (DescribeTargetHealth)
+/// is exercised in the plan: missing, it is exit 2 with nothing changed.
+#[tokio::test]
+async fn issue_10_a_missing_describe_target_health_permission_is_refused_in_the_plan() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    aws.on("ELBv2.DescribeTargetHealth").reply(Reply::error(
+        400,
+        "AccessDenied",
+        "User: arn:aws:sts::123456789012:assumed-role/deploy/ci is not authorized to perform: elasticloadbalancing:DescribeTargetHealth because no identity-based policy allows the elasticloadbalancing:DescribeTargetHealth action",
+    ));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        aws.mutations().len(),
+        0,
+        "expected zero mutations: the watch could never see the targets, so nothing may change; {}",
+        run.story(&aws)
+    );
+    assert_eq!(run.code, 2, "expected exit 2; {}", run.story(&aws));
+    assert!(
+        run.reason().contains("DescribeTargetHealth") || run.reason().contains("target health"),
+        "expected the refusal to name the missing permission; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 10: throttling beyond the SDK's retries while watching is
+/// `blind` too, never a rollback.
+#[tokio::test]
+async fn issue_10_throttling_beyond_retries_mid_watch_is_blind() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let mut frames = healthy_rollout(service_on_old());
+    frames.truncate(2);
+    aws.after_update_to(NEW, frames);
+    aws.on("ECS.DescribeServices")
+        .after_update_to(NEW)
+        .replies(vec![Reply::Frame, Reply::Frame, Reply::throttled()]);
+
+    // One attempt per call: "beyond retries" without waiting for the SDK's backoff.
+    let run = deploy_with_env(&aws, &settle(), &[("AWS_MAX_ATTEMPTS", "1")]).await;
+
+    assert_eq!(
+        updates(&aws),
+        ["web:8"],
+        "expected no rollback UpdateService while DescribeServices is throttled; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (3, "blind"),
+        "expected exit 3 `blind`; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 12: a service whose PRIMARY deployment FAILED has no sound
+/// rollback target: refused before any change.
+#[tokio::test]
+async fn issue_10_a_failed_primary_deployment_is_refused_as_rollback_target() {
+    let base = ServiceDoc::new(CLUSTER, SERVICE, OLD, 1)
+        .target_group(TG, CONTAINER, PORT)
+        .circuit_breaker(true, false)
+        .deployment(
+            DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "FAILED")
+                .counts(1, 1, 3)
+                .reason("ECS deployment circuit breaker: tasks failed to start."),
+        );
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(base));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        aws.mutations().len(),
+        0,
+        "expected zero mutations: web:7's deployment FAILED, so it is no rollback target; {}",
+        run.story(&aws)
+    );
+    assert_eq!(run.code, 2, "expected exit 2; {}", run.story(&aws));
+    assert!(
+        run.reason().contains("FAILED"),
+        "expected the refusal to say the PRIMARY deployment FAILED; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 13: the previous rollout, already judged healthy by shipit
+/// (revision 7 is tagged shipit:verdict=healthy) and only draining revision
+/// 6's task, does not block the next deploy.
+#[tokio::test]
+async fn issue_10_a_healthy_rollout_still_draining_does_not_block_the_next_deploy() {
+    const PREV: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:6";
+    const PREV_DEP: &str = "ecs-svc/3308551201938174462";
+    let base = service_on_old();
+    let draining = rolling(
+        base.clone(),
+        OLD,
+        vec![
+            DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "IN_PROGRESS")
+                .counts(1, 1, 0)
+                .created_at(now() - 60.0),
+            DeploymentDoc::new(PREV_DEP, "ACTIVE", PREV, "COMPLETED")
+                .counts(1, 1, 0)
+                .created_at(now() - 86_000.0),
+        ],
+    );
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.before(vec![Frame::new(draining)
+        .task(old_task().started_at(now() - 50.0))
+        .task(TaskDoc::running(
+            &task(6),
+            PREV,
+            PREV_DEP,
+            CONTAINER,
+            "10.0.1.9",
+        ))
+        .targets(
+            TG,
+            vec![
+                target(OLD_IP, PORT, "healthy"),
+                target("10.0.1.9", PORT, "draining"),
+            ],
+        )]);
+    aws.after_update_to(NEW, healthy_rollout(base));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed`: web:7 was judged healthy and only web:6's target is draining, which must not be refused as a rollout in progress; {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
+}
+
+/// Issue 10 case 15: in bridge mode two tasks share an instance; the unhealthy
+/// clock is kept per instance *and port*, so task 9's target (unhealthy for
+/// 2 s) does not inherit task 8's earlier unhealthy time on the same instance.
+#[tokio::test]
+async fn issue_10_bridge_mode_keeps_the_unhealthy_clock_per_instance_and_port() {
+    const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+    const CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/5b7c2f1e9d8a4c3b";
+    let base = ServiceDoc::new(CLUSTER, SERVICE, OLD, 2)
+        .set("/launchType", json!("EC2"))
+        .set("/networkConfiguration", json!(null))
+        .target_group(TG, CONTAINER, PORT)
+        .deployment(DeploymentDoc::new(OLD_DEP, "PRIMARY", OLD, "COMPLETED").counts(2, 2, 0));
+    let mut td = old_task_definition();
+    td["networkMode"] = json!("bridge");
+    td["containerDefinitions"][0]["portMappings"][0]["hostPort"] = json!(0);
+    td["requiresCompatibilities"] = json!(["EC2"]);
+    let aws = world(base.clone(), td).await;
+    aws.on("ECS.DescribeContainerInstances")
+        .reply(Reply::Doc(container_instances(&[(CI, INSTANCE)])));
+    let old = |n: u64, port: i32| {
+        TaskDoc::running(&task(n), OLD, OLD_DEP, CONTAINER, "unused")
+            .bridge(CI, PORT, port)
+            .started_at(now() - 3_600.0)
+    };
+    aws.before(vec![Frame::new(base.clone())
+        .task(old(7, 32700))
+        .task(old(17, 32701))
+        .targets(
+            TG,
+            vec![
+                target(INSTANCE, 32700, "healthy"),
+                target(INSTANCE, 32701, "healthy"),
+            ],
+        )]);
+    let new = |n: u64, port: i32| new_task(n, "unused").bridge(CI, PORT, port);
+    let up = rolling(
+        base.clone(),
+        NEW,
+        vec![
+            DeploymentDoc::new(NEW_DEP, "PRIMARY", NEW, "IN_PROGRESS").counts(2, 2, 0),
+            old_active(0),
+        ],
+    );
+    let frame = |a: &str, b: &str| {
+        Frame::new(up.clone())
+            .task(new(8, 32768))
+            .task(new(9, 32769))
+            .targets(
+                TG,
+                vec![target(INSTANCE, 32768, a), target(INSTANCE, 32769, b)],
+            )
+    };
+    aws.after_update_to(
+        NEW,
+        vec![
+            frame("unhealthy", "initial"),
+            frame("unhealthy", "initial"),
+            frame("healthy", "unhealthy"),
+            frame("healthy", "unhealthy"),
+            frame("healthy", "unhealthy"),
+            frame("healthy", "healthy"),
+        ],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            ServiceDoc::new(CLUSTER, SERVICE, OLD, 1).target_group(TG, CONTAINER, PORT),
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
+        ),
+    );
+
+    let run = deploy(
+        &aws,
+        &[&settle()[..], &["--unhealthy-grace", "3s"]].concat(),
+    )
+    .await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed`: {INSTANCE}:32768 was unhealthy for 2 s, then {INSTANCE}:32769 for 3 polls, each under the 3 s grace on its own; {}",
         run.story(&aws)
     );
 }

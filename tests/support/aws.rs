@@ -1583,6 +1583,26 @@ impl TaskDoc {
         self
     }
 
+    /// EC2 launch type in bridge mode: no ENI, the container's port published
+    /// on `host_port` of container instance `container_instance_arn`.
+    pub fn bridge(
+        mut self,
+        container_instance_arn: &str,
+        container_port: i32,
+        host_port: i32,
+    ) -> Self {
+        self.0["attachments"] = json!([]);
+        self.0["launchType"] = json!("EC2");
+        self.0["containerInstanceArn"] = json!(container_instance_arn);
+        self.0.as_object_mut().unwrap().remove("platformVersion");
+        let c = &mut self.0["containers"][0];
+        c.as_object_mut().unwrap().remove("networkInterfaces");
+        c["networkBindings"] = json!([{
+            "bindIP": "0.0.0.0", "containerPort": container_port, "hostPort": host_port, "protocol": "tcp",
+        }]);
+        self
+    }
+
     /// `capacityProviderName` (e.g. FARGATE_SPOT), set on tasks placed by a capacity provider strategy.
     pub fn capacity_provider(mut self, name: &str) -> Self {
         self.0["capacityProviderName"] = json!(name);
@@ -1600,6 +1620,26 @@ impl From<TaskDoc> for Value {
     fn from(doc: TaskDoc) -> Value {
         doc.0
     }
+}
+
+/// DescribeContainerInstances' answer: container instance ARN → EC2 instance id.
+pub fn container_instances(instances: &[(&str, &str)]) -> Value {
+    let docs: Vec<Value> = instances
+        .iter()
+        .map(|(arn, id)| {
+            json!({
+                "containerInstanceArn": arn,
+                "ec2InstanceId": id,
+                "status": "ACTIVE",
+                "agentConnected": true,
+                "runningTasksCount": 2,
+                "pendingTasksCount": 0,
+                "versionInfo": {"agentVersion": "1.89.2", "dockerVersion": "DockerVersion: 25.0.8"},
+                "attributes": [{"name": "ecs.availability-zone", "value": "us-east-1a"}],
+            })
+        })
+        .collect();
+    json!({"containerInstances": docs, "failures": []})
 }
 
 /// DescribeTaskDefinition's answer (`include: ["TAGS"]`): `taskDefinition` and `tags`.
