@@ -1936,3 +1936,14 @@ async fn harness_documents_parse_as_the_sdk_types() {
     );
     assert!(aws.unscripted().is_empty(), "{:?}", aws.unscripted());
 }
+
+#[test]
+fn harness_cbor_round_trips() {
+    let doc = json!({"MetricAlarms": [{"AlarmName": "web-5xx", "Period": 60, "Threshold": 10.5,
+        "ActionsEnabled": true, "StateUpdatedTimestamp": epoch(1_700_000_000.5), "Neg": -3,
+        "Long": "x".repeat(300), "Many": (0..30).collect::<Vec<i32>>()}]});
+    assert_eq!(cbor::decode(&cbor::encode(&doc)).unwrap(), doc);
+    // Indefinite-length map and array, as some encoders write them.
+    let indefinite = [0xbf, 0x61, b'a', 0x9f, 0x01, 0x02, 0xff, 0xff];
+    assert_eq!(cbor::decode(&indefinite).unwrap(), json!({"a": [1, 2]}));
+}
