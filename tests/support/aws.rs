@@ -30,10 +30,11 @@
 //!   stay in step whatever the adapter's call pattern. The last frame repeats.
 //!   A timeline starts when UpdateService is called with its `taskDefinition`.
 //! - **Rules** ([`FakeAws::on`]): per operation a queue of [`Reply`]s (the last
-//!   repeats), optionally keyed on a request field and/or armed only after an
-//!   UpdateService to a given revision. A rule wins over the timeline, so a
-//!   test can make DescribeTasks answer `AccessDeniedException` from the third
-//!   poll on while everything else follows the frames.
+//!   repeats), optionally keyed on a request field and/or armed only after a
+//!   mutation (an UpdateService to a given revision, a StopTask of a task, …).
+//!   A rule wins over the timeline, so a test can make DescribeTasks answer
+//!   `AccessDeniedException` from the third poll on while everything else
+//!   follows the frames.
 //! - **The log** ([`FakeAws::calls`], [`FakeAws::mutations`]): every request,
 //!   in order, with its operation (`ECS.UpdateService`) and parsed body.
 //!
@@ -222,7 +223,8 @@ impl Timeline {
 struct Rule {
     operation: String,
     key: Option<(String, String)>,
-    after: Option<String>,
+    /// Armed by a call of this operation whose field has this value.
+    after: Option<(String, String, String)>,
     queue: VecDeque<Reply>,
     last: Reply,
 }
@@ -250,7 +252,7 @@ pub struct RuleBuilder {
     aws: FakeAws,
     operation: String,
     key: Option<(String, String)>,
-    after: Option<String>,
+    after: Option<(String, String, String)>,
 }
 
 impl RuleBuilder {
@@ -262,8 +264,14 @@ impl RuleBuilder {
     }
 
     /// Armed once UpdateService has been called with this `taskDefinition`.
-    pub fn after_update_to(mut self, task_definition: &str) -> Self {
-        self.after = Some(task_definition.into());
+    pub fn after_update_to(self, task_definition: &str) -> Self {
+        self.after("ECS.UpdateService", "taskDefinition", task_definition)
+    }
+
+    /// Armed once `operation` has been called with `field` equal to `value`
+    /// (e.g. `ECS.StopTask`, `task`, an ARN).
+    pub fn after(mut self, operation: &str, field: &str, value: &str) -> Self {
+        self.after = Some((operation.into(), field.into(), value.into()));
         self
     }
 
@@ -454,23 +462,23 @@ impl FakeAws {
                 state.active = Some(i);
             }
         }
-        let updates: Vec<String> = state
+        // Rules are armed by earlier calls, or by this very call.
+        let mut history: Vec<(&str, &Value)> = state
             .calls
             .iter()
-            .filter(|c| c.operation == "ECS.UpdateService")
-            .map(|c| c.field("taskDefinition"))
-            .chain((operation == "ECS.UpdateService").then(|| {
-                body["taskDefinition"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            }))
+            .map(|c| (c.operation.as_str(), &c.body))
             .collect();
+        history.push((operation, body));
         // The rule armed most recently wins; keyed rules before unkeyed ones; later before earlier.
         let armed_at = |rule: &Rule| -> Option<usize> {
             match &rule.after {
                 None => Some(0),
-                Some(td) => updates.iter().position(|u| u == td).map(|i| i + 1),
+                Some((op, field, value)) => history
+                    .iter()
+                    .position(|(o, b)| {
+                        o == op && key_matches(&Some((field.clone(), value.clone())), b)
+                    })
+                    .map(|i| i + 1),
             }
         };
         let best = state
