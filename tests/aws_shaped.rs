@@ -223,6 +223,21 @@ async fn world(service: ServiceDoc, old_td: Value) -> FakeAws {
                 ("team", "web"),
             ],
         )));
+    aws.on("ECS.DescribeTaskDefinition")
+        .when("taskDefinition", NEW)
+        .reply(Reply::Doc(describe_task_definition(
+            task_definition(
+                NEW,
+                CONTAINER,
+                &format!("{}:{SHA}", ecr_uri(REPOSITORY)),
+                PORT,
+            ),
+            &[
+                ("shipit:sha", SHA),
+                ("shipit:previous", OLD),
+                ("team", "web"),
+            ],
+        )));
     aws.on("ECS.RegisterTaskDefinition")
         .reply(Reply::Registered(NEW.into()));
     let before = Frame::new(service)
@@ -286,33 +301,60 @@ async fn deploy(aws: &FakeAws, extra: &[&str]) -> Deploy {
 async fn deploy_with_env(aws: &FakeAws, extra: &[&str], env: &[(&str, &str)]) -> Deploy {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    deploy_in(aws, dir.path(), extra, env).await
+}
+
+/// `shipit deploy -C <dir> …` (see [`deploy`]).
+async fn deploy_in(
+    aws: &FakeAws,
+    dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Deploy {
     let mut args = vec![
         "deploy",
         "-C",
-        dir.path().to_str().unwrap(),
+        dir.to_str().unwrap(),
         "--sha",
         SHA,
         "--repository",
         REPOSITORY,
+    ];
+    args.extend_from_slice(extra);
+    shipit(
+        aws,
+        &args,
+        &["--rollback-timeout", "--unhealthy-grace"],
+        env,
+    )
+    .await
+}
+
+/// Runs `shipit <args> --cluster prod --service web --output json` against
+/// `aws` as CI would, with 1 s polls, a 30 s deadline and, where `timings`
+/// names them, a 20 s rollback deadline and a 2 s unhealthy grace, unless
+/// `args` gives its own.
+async fn shipit(aws: &FakeAws, args: &[&str], timings: &[&str], env: &[(&str, &str)]) -> Deploy {
+    let mut args = args.to_vec();
+    args.extend([
         "--cluster",
         CLUSTER,
         "--service",
         SERVICE,
         "--output",
         "json",
-    ];
-    // Fast timings, unless the test gives its own.
-    for (flag, value) in [
-        ("--poll-interval", "1s"),
-        ("--timeout", "30s"),
-        ("--rollback-timeout", "20s"),
-        ("--unhealthy-grace", "2s"),
-    ] {
-        if !extra.contains(&flag) {
+    ]);
+    let mut defaults = vec![("--poll-interval", "1s"), ("--timeout", "30s")];
+    defaults.extend(
+        [("--rollback-timeout", "20s"), ("--unhealthy-grace", "2s")]
+            .into_iter()
+            .filter(|(flag, _)| timings.contains(flag)),
+    );
+    for (flag, value) in defaults {
+        if !args.contains(&flag) {
             args.extend([flag, value]);
         }
     }
-    args.extend_from_slice(extra);
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
     command
         .args(&args)
@@ -1637,6 +1679,150 @@ async fn issue_10_bridge_mode_keeps_the_unhealthy_clock_per_instance_and_port() 
         (run.code, run.verdict()),
         (0, "deployed"),
         "expected exit 0 `deployed`: {INSTANCE}:32768 was unhealthy for 2 s, then {INSTANCE}:32769 for 3 polls, each under the 3 s grace on its own; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10, "Also": an image already in ECR needs neither a Dockerfile nor a
+/// Docker engine (build in one CI job, deploy in another).
+#[tokio::test]
+async fn issue_10_an_image_already_in_ecr_needs_no_dockerfile() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    let empty = tempfile::tempdir().unwrap();
+
+    let run = deploy_in(&aws, empty.path(), &settle(), &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed` from a directory without a Dockerfile: {SHA} is already in ECR, nothing is built; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 12: before the update, the rollback target's image is
+/// looked up in ECR; when a lifecycle policy expired it, shipit warns loudly.
+#[tokio::test]
+async fn issue_10_an_expired_rollback_image_is_warned_about_before_the_update() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.on("ECR.DescribeImages")
+        .when("imageIds", OLD_SHA)
+        .reply(ecr_image_not_found(REPOSITORY, OLD_SHA));
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+
+    let run = deploy(&aws, &settle()).await;
+
+    let calls = aws.calls();
+    let looked_up = calls
+        .iter()
+        .position(|c| c.operation == "ECR.DescribeImages" && c.body.to_string().contains(OLD_SHA));
+    let updated = calls
+        .iter()
+        .position(|c| c.operation == "ECS.UpdateService");
+    assert!(
+        matches!((looked_up, updated), (Some(l), Some(u)) if l < u),
+        "expected DescribeImages for the rollback target's tag {OLD_SHA} before UpdateService; {}",
+        run.story(&aws)
+    );
+    let warned = run
+        .stderr
+        .lines()
+        .any(|l| l.contains("\"warning\"") && l.contains(OLD_SHA));
+    assert!(
+        warned,
+        "expected a warning naming the expired rollback image web:{OLD_SHA}; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "a warning, not a refusal; {}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10 case 12: a rollback also restores the desired count this run changed.
+#[tokio::test]
+async fn issue_10_a_rollback_restores_the_desired_count_this_run_changed() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let base = service_on_old().set("/desiredCount", json!(2));
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(rolling(
+                base.clone(),
+                NEW,
+                vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+            ))
+            .task(old_task())
+            .task(new_task(8, NEW_IP).status("PROVISIONING", "RUNNING"))
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+            Frame::new(rolling(
+                base,
+                NEW,
+                vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+            ))
+            .task(old_task())
+            .task(cannot_pull(8))
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+        ],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            service_on_old(),
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
+        ),
+    );
+
+    let run = deploy(&aws, &[&settle()[..], &["--desired-count", "2"]].concat()).await;
+
+    let desired: Vec<Value> = aws
+        .calls_of("ECS.UpdateService")
+        .iter()
+        .map(|c| c.body.get("desiredCount").cloned().unwrap_or(Value::Null))
+        .collect();
+    assert_eq!(
+        desired,
+        [json!(2), json!(1)],
+        "expected the rollback UpdateService to set desiredCount back to 1 (this run set it to 2); {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+}
+
+/// Issue 10, "Also": `shipit watch` attaches to a rollout already in progress
+/// (a lost watch, a cancelled CI job), gives the same verdict and changes nothing.
+#[tokio::test]
+async fn issue_10_watch_attaches_to_a_rollout_in_progress_and_changes_nothing() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    // The world is already mid-rollout when shipit looks.
+    aws.before(healthy_rollout(service_on_old()));
+
+    let mut args = vec!["watch"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed`: deployment {NEW_DEP} (web:8) becomes healthy; {}",
+        run.story(&aws)
+    );
+    let changes: Vec<String> = aws
+        .mutation_summary()
+        .into_iter()
+        .filter(|m| !m.starts_with("TagResource"))
+        .collect();
+    assert!(
+        changes.is_empty(),
+        "expected no change to the service: {changes:?}; {}",
         run.story(&aws)
     );
 }
