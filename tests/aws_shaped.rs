@@ -874,10 +874,6 @@ async fn issue_10_an_alarm_rollback_by_ecs_is_watched_not_repeated() {
         "OK",
         "Threshold Crossed: no datapoints were received for 1 period",
     );
-    aws.on("CloudWatch.DescribeAlarms").after_update_to(NEW).reply(Reply::Doc(json!({
-        "MetricAlarms": [metric_alarm("web-5xx", "ALARM", "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0).")],
-        "CompositeAlarms": [],
-    })));
     let reason = "ECS deployment ecs-svc/6182051290346153823 failed: CloudWatch alarm(s) web-5xx in ALARM state; rolling back to ecs-svc/7301922376511830480.";
     let failed = DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "FAILED")
         .counts(1, 1, 0)
@@ -924,8 +920,14 @@ async fn issue_10_an_alarm_rollback_by_ecs_is_watched_not_repeated() {
             .service_deployment(ours("IN_PROGRESS", "MONITORING"))
             .service_deployment(previous.clone());
     }
+    // CloudWatch says ALARM from the moment ECS starts rolling back.
     let last = returning.len() - 1;
     for (i, frame) in returning.iter_mut().enumerate() {
+        *frame = frame.clone().alarm(
+            "web-5xx",
+            "ALARM",
+            "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0).",
+        );
         let status = if i == last {
             "ROLLBACK_SUCCESSFUL"
         } else {

@@ -174,6 +174,9 @@ pub struct Frame {
     /// the ListServiceDeployments/DescribeServiceDeployments operations are
     /// unknown, as in an older region or the emulator.
     pub service_deployments: Option<Vec<Value>>,
+    /// CloudWatch alarms as DescribeAlarms sees them in this frame
+    /// (name, state, reason); `None`: those given to [`FakeAws::alarm`].
+    pub alarms: Option<Vec<(String, String, String)>>,
 }
 
 impl Frame {
@@ -191,6 +194,14 @@ impl Frame {
 
     pub fn targets(mut self, target_group: &str, targets: Vec<Value>) -> Frame {
         self.targets.push((target_group.to_string(), targets));
+        self
+    }
+
+    /// A CloudWatch alarm's state in this frame (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
+    pub fn alarm(mut self, name: &str, state: &str, reason: &str) -> Frame {
+        self.alarms
+            .get_or_insert_with(Vec::new)
+            .push((name.into(), state.into(), reason.into()));
         self
     }
 
@@ -549,8 +560,12 @@ fn key_matches(key: &Option<(String, String)>, body: &Value) -> bool {
 
 /// The answer the current frame gives, for the operations a frame knows.
 fn frame_reply(state: &mut State, operation: &str, body: &Value) -> Option<Reply> {
+    let alarms = state
+        .active
+        .and_then(|i| state.timelines[i].current().alarms.clone())
+        .unwrap_or_else(|| state.alarms.clone());
     if operation == "CloudWatch.DescribeAlarms" {
-        return Some(Reply::Doc(describe_alarms(&state.alarms, body)));
+        return Some(Reply::Doc(describe_alarms(&alarms, body)));
     }
     let i = state.active?;
     let timeline = &mut state.timelines[i];
