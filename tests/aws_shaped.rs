@@ -8,7 +8,8 @@
 //! (revision 7 → 8, one task, one `ip` target group). The image tag is
 //! already in ECR, so no Docker engine is involved. Polls are 1 s apart.
 //!
-//! Two groups:
+//! Three groups:
+//! - `harness_*`: the scripted documents parse into the SDK's typed shapes.
 //! - `today_*`: what shipit does now; they prove the harness and must pass.
 //! - `issue_10_*`: the verdict and orchestration of issue 10 as
 //!   /work/CONTRACT.md specifies them (verdict names, exit codes). They fail

@@ -23,12 +23,15 @@
 //!
 //! - **Timelines** ([`FakeAws::before`], [`FakeAws::after_update_to`]): a list
 //!   of [`Frame`]s (the service document, its tasks, its targets per target
-//!   group). The frame advances on every DescribeServices call (one per watch
-//!   poll); ListTasks (by `desiredStatus`), DescribeTasks (by the `tasks`
-//!   asked for), DescribeTargetHealth (by `TargetGroupArn`), DescribeTargetGroups
-//!   and UpdateService's answer all come from the current frame, so they
-//!   stay in step whatever the adapter's call pattern. The last frame repeats.
-//!   A timeline starts when UpdateService is called with its `taskDefinition`.
+//!   group, optionally its service deployments and alarm states). The frame
+//!   advances on every DescribeServices call (one per watch poll); ListTasks
+//!   (by `desiredStatus`), DescribeTasks (by the `tasks` asked for),
+//!   DescribeTargetHealth (by `TargetGroupArn`), DescribeTargetGroups(+Attributes),
+//!   List/DescribeServiceDeployments, CloudWatch DescribeAlarms, TagResource
+//!   and UpdateService's answer all come from the current frame, so they stay
+//!   in step whatever the adapter's call pattern. The last frame repeats. A
+//!   timeline starts when UpdateService is called with its `taskDefinition`;
+//!   the `before` one answers until then.
 //! - **Rules** ([`FakeAws::on`]): per operation a queue of [`Reply`]s (the last
 //!   repeats), optionally keyed on a request field and/or armed only after a
 //!   mutation (an UpdateService to a given revision, a StopTask of a task, …).
