@@ -2136,3 +2136,105 @@ fn harness_cbor_round_trips() {
     let indefinite = [0xbf, 0x61, b'a', 0x9f, 0x01, 0x02, 0xff, 0xff];
     assert_eq!(cbor::decode(&indefinite).unwrap(), json!({"a": [1, 2]}));
 }
+
+/// CloudWatch's three wire forms reach the same scripted alarms: Smithy RPC
+/// v2 CBOR as aws-sdk-cloudwatch 1.140 sends it (checked once against the
+/// real SDK; shipit does not depend on it yet), awsJson1_0 as the AWS CLI
+/// sends it, and the awsQuery form with its XML answer.
+#[tokio::test]
+async fn harness_answers_cloudwatch_in_cbor_json_and_query() {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+
+    let aws = FakeAws::start().await;
+    aws.alarm("web-5xx", "ALARM", "Threshold Crossed");
+    aws.alarm("web-latency", "OK", "fine");
+    let send = |path: &'static str, headers: Vec<(&'static str, &'static str)>, body: Vec<u8>| {
+        let addr = aws.addr;
+        async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
+                hyper_util::rt::TokioIo::new(stream),
+            )
+            .await
+            .unwrap();
+            tokio::spawn(conn);
+            let mut req =
+                hyper::Request::post(path).header("host", "monitoring.us-east-1.amazonaws.com");
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let resp = sender
+                .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+                .await
+                .unwrap();
+            let (parts, body) = resp.into_parts();
+            (parts, body.collect().await.unwrap().to_bytes())
+        }
+    };
+
+    let (parts, body) = send(
+        "/service/GraniteServiceVersion20100801/operation/DescribeAlarms",
+        vec![
+            ("content-type", "application/cbor"),
+            ("accept", "application/cbor"),
+            ("smithy-protocol", "rpc-v2-cbor"),
+            ("x-amzn-query-mode", "true"),
+        ],
+        cbor::encode(&json!({"AlarmNames": ["web-5xx"]})),
+    )
+    .await;
+    assert_eq!(parts.headers["smithy-protocol"], "rpc-v2-cbor");
+    assert_eq!(parts.headers["content-type"], "application/cbor");
+    let doc = cbor::decode(&body).expect("a CBOR answer");
+    assert_eq!(doc["MetricAlarms"][0]["AlarmName"], "web-5xx");
+    assert_eq!(doc["MetricAlarms"][0]["StateValue"], "ALARM");
+    assert!(doc["MetricAlarms"][0]["StateUpdatedTimestamp"]["$epoch"].is_number());
+    assert_eq!(doc["MetricAlarms"].as_array().unwrap().len(), 1);
+
+    let (_, body) = send(
+        "/",
+        vec![
+            ("content-type", "application/x-amz-json-1.0"),
+            (
+                "x-amz-target",
+                "GraniteServiceVersion20100801.DescribeAlarms",
+            ),
+        ],
+        br#"{"AlarmNames":["web-latency"]}"#.to_vec(),
+    )
+    .await;
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["MetricAlarms"][0]["StateValue"], "OK");
+    assert!(doc["MetricAlarms"][0]["StateUpdatedTimestamp"].is_number());
+
+    let (_, body) = send(
+        "/",
+        vec![("content-type", "application/x-www-form-urlencoded")],
+        b"Action=DescribeAlarms&Version=2010-08-01&AlarmNames.member.1=web-5xx".to_vec(),
+    )
+    .await;
+    let xml = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        xml.starts_with(&format!("<DescribeAlarmsResponse xmlns=\"{CLOUDWATCH_NS}\"><DescribeAlarmsResult><MetricAlarms><member><AlarmName>web-5xx</AlarmName>")),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<StateValue>ALARM</StateValue>") && !xml.contains("web-latency"),
+        "{xml}"
+    );
+
+    let ops: Vec<(String, Protocol)> = aws
+        .calls()
+        .into_iter()
+        .map(|c| (c.operation, c.protocol))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("CloudWatch.DescribeAlarms".to_string(), Protocol::Cbor),
+            ("CloudWatch.DescribeAlarms".to_string(), Protocol::Json10),
+            ("CloudWatch.DescribeAlarms".to_string(), Protocol::Query),
+        ]
+    );
+}
