@@ -1247,18 +1247,23 @@ async fn issue_10_desired_count_zero_is_unverified_and_not_tagged_healthy() {
     assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
 }
 
-/// Issue 10 case 14: an IPv6-only task is matched to its IPv6 target.
-#[tokio::test]
-async fn issue_10_an_ipv6_only_task_is_matched_to_its_ipv6_target() {
-    const OLD_V6: &str = "2600:1f18:4a1:9f00:8c1d:2e3f:4a5b:6c7d";
-    const NEW_V6: &str = "2600:1f18:4a1:9f01:1c2d:3e4f:5a6b:7c8d";
+/// A rollout whose tasks are known to the `ip` target group (IpAddressType
+/// ipv6) by their IPv6 addresses; `old`/`new` build the tasks.
+async fn ipv6_world(
+    old: impl Fn() -> TaskDoc,
+    new: impl Fn() -> TaskDoc,
+    old_v6: &str,
+    new_v6: &str,
+) -> FakeAws {
     let base = service_on_old();
     let aws = world(base.clone(), old_task_definition()).await;
-    let old = || old_task().ipv6_only(OLD_V6);
-    let new = || new_task(8, NEW_IP).ipv6_only(NEW_V6);
+    let mut group = target_group(TG, "ip");
+    group["IpAddressType"] = json!("ipv6");
+    aws.on("ELBv2.DescribeTargetGroups")
+        .reply(Reply::Doc(json!({ "TargetGroups": [group] })));
     aws.before(vec![Frame::new(base.clone())
         .task(old())
-        .targets(TG, vec![target(OLD_V6, PORT, "healthy")])]);
+        .targets(TG, vec![target(old_v6, PORT, "healthy")])]);
     let both = rolling(
         base.clone(),
         NEW,
@@ -1270,15 +1275,15 @@ async fn issue_10_an_ipv6_only_task_is_matched_to_its_ipv6_target() {
             Frame::new(both.clone()).task(old()).task(new()).targets(
                 TG,
                 vec![
-                    target(OLD_V6, PORT, "healthy"),
-                    target(NEW_V6, PORT, "initial"),
+                    target(old_v6, PORT, "healthy"),
+                    target(new_v6, PORT, "initial"),
                 ],
             ),
             Frame::new(both).task(old()).task(new()).targets(
                 TG,
                 vec![
-                    target(OLD_V6, PORT, "draining"),
-                    target(NEW_V6, PORT, "healthy"),
+                    target(old_v6, PORT, "draining"),
+                    target(new_v6, PORT, "healthy"),
                 ],
             ),
             Frame::new(rolling(
@@ -1287,7 +1292,7 @@ async fn issue_10_an_ipv6_only_task_is_matched_to_its_ipv6_target() {
                 vec![new_primary("COMPLETED", 1)],
             ))
             .task(new())
-            .targets(TG, vec![target(NEW_V6, PORT, "healthy")]),
+            .targets(TG, vec![target(new_v6, PORT, "healthy")]),
         ],
     );
     aws.after_update_to(
@@ -1297,15 +1302,52 @@ async fn issue_10_an_ipv6_only_task_is_matched_to_its_ipv6_target() {
             DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS"),
         ),
     );
+    aws
+}
 
-    let mut args = settle();
-    args.extend(["--timeout", "10s"]);
-    let run = deploy(&aws, &args).await;
+const OLD_V6: &str = "2600:1f18:4a1:9f00:8c1d:2e3f:4a5b:6c7d";
+const NEW_V6: &str = "2600:1f18:4a1:9f01:1c2d:3e4f:5a6b:7c8d";
+
+/// Issue 10 case 14: an IPv6-only task is matched to its IPv6 target.
+#[tokio::test]
+async fn issue_10_an_ipv6_only_task_is_matched_to_its_ipv6_target() {
+    let aws = ipv6_world(
+        || old_task().ipv6_only(OLD_V6),
+        || new_task(8, NEW_IP).ipv6_only(NEW_V6),
+        OLD_V6,
+        NEW_V6,
+    )
+    .await;
+
+    let run = deploy(&aws, &[&settle()[..], &["--timeout", "10s"]].concat()).await;
 
     assert_eq!(
         (run.code, run.verdict()),
         (0, "deployed"),
         "expected exit 0 `deployed`: task {NEW_V6} (ENI detail ipv6Address, no IPv4) is target {NEW_V6}:{PORT}, healthy; {}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
+}
+
+/// Issue 10 case 14: a dual-stack task (IPv4 and IPv6 on its ENI) is matched
+/// to the IPv6 target an IPv6 target group registered for it.
+#[tokio::test]
+async fn issue_10_a_dual_stack_task_is_matched_to_its_ipv6_target() {
+    let aws = ipv6_world(
+        || old_task().ipv6(OLD_V6),
+        || new_task(8, NEW_IP).ipv6(NEW_V6),
+        OLD_V6,
+        NEW_V6,
+    )
+    .await;
+
+    let run = deploy(&aws, &[&settle()[..], &["--timeout", "10s"]].concat()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "expected exit 0 `deployed`: task {NEW_IP} / {NEW_V6} is target {NEW_V6}:{PORT} in an IPv6 target group, healthy; {}",
         run.story(&aws)
     );
     assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
