@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod aws;
 pub mod engine_faults;
 pub mod faults;
 pub mod provision;
