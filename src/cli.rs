@@ -198,6 +198,20 @@ pub struct WatchArgs {
     /// What SIGINT/SIGTERM during the watch does [default: rollback].
     #[arg(long, env = env::SHIPIT_ON_INTERRUPT, value_enum)]
     pub on_interrupt: Option<OnInterruptArg>,
+    /// How long every healthy criterion must hold before the verdict [default: 10s].
+    #[arg(long, env = env::SHIPIT_SETTLE, value_name = "DURATION")]
+    pub settle: Option<String>,
+    /// How long to wait: `updated` (return after UpdateService), `healthy`
+    /// (shipit's verdict) or `completed` (also ECS's own COMPLETED) [default: healthy].
+    #[arg(long, env = env::SHIPIT_UNTIL, value_enum)]
+    pub until: Option<UntilArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UntilArg {
+    Updated,
+    Healthy,
+    Completed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,13 +10,13 @@ use crate::ecs::taskdef;
 use crate::error::{Error, ExitCode, Result};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan, PushedImage};
-use crate::outcome::{Outcome, Phase, RollbackOutcome, WatchStats};
+use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
 use crate::plan::{self, DeployPlan};
 use crate::report::{Event, PhaseClock, Report, Timings};
-use crate::rollout::{Move, Rollout, Watched};
-use crate::settings::{DeploySettings, OnInterrupt};
+use crate::rollout::{Leg, Move, Rollout, Watched};
+use crate::settings::{DeploySettings, OnInterrupt, Until};
 use crate::signals::Signals;
-use crate::watch::Verdict;
+use crate::watch::{Goal, Verdict};
 use crate::world::Deps;
 
 /// Runs the whole deploy. `Err` means nothing was deployed (exit 2 or 1);
@@ -53,8 +53,16 @@ pub async fn run(
     deploy.timings.extend(&pushed.timings);
     let new_arn = deploy.register(&plan, &pushed).await?;
     outcome.new_task_definition = Some(new_arn.clone());
-    let watched = deploy.roll_out(&plan, &new_arn).await?;
-    deploy.conclude(&plan, &new_arn, watched, outcome).await
+    let rolled = deploy.roll_out(&plan, &new_arn).await?;
+    deploy.conclude(&plan, &new_arn, rolled, outcome).await
+}
+
+/// How far the rollout went before the conclusion.
+enum Rolled {
+    /// `--until updated`: not watched.
+    Updated,
+    /// Watched towards this goal.
+    Watched(Box<(Watched, Goal)>),
 }
 
 /// One deploy in progress: what every step needs.
@@ -126,7 +134,7 @@ impl Deploy<'_> {
 
     /// Updates the service to the new revision and watches it. From the
     /// update on, a SIGINT/SIGTERM means "roll back", not "die".
-    async fn roll_out(&mut self, plan: &DeployPlan, new_arn: &str) -> Result<Watched> {
+    async fn roll_out(&mut self, plan: &DeployPlan, new_arn: &str) -> Result<Rolled> {
         // A signal that came during RegisterTaskDefinition: stop before the service changes.
         if let Some(code) = self.signals.next().now_or_never() {
             let cleanup = self.orphan(new_arn).await;
@@ -159,13 +167,16 @@ impl Deploy<'_> {
             }
         };
         clock.finish(self.report, &mut self.timings);
+        if self.settings.watch.until == Until::Updated {
+            return Ok(Rolled::Updated);
+        }
         let clock = PhaseClock::start(self.report, Phase::Watch);
         let watched = self
             .rollout
-            .watch(goal, self.settings.watch.timeout, &mut self.signals)
+            .watch(goal.clone(), Leg::Forward, &mut self.signals)
             .await;
         clock.finish(self.report, &mut self.timings);
-        Ok(watched)
+        Ok(Rolled::Watched(Box::new((watched, goal))))
     }
 
     /// From the watch's end to the outcome: tag, and roll back on failure.
@@ -173,50 +184,159 @@ impl Deploy<'_> {
         self,
         plan: &DeployPlan,
         new_arn: &str,
-        watched: Watched,
+        rolled: Rolled,
         mut outcome: Outcome,
     ) -> Result<Outcome> {
-        if let Watched::Verdict(result) = &watched {
-            outcome.watch = Some(WatchStats {
-                polls: result.polls,
-                aws_calls: result.calls,
-            });
-        }
-        let (reason, interrupted) = match watched {
-            Watched::Verdict(result) => match result.verdict {
-                Verdict::Healthy(summary) => {
-                    self.report.emit(&Event::Verdict {
-                        healthy: true,
-                        reason: summary.clone(),
-                    });
-                    self.rollout.mark(new_arn, "healthy").await;
-                    outcome.reason = Some(summary);
-                    return Ok(self.finish(outcome, Conclusion::Deployed));
-                }
-                Verdict::Unverifiable(reason) => {
-                    // Exit 0, but never tagged healthy (not a rollback target).
-                    self.report.emit(&Event::Verdict {
-                        healthy: true,
-                        reason: reason.clone(),
-                    });
-                    outcome.reason = Some(reason);
-                    return Ok(self.finish(outcome, Conclusion::Unverified));
-                }
-                Verdict::Failed(failure) => (failure.reason, None),
-                // Until the rollout handles these: treated like a failure, as before.
-                Verdict::Superseded(reason) | Verdict::EcsRollingBack { reason, .. } => {
-                    (reason, None)
-                }
-                Verdict::Blind(what) => (format!("the rollout could not be watched: {what}"), None),
-                Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
-            },
+        let (watched, goal) = match rolled {
+            Rolled::Updated => return Ok(self.updated(outcome)),
+            Rolled::Watched(watched) => *watched,
+        };
+        let result = match watched {
+            Watched::Verdict(result) => result,
             Watched::Interrupted(code) => {
-                (format!("interrupted by {}", code.signal_name()), Some(code))
+                let reason = format!("interrupted by {}", code.signal_name());
+                if self.settings.watch.on_interrupt == OnInterrupt::Leave {
+                    return Ok(self.leave(plan, new_arn, reason, code, outcome));
+                }
+                return self
+                    .failed(plan, new_arn, reason, Some(code), outcome)
+                    .await;
             }
         };
-        if let (Some(code), OnInterrupt::Leave) = (interrupted, self.settings.watch.on_interrupt) {
-            return Ok(self.leave(plan, new_arn, reason, code, outcome));
+        outcome.watch = Some(WatchStats {
+            polls: result.polls,
+            aws_calls: result.calls,
+        });
+        match result.verdict {
+            Verdict::Healthy(summary) => Ok(self.healthy(new_arn, summary, outcome).await),
+            Verdict::Unverifiable(reason) => Ok(self.unverified(reason, outcome)),
+            Verdict::Superseded(reason) => Ok(self.superseded(reason, outcome)),
+            Verdict::Blind(what) => Ok(self.blind(plan, new_arn, what, outcome)),
+            Verdict::EcsRollingBack {
+                deployment_id,
+                task_definition,
+                reason,
+            } => {
+                let ecs_rollback = Goal {
+                    task_definition,
+                    deployment_id,
+                    previous_task_definition: Some(new_arn.to_string()),
+                    started_at: goal.started_at,
+                    health_checked: taskdef::health_checked_essential_containers(
+                        &plan.current.json,
+                    ),
+                };
+                Ok(self
+                    .ecs_rolled_back(new_arn, ecs_rollback, reason, outcome)
+                    .await)
+            }
+            Verdict::Failed(failure) => {
+                self.failed(plan, new_arn, failure.reason, None, outcome)
+                    .await
+            }
+            Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
         }
+    }
+
+    async fn healthy(self, new_arn: &str, summary: String, mut outcome: Outcome) -> Outcome {
+        self.report.emit(&Event::Verdict {
+            healthy: true,
+            reason: summary.clone(),
+        });
+        self.rollout.mark(new_arn, "healthy").await;
+        outcome.reason = Some(summary);
+        self.finish(outcome, Conclusion::Deployed)
+    }
+
+    /// desiredCount 0: exit 0, but never tagged healthy (never a rollback target).
+    fn unverified(self, reason: String, mut outcome: Outcome) -> Outcome {
+        self.report.emit(&Event::Warning {
+            message: format!("nothing to verify: {reason}; the revision is not tagged healthy"),
+        });
+        outcome.reason = Some(reason);
+        self.finish(outcome, Conclusion::Unverified)
+    }
+
+    /// `--until updated`: the pipeline watches elsewhere.
+    fn updated(self, mut outcome: Outcome) -> Outcome {
+        let service = &self.settings.service;
+        self.report.emit(&Event::Info {
+            message: format!(
+                "not watching (--until updated): ECS rolls it out; check: {}",
+                service.status_command()
+            ),
+        });
+        outcome.reason = Some("the service was updated; the rollout was not watched".into());
+        self.finish(outcome, Conclusion::Updated)
+    }
+
+    /// Someone else's deployment took over: two runs must never undo each other.
+    fn superseded(self, reason: String, mut outcome: Outcome) -> Outcome {
+        self.report.emit(&Event::Warning {
+            message: format!("superseded: {reason}; shipit changes nothing more"),
+        });
+        outcome.reason = Some(reason);
+        self.finish(outcome, Conclusion::Superseded)
+    }
+
+    /// The watch could not see: roll nothing back blind.
+    fn blind(
+        self,
+        plan: &DeployPlan,
+        new_arn: &str,
+        what: String,
+        mut outcome: Outcome,
+    ) -> Outcome {
+        let service = &self.settings.service;
+        self.report.emit(&Event::Warning {
+            message: format!(
+                "could not watch the rollout ({what}): the service is left on {}, nothing was rolled back; check: {}; to roll back: {}",
+                short(new_arn),
+                service.status_command(),
+                service.rollback_command(&plan.current.arn)
+            ),
+        });
+        outcome.reason = Some(format!("the rollout could not be watched: {what}"));
+        self.finish(outcome, Conclusion::Blind)
+    }
+
+    /// ECS is already rolling back to the recorded revision: watch that, start nothing.
+    async fn ecs_rolled_back(
+        mut self,
+        new_arn: &str,
+        ecs_rollback: Goal,
+        reason: String,
+        mut outcome: Outcome,
+    ) -> Outcome {
+        self.report.emit(&Event::Verdict {
+            healthy: false,
+            reason: reason.clone(),
+        });
+        self.rollout.mark(new_arn, "failed").await;
+        outcome.reason = Some(reason.clone());
+        let rolled = self
+            .rollout
+            .follow_ecs_rollback(ecs_rollback, &reason, &mut self.signals, &mut self.timings)
+            .await;
+        let conclusion = if rolled.healthy {
+            Conclusion::RolledBack(RollbackCause::DeployFailed)
+        } else {
+            Conclusion::NeedsHuman(None)
+        };
+        outcome.rollback = Some(rolled);
+        self.finish(outcome, conclusion)
+    }
+
+    /// The revision failed (or a signal asked to roll back): tag it, then roll
+    /// back unless told not to.
+    async fn failed(
+        self,
+        plan: &DeployPlan,
+        new_arn: &str,
+        reason: String,
+        interrupted: Option<ExitCode>,
+        mut outcome: Outcome,
+    ) -> Result<Outcome> {
         if interrupted.is_none() {
             self.report.emit(&Event::Verdict {
                 healthy: false,
@@ -239,7 +359,8 @@ impl Deploy<'_> {
             .await
     }
 
-    /// The automatic rollback to the recorded revision.
+    /// The automatic rollback to the recorded revision (and the desired count
+    /// it had, if this run changed it).
     async fn roll_back(
         mut self,
         plan: &DeployPlan,
@@ -248,9 +369,16 @@ impl Deploy<'_> {
         interrupted: Option<ExitCode>,
         mut outcome: Outcome,
     ) -> Result<Outcome> {
+        let before = plan.service.desired_count;
         let mv = Move {
             to: plan.current.arn.clone(),
             from: Some(new_arn.to_string()),
+            desired_count: self
+                .settings
+                .desired_count
+                .filter(|n| *n != before)
+                .map(|_| before),
+            health_checked: taskdef::health_checked_essential_containers(&plan.current.json),
             ..Move::default()
         };
         let rolled = self
@@ -261,6 +389,7 @@ impl Deploy<'_> {
                 to: plan.current.arn.clone(),
                 healthy: false,
                 reason: err.message().to_string(),
+                by: RolledBackBy::Shipit,
                 interrupted: None,
             });
         let conclusion = match (rolled.healthy, interrupted) {

@@ -50,6 +50,14 @@ pub const ALL: &[(&str, &str)] = &[
         SHIPIT_ON_INTERRUPT,
         "`rollback` (default) or `leave`: what SIGINT/SIGTERM during the watch does",
     ),
+    (
+        SHIPIT_SETTLE,
+        "how long every healthy criterion must hold before the verdict, e.g. `10s`",
+    ),
+    (
+        SHIPIT_UNTIL,
+        "how long to wait: `updated`, `healthy` or `completed`",
+    ),
     (SHIPIT_OUTPUT, "`auto`, `human`, `lines` or `json`"),
     (
         SHIPIT_LOG,
@@ -111,6 +119,8 @@ pub const SHIPIT_POLL_INTERVAL: &str = "SHIPIT_POLL_INTERVAL";
 pub const SHIPIT_TIMEOUT: &str = "SHIPIT_TIMEOUT";
 pub const SHIPIT_ROLLBACK_TIMEOUT: &str = "SHIPIT_ROLLBACK_TIMEOUT";
 pub const SHIPIT_ON_INTERRUPT: &str = "SHIPIT_ON_INTERRUPT";
+pub const SHIPIT_SETTLE: &str = "SHIPIT_SETTLE";
+pub const SHIPIT_UNTIL: &str = "SHIPIT_UNTIL";
 pub const SHIPIT_OUTPUT: &str = "SHIPIT_OUTPUT";
 pub const SHIPIT_LOG: &str = "SHIPIT_LOG";
 pub const GITHUB_SHA: &str = "GITHUB_SHA";

@@ -79,9 +79,20 @@ pub struct RollbackOutcome {
     pub to: String,
     pub healthy: bool,
     pub reason: String,
+    /// Who moved the service back: shipit's UpdateService, or ECS itself
+    /// (its circuit breaker or alarm rollback), which shipit only watched.
+    pub by: RolledBackBy,
     /// Set when a signal stopped the wait (the exit code it asks for).
     #[serde(skip)]
     pub interrupted: Option<crate::error::ExitCode>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolledBackBy {
+    #[default]
+    Shipit,
+    Ecs,
 }
 
 impl Outcome {

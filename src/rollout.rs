@@ -2,16 +2,14 @@
 //! react to signals. The deploy moves forward with it; the automatic rollback
 //! and `shipit rollback` move back with it ([`Rollout::roll_back`]).
 
-use std::time::Duration;
-
 use crate::arn::short;
 use crate::ecs::{tags, DeploymentStatus, Service, ServiceUpdate};
 use crate::error::{Error, ErrorKind, ExitCode, Result};
-use crate::outcome::{Phase, RollbackOutcome};
+use crate::outcome::{Phase, RollbackOutcome, RolledBackBy};
 use crate::report::{Event, PhaseClock, Report, Timings};
-use crate::settings::{ServiceSettings, WatchSettings};
+use crate::settings::{ServiceSettings, Until, WatchSettings};
 use crate::signals::Signals;
-use crate::watch::{self, Criteria, Deadline, Goal, Tracker, Verdict, Watch, WatchOutcome};
+use crate::watch::{self, Criteria, Goal, Tracker, Verdict, Watch, WatchOutcome};
 use crate::world::Deps;
 
 /// A service and how to watch it.
@@ -70,7 +68,11 @@ impl Rollout<'_> {
     }
 
     /// Watches `goal` until a verdict, the deadline, or a signal.
-    pub async fn watch(&self, goal: Goal, timeout: Duration, signals: &mut Signals) -> Watched {
+    pub async fn watch(&self, goal: Goal, leg: Leg, signals: &mut Signals) -> Watched {
+        let (deadline, until_completed) = match leg {
+            Leg::Forward => (self.watch.deadline(), self.watch.until == Until::Completed),
+            Leg::Back => (self.watch.rollback_deadline(), false),
+        };
         let watcher = Watch {
             ecs: self.deps.ecs,
             elb: self.deps.elb,
@@ -78,10 +80,10 @@ impl Rollout<'_> {
             cluster: &self.service.cluster,
             service: &self.service.service,
             interval: self.watch.poll_interval,
-            deadline: Deadline::fixed(timeout),
+            deadline,
             calls: self.deps.calls.clone(),
         };
-        let mut tracker = Tracker::new(criteria(self.watch), goal);
+        let mut tracker = Tracker::new(criteria(self.watch, until_completed), goal);
         tokio::select! {
             watched = watcher.run(&mut tracker) => Watched::Verdict(watched),
             code = signals.next() => Watched::Interrupted(code),
@@ -99,11 +101,7 @@ impl Rollout<'_> {
         signals: &mut Signals,
         timings: &mut Timings,
     ) -> Result<RollbackOutcome> {
-        let clock = PhaseClock::start(self.report, Phase::Rollback);
-        self.report.emit(&Event::RollbackStarted {
-            to: mv.to.clone(),
-            reason: reason.to_string(),
-        });
+        let clock = self.rollback_started(&mv.to, reason);
         let goal = match self.update(mv).await {
             Ok(goal) => goal,
             Err(err) => {
@@ -111,33 +109,74 @@ impl Rollout<'_> {
                 return Err(self.rollback_update_failed(&mv.to, err));
             }
         };
-        let watched = self.watch(goal, self.watch.rollback_timeout, signals).await;
-        let rolled = match watched {
+        Ok(self
+            .watch_back(goal, RolledBackBy::Shipit, clock, signals, timings)
+            .await)
+    }
+
+    /// ECS itself is rolling the service back (circuit breaker, alarms):
+    /// start no second deployment, watch ECS's to its verdict.
+    pub async fn follow_ecs_rollback(
+        &self,
+        goal: Goal,
+        reason: &str,
+        signals: &mut Signals,
+        timings: &mut Timings,
+    ) -> RollbackOutcome {
+        let clock = self.rollback_started(&goal.task_definition, reason);
+        self.watch_back(goal, RolledBackBy::Ecs, clock, signals, timings)
+            .await
+    }
+
+    fn rollback_started(&self, to: &str, reason: &str) -> PhaseClock {
+        let clock = PhaseClock::start(self.report, Phase::Rollback);
+        self.report.emit(&Event::RollbackStarted {
+            to: to.to_string(),
+            reason: reason.to_string(),
+        });
+        clock
+    }
+
+    async fn watch_back(
+        &self,
+        goal: Goal,
+        by: RolledBackBy,
+        clock: PhaseClock,
+        signals: &mut Signals,
+        timings: &mut Timings,
+    ) -> RollbackOutcome {
+        let to = goal.task_definition.clone();
+        let outcome = |healthy, reason, interrupted| RollbackOutcome {
+            to: to.clone(),
+            healthy,
+            reason,
+            by,
+            interrupted,
+        };
+        let rolled = match self.watch(goal, Leg::Back, signals).await {
             Watched::Interrupted(code) => {
                 let message = format!(
                     "interrupted while rolling back to {}: the service is updated but not yet seen healthy; to finish: {}",
-                    short(&mv.to),
-                    self.service.rollback_command(&mv.to)
+                    short(&to),
+                    self.service.rollback_command(&to)
                 );
                 self.report.emit(&Event::RollbackFinished {
                     healthy: false,
                     reason: message.clone(),
                 });
                 clock.record(timings);
-                return Ok(rollback_outcome(&mv.to, false, message, Some(code)));
+                return outcome(false, message, Some(code));
             }
             Watched::Verdict(watched) => match watched.verdict {
-                // desiredCount 0 was "healthy" before the verdict could say "unverifiable".
+                // desiredCount 0: nothing to be unhealthy; the service is where it was.
                 Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => {
-                    rollback_outcome(&mv.to, true, summary, None)
+                    outcome(true, summary, None)
                 }
-                Verdict::Failed(failure) => rollback_outcome(&mv.to, false, failure.reason, None),
+                Verdict::Failed(failure) => outcome(false, failure.reason, None),
                 Verdict::Pending(what)
                 | Verdict::Superseded(what)
                 | Verdict::Blind(what)
-                | Verdict::EcsRollingBack { reason: what, .. } => {
-                    rollback_outcome(&mv.to, false, what, None)
-                }
+                | Verdict::EcsRollingBack { reason: what, .. } => outcome(false, what, None),
             },
         };
         clock.finish(self.report, timings);
@@ -145,7 +184,7 @@ impl Rollout<'_> {
             healthy: rolled.healthy,
             reason: rolled.reason.clone(),
         });
-        Ok(rolled)
+        rolled
     }
 
     fn rollback_update_failed(&self, to: &str, err: Error) -> Error {
@@ -174,27 +213,24 @@ impl Rollout<'_> {
     }
 }
 
-fn rollback_outcome(
-    to: &str,
-    healthy: bool,
-    reason: String,
-    interrupted: Option<ExitCode>,
-) -> RollbackOutcome {
-    RollbackOutcome {
-        to: to.to_string(),
-        healthy,
-        reason,
-        interrupted,
-    }
+/// Which way a watch looks: the deploy's own rollout, or a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    /// The deploy: `timeout`, and `--until completed` applies.
+    Forward,
+    /// A rollback: `rollback_timeout`; healthy is enough.
+    Back,
 }
 
 /// The verdict's criteria from the watch settings.
-pub fn criteria(watch: &WatchSettings) -> Criteria {
+pub fn criteria(watch: &WatchSettings, until_completed: bool) -> Criteria {
     Criteria {
         healthy_polls: watch.healthy_polls,
         unhealthy_grace: watch.unhealthy_grace,
         max_task_failures: watch.max_task_failures,
         wait_for_drain: watch.wait_for_drain,
+        settle: watch.settle,
+        require_completed: until_completed,
         ..Criteria::default()
     }
 }

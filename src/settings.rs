@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::cli;
 use crate::error::{Error, Result};
+use crate::watch::Deadline;
 
 pub const CONFIG_FILE: &str = "shipit.toml";
 
@@ -75,6 +76,21 @@ pub struct FileWatch {
     pub wait_for_drain: Option<bool>,
     pub rollback: Option<bool>,
     pub on_interrupt: Option<OnInterrupt>,
+    pub settle: Option<String>,
+    pub until: Option<Until>,
+}
+
+/// How long a deploy waits (`--until`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Until {
+    /// Return right after UpdateService: the pipeline watches elsewhere.
+    Updated,
+    /// shipit's verdict.
+    #[default]
+    Healthy,
+    /// shipit's verdict and ECS's own: the deployment COMPLETED.
+    Completed,
 }
 
 /// What SIGINT/SIGTERM during the watch does.
@@ -159,6 +175,17 @@ pub struct ImageSettings {
 }
 
 impl ImageSettings {
+    /// A build needs the Dockerfile; a deploy whose image is already in ECR
+    /// does not (build in one CI job, deploy in another), so this is checked
+    /// only once a build is known to be needed, still before any change.
+    pub fn require_dockerfile(&self) -> Result<()> {
+        if self.dockerfile.is_file() {
+            return Ok(());
+        }
+        Err(Error::bad_input(format!("Dockerfile {} does not exist", self.dockerfile.display()))
+            .hint("pass --dockerfile <file> relative to the repository, or set `[image] dockerfile` in shipit.toml"))
+    }
+
     pub fn repository(&self) -> Result<&str> {
         self.repository.as_deref().ok_or_else(|| {
             Error::bad_input("no ECR repository given")
@@ -201,12 +228,7 @@ pub struct RollbackSettings {
     pub to: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ContainerChanges {
-    pub environment: BTreeMap<String, String>,
-    pub secrets: BTreeMap<String, String>,
-    pub docker_labels: BTreeMap<String, String>,
-}
+pub use crate::ecs::taskdef::ContainerChanges;
 
 #[derive(Debug, Clone)]
 pub struct DeploySettings {
@@ -228,8 +250,14 @@ pub struct DeploySettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchSettings {
     pub poll_interval: Duration,
+    /// The deploy watch's deadline: the given `timeout` as a hard cap, else
+    /// the rollout's pace with `timeout`'s default as the floor.
     pub timeout: Duration,
+    pub timeout_given: bool,
     pub rollback_timeout: Duration,
+    pub rollback_timeout_given: bool,
+    pub settle: Duration,
+    pub until: Until,
     pub healthy_polls: u32,
     pub unhealthy_grace: Duration,
     pub max_task_failures: u32,
@@ -238,12 +266,41 @@ pub struct WatchSettings {
     pub on_interrupt: OnInterrupt,
 }
 
+impl WatchSettings {
+    /// The deploy watch's deadline: a given `timeout` is a hard cap; by
+    /// default a rollout that keeps making progress is watched past it, as
+    /// its pace says (`watch::pace`).
+    pub fn deadline(&self) -> Deadline {
+        deadline(self.timeout, self.timeout_given)
+    }
+
+    /// The same for a rollback, from `rollback_timeout`.
+    pub fn rollback_deadline(&self) -> Deadline {
+        deadline(self.rollback_timeout, self.rollback_timeout_given)
+    }
+}
+
+fn deadline(timeout: Duration, given: bool) -> Deadline {
+    if given {
+        Deadline::fixed(timeout)
+    } else {
+        Deadline {
+            cap: None,
+            floor: timeout,
+        }
+    }
+}
+
 impl Default for WatchSettings {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_secs(5),
             timeout: Duration::from_secs(15 * 60),
+            timeout_given: false,
             rollback_timeout: Duration::from_secs(10 * 60),
+            rollback_timeout_given: false,
+            settle: crate::watch::DEFAULT_SETTLE,
+            until: Until::Healthy,
             healthy_polls: 1,
             unhealthy_grace: Duration::from_secs(30),
             max_task_failures: 0,
@@ -296,10 +353,6 @@ pub fn image(
         Some(path) => repo.join(path),
         None => context.join("Dockerfile"),
     };
-    if !dockerfile.is_file() {
-        return Err(Error::bad_input(format!("Dockerfile {} does not exist", dockerfile.display()))
-            .hint("pass --dockerfile <file> relative to the repository, or set `[image] dockerfile` in shipit.toml"));
-    }
     let mut build_args: BTreeMap<String, String> = file.build_args.clone();
     for arg in &args.build_args {
         let (key, value) = split_assignment(arg).ok_or_else(|| {
@@ -387,12 +440,21 @@ pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Resu
             defaults.poll_interval,
         )?,
         timeout: duration(&args.timeout, &file.timeout, "timeout", defaults.timeout)?,
+        timeout_given: args.timeout.is_some() || file.timeout.is_some(),
         rollback_timeout: duration(
             &args.rollback_timeout,
             &file.rollback_timeout,
             "rollback timeout",
             defaults.rollback_timeout,
         )?,
+        rollback_timeout_given: args.rollback_timeout.is_some() || file.rollback_timeout.is_some(),
+        settle: duration(&args.settle, &file.settle, "settle", defaults.settle)?,
+        until: match args.until {
+            Some(cli::UntilArg::Updated) => Until::Updated,
+            Some(cli::UntilArg::Healthy) => Until::Healthy,
+            Some(cli::UntilArg::Completed) => Until::Completed,
+            None => file.until.unwrap_or_default(),
+        },
         healthy_polls: args
             .healthy_polls
             .or(file.healthy_polls)
@@ -536,6 +598,7 @@ pub fn rollback(file: &FileConfig, args: &cli::RollbackArgs) -> Result<RollbackS
     let mut watch = watch(&file.watch, &args.watch, false)?;
     if args.watch.timeout.is_some() && args.watch.rollback_timeout.is_none() {
         watch.rollback_timeout = watch.timeout;
+        watch.rollback_timeout_given = true;
     }
     Ok(RollbackSettings {
         service,
@@ -741,7 +804,9 @@ mod tests {
         let cli::Command::Build(args) = cli.command else {
             unreachable!()
         };
-        let err = image(repo.path(), &FileImage::default(), &args.image, None).unwrap_err();
+        let err = image(repo.path(), &FileImage::default(), &args.image, None)
+            .and_then(|image| image.require_dockerfile())
+            .unwrap_err();
         assert!(err.message().contains("Dockerfile"), "{}", err.message());
         assert!(err.hint_text().unwrap().contains("--dockerfile"));
 

@@ -391,7 +391,8 @@ async fn a_healthy_rollout_is_deployed_and_tagged_healthy() {
 }
 
 #[tokio::test]
-async fn the_circuit_breaker_rolling_back_is_a_failure_and_shipit_restores_the_recorded_revision() {
+async fn the_circuit_breaker_rolling_back_is_a_failure_and_shipit_watches_ecs_rollback_without_a_second_deployment(
+) {
     // What real ECS shows after its circuit breaker acted: our deployment FAILED,
     // the old one PRIMARY and healthy again. "Stable", but not deployed.
     let after_breaker = {
@@ -426,13 +427,18 @@ async fn the_circuit_breaker_rolling_back_is_a_failure_and_shipit_restores_the_r
             "RegisterTaskDefinition".to_string(),
             format!("UpdateService {NEW}"),
             "TagResource web:8 shipit:verdict=failed".to_string(),
-            format!("UpdateService {OLD}"),
-        ]
+        ],
+        "ECS is already rolling back to web:7: shipit must not start a second deployment"
     );
     assert!(events.iter().any(|e| matches!(
         e,
         shipit::report::Event::RollbackFinished { healthy: true, .. }
     )));
+    let rollback = outcome.rollback.expect("ECS's rollback is reported");
+    assert_eq!(
+        (rollback.to.as_str(), rollback.by, rollback.healthy),
+        (OLD, shipit::outcome::RolledBackBy::Ecs, true)
+    );
 }
 
 #[tokio::test]
@@ -440,8 +446,15 @@ async fn a_rollback_that_stays_unhealthy_needs_a_human() {
     let crashing = |td: &str| {
         let mut t = task("n1", td, "STOPPED");
         t.stopped_reason = Some("Essential container in task exited".into());
+        // The deployment UpdateService started (the fake names them so): with
+        // any other id the rollout would be someone else's, i.e. superseded.
+        let id = if td == NEW {
+            "ecs-svc/new"
+        } else {
+            "ecs-svc/rb"
+        };
         Poll {
-            deployments: vec![deployment("x", "PRIMARY", td, "IN_PROGRESS", 0)],
+            deployments: vec![deployment(id, "PRIMARY", td, "IN_PROGRESS", 0)],
             tasks: vec![t],
             targets: vec![],
         }
@@ -460,7 +473,15 @@ async fn a_rollback_that_stays_unhealthy_needs_a_human() {
         (outcome.conclusion.name(), outcome.exit_code().code()),
         ("needs_human", 3)
     );
-    assert!(!outcome.rollback.unwrap().healthy);
+    let rollback = outcome.rollback.unwrap();
+    assert!(!rollback.healthy);
+    assert!(
+        rollback
+            .reason
+            .contains("Essential container in task exited"),
+        "the rollback failed because its own task crashed: {}",
+        rollback.reason
+    );
 }
 
 #[tokio::test]

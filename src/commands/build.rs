@@ -10,6 +10,7 @@ use crate::settings;
 
 pub async fn run(ctx: &Context<'_>, args: &BuildArgs) -> Result<Outcome> {
     let image = settings::image(&ctx.repo, &ctx.file.image, &args.image, None)?;
+    image.require_dockerfile()?;
     let commit = ctx.commit(&args.sha)?;
     let engine = ctx.world.engine().await?;
     let name = image.repository.as_deref().unwrap_or("shipit-build");

@@ -15,7 +15,7 @@ pub async fn run(ctx: &Context<'_>, args: &DeployArgs) -> Result<Outcome> {
     let clients = ctx.aws().await?;
     // Connect to the engine before any change when a build will be needed.
     let image = pipeline::plan(&settings.image, &commit, clients.registry.as_ref()).await?;
-    let engine = ctx.engine_if(image.build).await?;
+    let engine = ctx.engine_if(image.build, &settings.image).await?;
     let deps = clients.deps(engine.as_deref(), ctx.calls);
     let outcome = deploy::run(&settings, &commit, &deps, ctx.report, Some(image)).await?;
     ctx.say(verdict_line(&outcome));

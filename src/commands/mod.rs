@@ -19,7 +19,7 @@ use crate::git::{self, Commit};
 use crate::image::ContainerEngine;
 use crate::outcome::Outcome;
 use crate::report::{Event, Report};
-use crate::settings::{self, FileConfig};
+use crate::settings::{self, FileConfig, ImageSettings};
 use crate::world::{Clients, Connect};
 
 /// What every command gets.
@@ -42,13 +42,18 @@ impl Context<'_> {
         self.world.aws(self.region.as_deref(), self.calls).await
     }
 
-    /// The container engine, only when `needed` (an image must be built).
-    pub async fn engine_if(&self, needed: bool) -> Result<Option<Box<dyn ContainerEngine>>> {
-        Ok(if needed {
-            Some(self.world.engine().await?)
-        } else {
-            None
-        })
+    /// The container engine, only when an image must be built (and then
+    /// only with a Dockerfile to build from).
+    pub async fn engine_if(
+        &self,
+        needed: bool,
+        image: &ImageSettings,
+    ) -> Result<Option<Box<dyn ContainerEngine>>> {
+        if !needed {
+            return Ok(None);
+        }
+        image.require_dockerfile()?;
+        Ok(Some(self.world.engine().await?))
     }
 
     /// The commit to ship, said as it is resolved.

@@ -14,6 +14,9 @@ pub async fn run(ctx: &Context<'_>, args: &DeployArgs) -> Result<Outcome> {
     let commit = ctx.commit(&args.sha)?;
     let clients = ctx.aws().await?;
     let plan = plan::plan(&settings, &commit, &clients.deps(None, ctx.calls), None).await?;
+    if plan.image.build {
+        settings.image.require_dockerfile()?;
+    }
     ctx.say(plan::render(&plan, &commit));
     Ok(Outcome {
         sha: Some(commit.sha.to_string()),

@@ -14,7 +14,7 @@ pub async fn run(ctx: &Context<'_>, args: &PushArgs) -> Result<Outcome> {
     let commit = ctx.commit(&args.sha)?;
     let clients = ctx.aws().await?;
     let plan = pipeline::plan(&image, &commit, clients.registry.as_ref()).await?;
-    let engine = ctx.engine_if(plan.build).await?;
+    let engine = ctx.engine_if(plan.build, &image).await?;
     let pushed = pipeline::ensure(
         &plan,
         &image,

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::settings::ContainerChanges;
 
 /// Fields DescribeTaskDefinition returns that RegisterTaskDefinition refuses.
 pub const READ_ONLY_FIELDS: &[&str] = &[
@@ -19,6 +18,16 @@ pub const READ_ONLY_FIELDS: &[&str] = &[
     "registeredBy",
     "deregisteredAt",
 ];
+
+/// What a deploy sets on one container besides its image (flags and
+/// `[ecs.*.<container>]` tables): entries with the same name are replaced,
+/// new ones appended, nothing removed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerChanges {
+    pub environment: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub docker_labels: BTreeMap<String, String>,
+}
 
 /// What changes in the next revision.
 #[derive(Debug, Clone, Default)]

@@ -83,6 +83,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 to: OLD.into(),
                 healthy: true,
                 reason: "healthy".into(),
+                by: crate::outcome::RolledBackBy::Shipit,
                 interrupted: None,
             }),
             watch: Some(WatchStats {
@@ -188,7 +189,7 @@ fn json_lines_have_a_type_and_the_result_goes_to_its_own_stream() {
             "type": "result", "command": "deploy", "sha": "abc1234", "image": "repo/web:abc1234", "digest": "sha256:feed",
             "previous_task_definition": OLD, "new_task_definition": NEW, "verdict": "rolled_back",
             "reason": "target 10.0.0.5:8080 in web is unhealthy (Target.FailedHealthChecks) for 31s, past the 30s grace",
-            "rollback": {"to": OLD, "healthy": true, "reason": "healthy"},
+            "rollback": {"to": OLD, "healthy": true, "reason": "healthy", "by": "shipit"},
             "exit_code": 1,
             "watch": {"polls": 9, "aws_calls": 45},
             "timings": [{"phase": "plan", "seconds": 0.4}, {"phase": "watch", "seconds": 40.0}],
