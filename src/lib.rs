@@ -109,3 +109,36 @@ fn reporter(cli: &Cli) -> Report {
     }
     base
 }
+
+#[cfg(test)]
+mod tests {
+    /// The README's "Where things are" names every entry of `src/`, and nothing else.
+    #[test]
+    fn the_readme_file_map_matches_the_source_tree() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Where things are")
+            .nth(1)
+            .expect("README has a file map");
+        let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+        let listed: std::collections::BTreeSet<String> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+            .map(str::to_string)
+            .collect();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let actual: std::collections::BTreeSet<String> = std::fs::read_dir(src)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if e.file_type().unwrap().is_dir() {
+                    format!("{name}/")
+                } else {
+                    name
+                }
+            })
+            .collect();
+        assert_eq!(listed, actual, "README's file map vs ls src/");
+    }
+}

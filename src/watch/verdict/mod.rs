@@ -177,8 +177,6 @@ pub struct Tracker {
     container_unhealthy_since: HashMap<String, f64>,
     /// When our deployment was first seen FAILED with an ECS rollback expected.
     failed_since: Option<f64>,
-    /// The highest desiredCount seen (a drop means scale-in).
-    peak_desired: i32,
     /// New tasks healthy in every respect at the last assessment.
     progress: usize,
 }
@@ -193,7 +191,6 @@ impl Tracker {
             unhealthy_since: HashMap::new(),
             container_unhealthy_since: HashMap::new(),
             failed_since: None,
-            peak_desired: 0,
             progress: 0,
         }
     }
@@ -234,7 +231,6 @@ impl Tracker {
     }
 
     pub fn assess(&mut self, obs: &Observation) -> Verdict {
-        self.peak_desired = self.peak_desired.max(obs.service.desired_count);
         if let Some(verdict) = self.deployment_state(obs) {
             self.reset_hold();
             return verdict;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::ecs::{Service, StopCode, Task, TaskStatus};
+use crate::ecs::{StopCode, Task, TaskStatus};
 
 use super::{describe_stop, failed, with_event, FailureKind, Observation, Tracker, Verdict};
 
@@ -39,7 +39,7 @@ impl Tracker {
             if task.last_status == TaskStatus::Running && !task.is_leaving() {
                 tasks.running.push(task);
             } else if is_stopped(task) {
-                if self.is_infrastructure_stop(task, service) {
+                if is_infrastructure_stop(task) {
                     tasks.replaced.push(task);
                 } else {
                     tasks.failed.push(task);
@@ -47,28 +47,6 @@ impl Tracker {
             }
         }
         tasks
-    }
-
-    /// Rule 9: a stop that is not the revision's fault. Spot interruptions,
-    /// termination notices and infrastructure health stops, and scale-in (the
-    /// scheduler's "Scaling activity initiated by …" while desiredCount dropped).
-    /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
-    fn is_infrastructure_stop(&self, task: &Task, service: &Service) -> bool {
-        match &task.stop_code {
-            Some(
-                StopCode::SpotInterruption
-                | StopCode::TerminationNotice
-                | StopCode::InfrastructureHealth,
-            ) => true,
-            Some(StopCode::ServiceSchedulerInitiated) => {
-                let scaling = task
-                    .stopped_reason
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("Scaling activity initiated by"));
-                scaling && service.desired_count < self.peak_desired
-            }
-            _ => false,
-        }
     }
 
     /// New-revision tasks that stopped for the revision's own reasons.
@@ -92,6 +70,31 @@ impl Tracker {
             kind,
             with_event(reason, &obs.service, self.goal.started_at),
         ))
+    }
+}
+
+/// Rule 9: a stop that is not the revision's fault. Spot interruptions,
+/// termination notices and infrastructure health stops, and the
+/// scheduler's own scaling ("Scaling activity initiated by …": scale-in, or
+/// a deployment trimming the tasks it overshot). A task that fails is
+/// stopped with its failure as the reason ("Essential container in task
+/// exited", "Task failed ELB health checks", …), never with this one.
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+fn is_infrastructure_stop(task: &Task) -> bool {
+    match &task.stop_code {
+        Some(
+            StopCode::SpotInterruption
+            | StopCode::TerminationNotice
+            | StopCode::InfrastructureHealth,
+        ) => true,
+        Some(StopCode::ServiceSchedulerInitiated) => {
+            let scaling = task
+                .stopped_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("Scaling activity initiated by"));
+            scaling
+        }
+        _ => false,
     }
 }
 
