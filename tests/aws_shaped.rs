@@ -2049,6 +2049,44 @@ async fn issue_10_watch_of_ecs_returning_from_a_failed_deployment_is_rolled_back
     assert_eq!(run.result["new_task_definition"], OLD);
 }
 
+/// ECS's circuit breaker starts rolling back while `shipit watch --rollback`
+/// watches: shipit starts no deployment of its own, it watches ECS's return.
+#[tokio::test]
+async fn issue_10_watch_follows_a_circuit_breaker_rollback_by_ecs_and_changes_nothing() {
+    let base = service_on_old().circuit_breaker(true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    let failed = DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "FAILED")
+        .counts(1, 0, 3)
+        .reason("ECS deployment circuit breaker: tasks failed to start.");
+    let mut frames = vec![Frame::new(rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+    ))
+    .task(old_task())
+    .task(new_task(8, NEW_IP).status("PROVISIONING", "RUNNING"))
+    .targets(TG, vec![target(OLD_IP, PORT, "healthy")])];
+    let mut returning = healthy_return(base, failed);
+    for frame in &mut returning {
+        frame.tasks.push(cannot_pull(8).0);
+    }
+    frames.extend(returning);
+    aws.before(frames);
+
+    let mut args = vec!["watch", "--rollback"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(aws.mutations().is_empty(), "{}", run.story(&aws));
+    assert_eq!(run.result["rollback"]["to"], OLD, "{}", run.story(&aws));
+}
+
 /// DescribeTasks denied mid-watch, even with `--rollback`: `blind`, exit 3,
 /// nothing changed, and the commands to check and to roll back printed.
 #[tokio::test]
