@@ -68,6 +68,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Service, deployments, tasks, target health and recent stopped-task reasons.
     Status(ServiceArgs),
+    /// Attach to the service's rollout in progress and give its verdict; changes nothing unless `--rollback`.
+    Watch(WatchCommandArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -85,6 +87,7 @@ impl Command {
             Command::Plan(_) => "plan",
             Command::Rollback(_) => "rollback",
             Command::Status(_) => "status",
+            Command::Watch(_) => "watch",
             Command::Completions { .. } => "completions",
         }
     }
@@ -278,4 +281,15 @@ pub struct RollbackArgs {
     /// Revision number, task definition ARN, or commit SHA to roll back to.
     #[arg(long, value_name = "REVISION|ARN|SHA")]
     pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchCommandArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+    /// When the verdict is failed, roll back to the revision the rollout started from.
+    #[arg(long)]
+    pub rollback: bool,
 }

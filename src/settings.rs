@@ -607,6 +607,28 @@ pub fn rollback(file: &FileConfig, args: &cli::RollbackArgs) -> Result<RollbackS
     })
 }
 
+/// `shipit watch`, resolved.
+#[derive(Debug, Clone)]
+pub struct WatchCommandSettings {
+    pub service: ServiceSettings,
+    /// `watch.rollback` is `--rollback` only: attaching never rolls back
+    /// unless asked on the command line (the file's `rollback = true` default
+    /// is for deploys).
+    pub watch: WatchSettings,
+}
+
+/// `shipit watch`: the watch settings of a deploy (`--timeout` for the
+/// rollout, `--rollback-timeout` for a `--rollback`).
+pub fn watch_command(
+    file: &FileConfig,
+    args: &cli::WatchCommandArgs,
+) -> Result<WatchCommandSettings> {
+    let service = service(&file.ecs, &args.service)?;
+    let mut watch = watch(&file.watch, &args.watch, !args.rollback)?;
+    watch.rollback = args.rollback;
+    Ok(WatchCommandSettings { service, watch })
+}
+
 // ---------------------------------------------------------------- small parsers
 
 fn split_assignment(text: &str) -> Option<(&str, &str)> {

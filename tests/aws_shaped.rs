@@ -1872,6 +1872,325 @@ async fn issue_10_watch_attaches_to_a_rollout_in_progress_and_changes_nothing() 
     );
 }
 
+/// `shipit watch` of a rollout that fails: a new task of web:8 cannot pull its image.
+fn failing_rollout(base: ServiceDoc) -> Vec<Frame> {
+    let in_progress = rolling(
+        base,
+        NEW,
+        vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+    );
+    vec![
+        Frame::new(in_progress.clone())
+            .task(old_task())
+            .task(new_task(8, NEW_IP).status("PROVISIONING", "RUNNING"))
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+        Frame::new(in_progress)
+            .task(old_task())
+            .task(cannot_pull(8))
+            .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+    ]
+}
+
+/// `shipit watch` of a rollout that turns healthy: `deployed`, and the only
+/// call that changes anything is the healthy tag on the revision shipit registered.
+#[tokio::test]
+async fn issue_10_watch_of_a_healthy_rollout_only_tags_it_healthy() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.before(healthy_rollout(service_on_old()));
+
+    let mut args = vec!["watch"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutation_summary(),
+        ["TagResource web:8 shipit:verdict=healthy"],
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(run.result["command"], "watch");
+    assert_eq!(run.result["new_task_definition"], NEW);
+    assert_eq!(run.result["previous_task_definition"], OLD);
+}
+
+/// Nothing in progress (one COMPLETED deployment, its task healthy): still
+/// judged, healthy after the settle period.
+#[tokio::test]
+async fn issue_10_watch_with_nothing_in_progress_judges_the_service_as_it_is() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let done = rolling(service_on_old(), NEW, vec![new_primary("COMPLETED", 1)]);
+    aws.before(vec![Frame::new(done)
+        .task(new_task(8, NEW_IP).started_at(now() - 600.0))
+        .targets(TG, vec![target(NEW_IP, PORT, "healthy")])]);
+
+    let mut args = vec!["watch"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "{}",
+        run.story(&aws)
+    );
+    // One deployment: the revision it started from is web:8's shipit:previous tag.
+    assert_eq!(
+        run.result["previous_task_definition"],
+        OLD,
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutation_summary(),
+        ["TagResource web:8 shipit:verdict=healthy"],
+        "{}",
+        run.story(&aws)
+    );
+}
+
+/// A failing rollout without `--rollback`: `failed`, exit 3, nothing changed,
+/// and the exact command that rolls back printed.
+#[tokio::test]
+async fn issue_10_watch_of_a_failing_rollout_changes_nothing_and_prints_the_rollback_command() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.before(failing_rollout(service_on_old()));
+
+    let mut args = vec!["watch"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (3, "failed"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(aws.mutations().is_empty(), "{}", run.story(&aws));
+    assert!(
+        run.reason().contains("CannotPullContainerError"),
+        "{}",
+        run.story(&aws)
+    );
+    let command = format!("shipit rollback --cluster {CLUSTER} --service {SERVICE} --to {OLD}");
+    assert!(
+        run.stderr.contains(&command),
+        "expected `{command}` on stderr; {}",
+        run.story(&aws)
+    );
+}
+
+/// The same with `--rollback`: one UpdateService back to web:7 (the ACTIVE
+/// deployment the rollout started from), `rolled_back`, exit 1.
+#[tokio::test]
+async fn issue_10_watch_with_rollback_returns_a_failing_rollout_to_the_revision_it_started_from() {
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.before(failing_rollout(base.clone()));
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1),
+        ),
+    );
+
+    let mut args = vec!["watch", "--rollback"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:7"], "{}", run.story(&aws));
+    assert_eq!(
+        aws.mutation_summary(),
+        [
+            "TagResource web:8 shipit:verdict=failed",
+            "UpdateService web:7"
+        ],
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(run.result["rollback"]["to"], OLD);
+    assert_eq!(run.result["rollback"]["healthy"], true);
+}
+
+/// Attached after ECS's circuit breaker already moved the service back from
+/// the failed web:8: its return is watched, `rolled_back`, nothing changed.
+#[tokio::test]
+async fn issue_10_watch_of_ecs_returning_from_a_failed_deployment_is_rolled_back() {
+    let base = service_on_old().circuit_breaker(true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    let failed = DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "FAILED")
+        .counts(1, 0, 3)
+        .created_at(now() - 120.0);
+    aws.before(healthy_return(base, failed));
+
+    let mut args = vec!["watch", "--rollback"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(aws.mutations().is_empty(), "{}", run.story(&aws));
+    assert_eq!(run.result["new_task_definition"], OLD);
+}
+
+/// ECS's circuit breaker starts rolling back while `shipit watch --rollback`
+/// watches: shipit starts no deployment of its own, it watches ECS's return.
+#[tokio::test]
+async fn issue_10_watch_follows_a_circuit_breaker_rollback_by_ecs_and_changes_nothing() {
+    let base = service_on_old().circuit_breaker(true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    let failed = DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "FAILED")
+        .counts(1, 0, 3)
+        .reason("ECS deployment circuit breaker: tasks failed to start.");
+    let mut frames = vec![Frame::new(rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+    ))
+    .task(old_task())
+    .task(new_task(8, NEW_IP).status("PROVISIONING", "RUNNING"))
+    .targets(TG, vec![target(OLD_IP, PORT, "healthy")])];
+    let mut returning = healthy_return(base, failed);
+    for frame in &mut returning {
+        frame.tasks.push(cannot_pull(8).0);
+    }
+    frames.extend(returning);
+    aws.before(frames);
+
+    let mut args = vec!["watch", "--rollback"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(aws.mutations().is_empty(), "{}", run.story(&aws));
+    assert_eq!(run.result["rollback"]["to"], OLD, "{}", run.story(&aws));
+}
+
+/// DescribeTasks denied mid-watch, even with `--rollback`: `blind`, exit 3,
+/// nothing changed, and the commands to check and to roll back printed.
+#[tokio::test]
+async fn issue_10_watch_that_cannot_see_is_blind_and_rolls_nothing_back() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let mut frames = healthy_rollout(service_on_old());
+    frames.truncate(2);
+    aws.before(frames);
+    aws.on("ECS.DescribeTasks").replies(vec![
+        Reply::Frame,
+        Reply::access_denied("ecs:DescribeTasks"),
+    ]);
+
+    let mut args = vec!["watch", "--rollback"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (3, "blind"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(aws.mutations().is_empty(), "{}", run.story(&aws));
+    for command in [
+        format!("shipit status --cluster {CLUSTER} --service {SERVICE}"),
+        format!("shipit rollback --cluster {CLUSTER} --service {SERVICE} --to {OLD}"),
+    ] {
+        assert!(
+            run.stderr.contains(&command),
+            "expected `{command}`; {}",
+            run.story(&aws)
+        );
+    }
+}
+
+/// SIGTERM while watching: stop, change nothing, exit 143 `interrupted`.
+#[tokio::test]
+async fn issue_10_watch_stopped_by_sigterm_changes_nothing() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let pending = rolling(
+        service_on_old(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+    );
+    aws.before(vec![Frame::new(pending)
+        .task(old_task())
+        .task(new_task(8, NEW_IP).status("PENDING", "RUNNING"))
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])]);
+
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
+    command
+        .args([
+            "watch",
+            "--rollback",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            SERVICE,
+            "--output",
+            "json",
+            "--poll-interval",
+            "1s",
+        ])
+        .env("CI", "true")
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
+        command.env_remove(key);
+    }
+    command.envs(aws.env());
+    let child = command.spawn().expect("the shipit binary runs");
+    let pid = child.id().expect("a pid").to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while aws.calls_of("ECS.DescribeServices").len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "shipit never polled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("shipit stopped within 30 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (out.status.code(), result["verdict"].as_str()),
+        (Some(143), Some("interrupted")),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(aws.mutations().is_empty(), "{:?}", aws.mutation_summary());
+}
+
 // ---------------------------------------------------------------------------
 // The harness itself: its documents parse as the SDK's typed shapes.
 

@@ -9,6 +9,7 @@ mod plan;
 mod push;
 mod rollback;
 mod status;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -89,6 +90,7 @@ pub async fn dispatch(
         Command::Plan(args) => plan::run(&ctx, &args).await,
         Command::Rollback(args) => rollback::run(&ctx, &args).await,
         Command::Status(args) => status::run(&ctx, &args).await,
+        Command::Watch(args) => watch::run(&ctx, &args).await,
         Command::Completions { .. } => unreachable!("handled above"),
     }
 }

@@ -1,0 +1,603 @@
+//! `shipit watch`: attach to the rollout the service is in now (after a lost
+//! watch, a cancelled CI job) and give the verdict a deploy would have given,
+//! with the same rules. It changes nothing, except the `shipit:verdict=healthy`
+//! tag on a healthy revision shipit registered, unless `--rollback` asks it to
+//! roll a failed rollout back to the revision it started from.
+//!
+//! The goal comes from what ECS says now ([`attach`]): the PRIMARY deployment
+//! (its id, task definition and `createdAt`), the revision it started from
+//! (the newest other ACTIVE deployment's, else the `shipit:previous` tag), the
+//! health-checked containers of its task definition. A service with nothing in
+//! progress is judged as it is (healthy after the settle period).
+
+use super::deploy::verdict_line;
+use super::Context;
+use crate::arn::{short, Arn};
+use crate::cli::WatchCommandArgs;
+use crate::conclusion::{Conclusion, RollbackCause};
+use crate::ecs::{tags, taskdef, Deployment, DeploymentStatus, RolloutState, Service};
+use crate::error::{ExitCode, Result};
+use crate::outcome::{Outcome, Phase, RollbackOutcome, WatchStats};
+use crate::plan::active_service;
+use crate::report::{Event, PhaseClock, Report, Timings};
+use crate::rollback::choose_target;
+use crate::rollout::{Move, Rollout, Watched};
+use crate::settings::{self, WatchCommandSettings};
+use crate::signals::Signals;
+use crate::watch::{self, Goal, Verdict, WatchOutcome};
+use crate::world::Deps;
+
+pub async fn run(ctx: &Context<'_>, args: &WatchCommandArgs) -> Result<Outcome> {
+    let settings = settings::watch_command(&ctx.file, args)?;
+    // Before any call: a signal from here on stops the watch, never the process mid-call.
+    let mut signals = Signals::install();
+    let clients = ctx.aws().await?;
+    let deps = clients.deps(None, ctx.calls);
+    let outcome = attach_and_watch(&settings, &deps, ctx.report, &mut signals).await?;
+    ctx.say(verdict_line(&outcome));
+    Ok(outcome)
+}
+
+/// What `shipit watch` attaches to, read from the service as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attached {
+    pub goal: Goal,
+    /// The PRIMARY deployment's rollout state when attaching (for the message).
+    pub rollout_state: Option<RolloutState>,
+    /// The revision the rollout started from: what `--rollback` returns to.
+    pub previous: Option<String>,
+    /// The PRIMARY is a return to an older revision from a deployment whose
+    /// rollout FAILED (ECS's circuit breaker or alarm rollback): that failed
+    /// revision. Healthy then means `rolled_back`, and nothing more is rolled back.
+    pub recovering_from: Option<String>,
+}
+
+/// The goal from DescribeServices: pure, so the rules are unit-tested.
+/// `previous_tag` is the `shipit:previous` tag of the PRIMARY's revision;
+/// `health_checked` its essential containers with a `healthCheck`.
+pub fn attach(
+    service: &Service,
+    previous_tag: Option<&str>,
+    health_checked: Vec<String>,
+) -> Attached {
+    let primary = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
+    let task_definition = primary.map_or(service.task_definition.clone(), |d| {
+        d.task_definition.clone()
+    });
+    let others: Vec<&Deployment> = service
+        .deployments
+        .iter()
+        .filter(|d| d.status == DeploymentStatus::Active)
+        .filter(|d| primary.is_none_or(|p| p.id != d.id))
+        .collect();
+    let newest = |ds: Vec<&Deployment>| -> Option<String> {
+        ds.into_iter()
+            .max_by(|a, b| {
+                a.created_at
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.created_at.unwrap_or(0.0))
+            })
+            .map(|d| d.task_definition.clone())
+    };
+    // A deployment whose rollout FAILED was never serving: never a rollback target.
+    let (failed, serving): (Vec<&Deployment>, Vec<&Deployment>) = others
+        .into_iter()
+        .partition(|d| d.rollout_state == Some(RolloutState::Failed));
+    let recovering_from = newest(failed).filter(|failed| is_older(&task_definition, failed));
+    let previous = newest(serving).or_else(|| previous_tag.map(str::to_string));
+    Attached {
+        goal: Goal {
+            task_definition,
+            deployment_id: primary.map(|d| d.id.clone()),
+            previous_task_definition: previous.clone(),
+            // Tasks created before the deployment are not ours; unknown: ECS's
+            // `startedBy` (the deployment id) still tells.
+            started_at: primary.and_then(|d| d.created_at).unwrap_or(0.0),
+            health_checked,
+        },
+        rollout_state: primary.and_then(|d| d.rollout_state.clone()),
+        previous,
+        recovering_from,
+    }
+}
+
+/// `a` is an older revision of `b`'s family (a return, not a fix-forward).
+fn is_older(a: &str, b: &str) -> bool {
+    Arn(a).family() == Arn(b).family()
+        && matches!((Arn(a).revision(), Arn(b).revision()), (Some(x), Some(y)) if x < y)
+}
+
+/// One attached watch: what every step needs.
+struct Attachment<'a> {
+    settings: &'a WatchCommandSettings,
+    deps: &'a Deps<'a>,
+    report: &'a Report,
+    rollout: Rollout<'a>,
+    timings: Timings,
+}
+
+async fn attach_and_watch(
+    settings: &WatchCommandSettings,
+    deps: &Deps<'_>,
+    report: &Report,
+    signals: &mut Signals,
+) -> Result<Outcome> {
+    let service = &settings.service;
+    let current = active_service(deps.ecs, &service.cluster, &service.service).await?;
+    let primary_td = current
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary)
+        .map_or(current.task_definition.clone(), |d| {
+            d.task_definition.clone()
+        });
+    let doc = deps.ecs.task_definition(&primary_td).await?;
+    let attached = attach(
+        &current,
+        doc.tag(tags::PREVIOUS),
+        taskdef::health_checked_essential_containers(&doc.json),
+    );
+    let mut attachment = Attachment {
+        settings,
+        deps,
+        report,
+        rollout: Rollout {
+            deps,
+            report,
+            service,
+            watch: &settings.watch,
+        },
+        timings: Timings::default(),
+    };
+    attachment.say_attached(&attached);
+    let outcome = Outcome {
+        sha: doc.tag(tags::SHA).map(str::to_string),
+        previous_task_definition: attached.previous.clone(),
+        new_task_definition: Some(attached.goal.task_definition.clone()),
+        ..Outcome::new("watch", Conclusion::Deployed)
+    };
+    let clock = PhaseClock::start(report, Phase::Watch);
+    let watched = attachment
+        .rollout
+        .watch(attached.goal.clone(), settings.watch.timeout, signals)
+        .await;
+    clock.finish(report, &mut attachment.timings);
+    let registered_by_shipit = doc.tag(tags::SHA).is_some();
+    attachment
+        .conclude(&attached, registered_by_shipit, watched, signals, outcome)
+        .await
+}
+
+impl Attachment<'_> {
+    fn say_attached(&self, attached: &Attached) {
+        let goal = &attached.goal;
+        let age = if goal.started_at > 0.0 {
+            format!(
+                ", created {}s ago",
+                (watch::now_epoch() - goal.started_at).max(0.0).round()
+            )
+        } else {
+            String::new()
+        };
+        let state = attached
+            .rollout_state
+            .as_ref()
+            .map_or(String::new(), |s| format!(", rollout {s}"));
+        let from = match (&attached.recovering_from, &attached.previous) {
+            (Some(failed), _) => format!("; it returns from the failed {}", short(failed)),
+            (None, Some(previous)) => format!("; it started from {}", short(previous)),
+            (None, None) => "; the revision it started from is unknown".to_string(),
+        };
+        self.report.emit(&Event::Info {
+            message: format!(
+                "attached to deployment {} of service `{}` ({}{age}{state}){from}; nothing will be changed{}",
+                goal.deployment_id.as_deref().unwrap_or("(none reported)"),
+                self.settings.service.service,
+                short(&goal.task_definition),
+                if self.settings.watch.rollback {
+                    " unless it fails (--rollback)"
+                } else {
+                    ""
+                },
+            ),
+        });
+    }
+
+    async fn conclude(
+        self,
+        attached: &Attached,
+        registered_by_shipit: bool,
+        watched: Watched,
+        signals: &mut Signals,
+        mut outcome: Outcome,
+    ) -> Result<Outcome> {
+        let arn = attached.goal.task_definition.clone();
+        let result = match watched {
+            Watched::Interrupted(code) => return Ok(self.interrupted(&arn, code, outcome)),
+            Watched::Verdict(result) => result,
+        };
+        outcome.watch = Some(stats(&result));
+        let conclusion = match result.verdict {
+            Verdict::Healthy(summary) | Verdict::Unverifiable(summary)
+                if attached.recovering_from.is_some() =>
+            {
+                let failed = attached.recovering_from.as_deref().unwrap_or_default();
+                let reason = format!(
+                    "back on {} from the failed {}: {summary}",
+                    short(&arn),
+                    short(failed)
+                );
+                self.verdict(true, &reason);
+                outcome.rollback = Some(rollback_outcome(&arn, true, reason.clone(), None));
+                outcome.reason = Some(reason);
+                Conclusion::RolledBack(RollbackCause::DeployFailed)
+            }
+            Verdict::Healthy(summary) => {
+                self.verdict(true, &summary);
+                if registered_by_shipit {
+                    self.rollout.mark(&arn, "healthy").await;
+                }
+                outcome.reason = Some(summary);
+                Conclusion::Deployed
+            }
+            Verdict::Unverifiable(reason) => {
+                // Exit 0, never tagged healthy (it must not become a rollback target).
+                self.verdict(true, &reason);
+                outcome.reason = Some(reason);
+                Conclusion::Unverified
+            }
+            Verdict::Failed(failure) if attached.recovering_from.is_some() => {
+                // Already a rollback: a second one is for a human to decide.
+                self.verdict(false, &failure.reason);
+                self.warn(format!(
+                    "the return to {} is not healthy; nothing was changed; check: {}",
+                    short(&arn),
+                    self.settings.service.status_command()
+                ));
+                outcome.reason = Some(failure.reason.clone());
+                outcome.rollback = Some(rollback_outcome(&arn, false, failure.reason, None));
+                Conclusion::NeedsHuman(None)
+            }
+            Verdict::Failed(failure) => {
+                self.verdict(false, &failure.reason);
+                outcome.reason = Some(failure.reason.clone());
+                return self
+                    .failed(
+                        attached,
+                        registered_by_shipit,
+                        &failure.reason,
+                        signals,
+                        outcome,
+                    )
+                    .await;
+            }
+            Verdict::Superseded(reason) => {
+                self.warn(format!(
+                    "{reason}; shipit changed nothing; check: {}",
+                    self.settings.service.status_command()
+                ));
+                outcome.reason = Some(reason);
+                Conclusion::Superseded
+            }
+            Verdict::Blind(what) => {
+                self.warn(format!(
+                    "the rollout could not be watched: {what}; nothing was changed; check: {}; to roll back: {}",
+                    self.settings.service.status_command(),
+                    self.rollback_command(attached.previous.as_deref()),
+                ));
+                outcome.reason = Some(format!("the rollout could not be watched: {what}"));
+                Conclusion::Blind
+            }
+            Verdict::EcsRollingBack {
+                deployment_id,
+                task_definition,
+                reason,
+            } => {
+                self.verdict(false, &reason);
+                outcome.reason = Some(reason.clone());
+                let goal = Goal {
+                    task_definition,
+                    deployment_id,
+                    previous_task_definition: Some(arn.clone()),
+                    // ECS's rollback started after the deployment it undoes.
+                    started_at: attached.goal.started_at,
+                    health_checked: Vec::new(),
+                };
+                return Ok(self
+                    .watch_ecs_rollback(goal, &reason, signals, outcome)
+                    .await);
+            }
+            Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
+        };
+        Ok(self.finish(outcome, conclusion))
+    }
+
+    /// A failed rollout: without `--rollback`, say how to roll back and change
+    /// nothing; with it, roll back as a deploy does.
+    async fn failed(
+        mut self,
+        attached: &Attached,
+        registered_by_shipit: bool,
+        reason: &str,
+        signals: &mut Signals,
+        outcome: Outcome,
+    ) -> Result<Outcome> {
+        let arn = &attached.goal.task_definition;
+        if !self.settings.watch.rollback {
+            self.warn(format!(
+                "not rolling back (shipit watch changes nothing without --rollback): the service runs {}; to roll back: {}",
+                short(arn),
+                self.rollback_command(attached.previous.as_deref())
+            ));
+            return Ok(self.finish(outcome, Conclusion::Failed(None)));
+        }
+        let target = match &attached.previous {
+            Some(previous) => Ok(previous.clone()),
+            // Unknown start: the last revision shipit saw healthy, as `shipit rollback` picks.
+            None => choose_target(self.deps.ecs, arn, None).await,
+        };
+        let target = match target {
+            Ok(target) if &target != arn => target,
+            Ok(_) => {
+                self.warn(format!(
+                    "not rolling back: the rollout started from the same revision {} (a forced new deployment); nothing was changed; pick one: {}",
+                    short(arn),
+                    self.rollback_command(None)
+                ));
+                return Ok(self.finish(outcome, Conclusion::Failed(None)));
+            }
+            Err(err) => {
+                self.warn(format!(
+                    "not rolling back: no revision to return to ({}); nothing was changed; pick one: {} --to <revision>",
+                    err.message(),
+                    self.rollback_command(None)
+                ));
+                return Ok(self.finish(outcome, Conclusion::Failed(None)));
+            }
+        };
+        if registered_by_shipit {
+            self.rollout.mark(arn, "failed").await;
+        }
+        let mv = Move {
+            to: target.clone(),
+            from: Some(arn.clone()),
+            health_checked: self.health_checked(&target).await,
+            ..Move::default()
+        };
+        let rolled = self
+            .rollout
+            .roll_back(&mv, reason, signals, &mut self.timings)
+            .await
+            .unwrap_or_else(|err| {
+                rollback_outcome(&target, false, err.message().to_string(), None)
+            });
+        let conclusion = if rolled.healthy {
+            Conclusion::RolledBack(RollbackCause::DeployFailed)
+        } else {
+            Conclusion::NeedsHuman(rolled.interrupted)
+        };
+        let mut outcome = outcome;
+        outcome.rollback = Some(rolled);
+        Ok(self.finish(outcome, conclusion))
+    }
+
+    /// ECS itself is moving the service back: watch that deployment to its
+    /// verdict (no deployment of shipit's own). Could move to
+    /// `Rollout` next to `roll_back`: the deploy needs the same.
+    async fn watch_ecs_rollback(
+        mut self,
+        mut goal: Goal,
+        reason: &str,
+        signals: &mut Signals,
+        mut outcome: Outcome,
+    ) -> Outcome {
+        let to = goal.task_definition.clone();
+        goal.health_checked = self.health_checked(&to).await;
+        let clock = PhaseClock::start(self.report, Phase::Rollback);
+        self.report.emit(&Event::RollbackStarted {
+            to: to.clone(),
+            reason: format!("ECS is rolling back by itself: {reason}"),
+        });
+        let watched = self
+            .rollout
+            .watch(goal, self.settings.watch.rollback_timeout, signals)
+            .await;
+        clock.finish(self.report, &mut self.timings);
+        let result = match watched {
+            Watched::Interrupted(code) => return self.interrupted(&to, code, outcome),
+            Watched::Verdict(result) => result,
+        };
+        let (healthy, why) = match result.verdict {
+            Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => (true, summary),
+            Verdict::Failed(failure) => (false, failure.reason),
+            Verdict::Pending(what)
+            | Verdict::Superseded(what)
+            | Verdict::Blind(what)
+            | Verdict::EcsRollingBack { reason: what, .. } => (false, what),
+        };
+        self.report.emit(&Event::RollbackFinished {
+            healthy,
+            reason: why.clone(),
+        });
+        outcome.rollback = Some(rollback_outcome(&to, healthy, why, None));
+        let conclusion = if healthy {
+            Conclusion::RolledBack(RollbackCause::DeployFailed)
+        } else {
+            self.warn(format!(
+                "ECS's rollback to {} is not healthy; nothing was changed by shipit; check: {}",
+                short(&to),
+                self.settings.service.status_command()
+            ));
+            Conclusion::NeedsHuman(None)
+        };
+        self.finish(outcome, conclusion)
+    }
+
+    /// A signal: stop watching, change nothing.
+    fn interrupted(self, arn: &str, code: ExitCode, mut outcome: Outcome) -> Outcome {
+        let service = &self.settings.service;
+        self.warn(format!(
+            "stopped watching ({}): nothing was changed and ECS goes on rolling out {}; check: {}; watch again: shipit watch --cluster {} --service {}",
+            code.signal_name(),
+            short(arn),
+            service.status_command(),
+            service.cluster,
+            service.service,
+        ));
+        outcome.reason = Some(format!("interrupted by {}", code.signal_name()));
+        self.finish(outcome, Conclusion::Interrupted(code))
+    }
+
+    /// The essential containers with a `healthCheck` in `arn` (none if it cannot be read).
+    async fn health_checked(&self, arn: &str) -> Vec<String> {
+        match self.deps.ecs.task_definition(arn).await {
+            Ok(doc) => taskdef::health_checked_essential_containers(&doc.json),
+            Err(err) => {
+                self.warn(format!(
+                    "cannot read {} ({}); its container health checks are not awaited",
+                    short(arn),
+                    err.message()
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// `shipit rollback … --to <to>`, or without `--to` (the last revision shipit saw healthy).
+    fn rollback_command(&self, to: Option<&str>) -> String {
+        let service = &self.settings.service;
+        match to {
+            Some(to) => service.rollback_command(to),
+            None => format!(
+                "shipit rollback --cluster {} --service {}",
+                service.cluster, service.service
+            ),
+        }
+    }
+
+    fn verdict(&self, healthy: bool, reason: &str) {
+        self.report.emit(&Event::Verdict {
+            healthy,
+            reason: reason.to_string(),
+        });
+    }
+
+    fn warn(&self, message: String) {
+        self.report.emit(&Event::Warning { message });
+    }
+
+    fn finish(self, mut outcome: Outcome, conclusion: Conclusion) -> Outcome {
+        outcome.conclusion = conclusion;
+        outcome.timings = self.timings.to_vec();
+        outcome
+    }
+}
+
+fn stats(result: &WatchOutcome) -> WatchStats {
+    WatchStats {
+        polls: result.polls,
+        aws_calls: result.calls,
+    }
+}
+
+fn rollback_outcome(
+    to: &str,
+    healthy: bool,
+    reason: String,
+    interrupted: Option<ExitCode>,
+) -> RollbackOutcome {
+    RollbackOutcome {
+        to: to.to_string(),
+        healthy,
+        reason,
+        interrupted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V7: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:7";
+    const V8: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:8";
+    const V6: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:6";
+
+    fn dep(id: &str, status: &str, td: &str, rollout: &str, created: f64) -> Deployment {
+        Deployment {
+            id: id.into(),
+            status: status.into(),
+            task_definition: td.into(),
+            rollout_state: Some(rollout.into()),
+            created_at: Some(created),
+            ..Default::default()
+        }
+    }
+
+    fn service(deployments: Vec<Deployment>) -> Service {
+        Service {
+            task_definition: deployments[0].task_definition.clone(),
+            deployments,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_rollout_in_progress_is_watched_from_its_primary_back_to_the_newest_active() {
+        let svc = service(vec![
+            dep("d8", "PRIMARY", V8, "IN_PROGRESS", 300.0),
+            dep("d6", "ACTIVE", V6, "COMPLETED", 100.0),
+            dep("d7", "ACTIVE", V7, "COMPLETED", 200.0),
+        ]);
+        let a = attach(&svc, Some(V6), vec!["app".into()]);
+        assert_eq!(a.goal.task_definition, V8);
+        assert_eq!(a.goal.deployment_id.as_deref(), Some("d8"));
+        assert_eq!(a.goal.started_at, 300.0);
+        assert_eq!(a.goal.health_checked, ["app"]);
+        assert_eq!(
+            a.previous.as_deref(),
+            Some(V7),
+            "the newest ACTIVE wins over the tag"
+        );
+        assert_eq!(a.goal.previous_task_definition.as_deref(), Some(V7));
+        assert_eq!(a.recovering_from, None);
+    }
+
+    #[test]
+    fn with_nothing_in_progress_the_previous_revision_is_the_shipit_previous_tag() {
+        let svc = service(vec![dep("d8", "PRIMARY", V8, "COMPLETED", 300.0)]);
+        let a = attach(&svc, Some(V7), vec![]);
+        assert_eq!(a.goal.task_definition, V8);
+        assert_eq!(a.previous.as_deref(), Some(V7));
+        let untagged = attach(&svc, None, vec![]);
+        assert_eq!(untagged.previous, None);
+    }
+
+    #[test]
+    fn a_failed_deployment_is_never_the_rollback_target_and_a_return_from_it_is_a_recovery() {
+        // ECS's circuit breaker moved the service back from web:8 to web:7.
+        let svc = service(vec![
+            dep("back", "PRIMARY", V7, "IN_PROGRESS", 400.0),
+            dep("d8", "ACTIVE", V8, "FAILED", 300.0),
+        ]);
+        let a = attach(&svc, Some(V6), vec![]);
+        assert_eq!(a.goal.task_definition, V7);
+        assert_eq!(a.recovering_from.as_deref(), Some(V8));
+        assert_eq!(a.previous.as_deref(), Some(V6), "not the failed web:8");
+
+        // A fix-forward over a failed deployment is a rollout like any other.
+        let svc = service(vec![
+            dep(
+                "d9",
+                "PRIMARY",
+                "arn:aws:ecs:us-east-1:1:task-definition/web:9",
+                "IN_PROGRESS",
+                500.0,
+            ),
+            dep("d8", "ACTIVE", V8, "FAILED", 300.0),
+        ]);
+        assert_eq!(attach(&svc, Some(V8), vec![]).recovering_from, None);
+    }
+}
