@@ -422,7 +422,8 @@ printf '{{"Version":1,"AccessKeyId":"AKIAROTATING%08d","SecretAccessKey":"rotati
 // ------------------------------------------------------------ an outage of the AWS endpoint
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_aws_outage_during_the_watch_needs_a_human_and_names_the_command_that_recovers() {
+async fn an_aws_outage_during_the_watch_is_blind_rolls_nothing_back_and_names_the_command_that_recovers(
+) {
     let s = Scenario::new("flt-outage", vec![]).await;
     let app = app_dir();
     let before = deployed(&s, app.path()).await;
@@ -442,12 +443,20 @@ async fn an_aws_outage_during_the_watch_needs_a_human_and_names_the_command_that
     let (code, stderr) = child.finish(Duration::from_secs(180));
     proxy.set_down(false);
 
+    // Issue 10, rule 10: blind is not failed. A human is needed, but shipit
+    // does not roll back what it cannot see.
     assert_eq!(code, 3, "a human is needed: {stderr}");
-    assert!(stderr.contains("could not be watched"), "{stderr}");
-    assert!(stderr.contains("rollback FAILED"), "{stderr}");
+    assert!(stderr.contains("could not watch the rollout"), "{stderr}");
+    assert!(!stderr.contains("rolling back to"), "{stderr}");
+    assert_eq!(
+        proxy.count("ECS.UpdateService"),
+        1,
+        "no rollback UpdateService while blind: {stderr}"
+    );
+    assert!(stderr.contains("check: shipit status"), "{stderr}");
     let recover = stderr
         .lines()
-        .find_map(|l| l.split("to finish: ").nth(1))
+        .find_map(|l| l.split("to roll back: ").nth(1))
         .unwrap_or_else(|| panic!("the recovery command is printed: {stderr}"))
         .trim()
         .to_string();

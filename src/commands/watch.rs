@@ -17,11 +17,11 @@ use crate::cli::WatchCommandArgs;
 use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::{tags, taskdef, Deployment, DeploymentStatus, RolloutState, Service};
 use crate::error::{ExitCode, Result};
-use crate::outcome::{Outcome, Phase, RollbackOutcome, WatchStats};
+use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
 use crate::plan::active_service;
 use crate::report::{Event, PhaseClock, Report, Timings};
 use crate::rollback::choose_target;
-use crate::rollout::{Move, Rollout, Watched};
+use crate::rollout::{Leg, Move, Rollout, Watched};
 use crate::settings::{self, WatchCommandSettings};
 use crate::signals::Signals;
 use crate::watch::{self, Goal, Verdict, WatchOutcome};
@@ -162,7 +162,7 @@ async fn attach_and_watch(
     let clock = PhaseClock::start(report, Phase::Watch);
     let watched = attachment
         .rollout
-        .watch(attached.goal.clone(), settings.watch.timeout, signals)
+        .watch(attached.goal.clone(), Leg::Forward, signals)
         .await;
     clock.finish(report, &mut attachment.timings);
     let registered_by_shipit = doc.tag(tags::SHA).is_some();
@@ -274,23 +274,8 @@ impl Attachment<'_> {
                     )
                     .await;
             }
-            Verdict::Superseded(reason) => {
-                self.warn(format!(
-                    "{reason}; shipit changed nothing; check: {}",
-                    self.settings.service.status_command()
-                ));
-                outcome.reason = Some(reason);
-                Conclusion::Superseded
-            }
-            Verdict::Blind(what) => {
-                self.warn(format!(
-                    "the rollout could not be watched: {what}; nothing was changed; check: {}; to roll back: {}",
-                    self.settings.service.status_command(),
-                    self.rollback_command(attached.previous.as_deref()),
-                ));
-                outcome.reason = Some(format!("the rollout could not be watched: {what}"));
-                Conclusion::Blind
-            }
+            Verdict::Superseded(reason) => self.superseded(reason, &mut outcome),
+            Verdict::Blind(what) => self.blind(attached, what, &mut outcome),
             Verdict::EcsRollingBack {
                 deployment_id,
                 task_definition,
@@ -313,6 +298,25 @@ impl Attachment<'_> {
             Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
         };
         Ok(self.finish(outcome, conclusion))
+    }
+
+    fn superseded(&self, reason: String, outcome: &mut Outcome) -> Conclusion {
+        self.warn(format!(
+            "{reason}; shipit changed nothing; check: {}",
+            self.settings.service.status_command()
+        ));
+        outcome.reason = Some(reason);
+        Conclusion::Superseded
+    }
+
+    fn blind(&self, attached: &Attached, what: String, outcome: &mut Outcome) -> Conclusion {
+        self.warn(format!(
+            "the rollout could not be watched: {what}; nothing was changed; check: {}; to roll back: {}",
+            self.settings.service.status_command(),
+            self.rollback_command(attached.previous.as_deref()),
+        ));
+        outcome.reason = Some(format!("the rollout could not be watched: {what}"));
+        Conclusion::Blind
     }
 
     /// A failed rollout: without `--rollback`, say how to roll back and change
@@ -385,8 +389,7 @@ impl Attachment<'_> {
     }
 
     /// ECS itself is moving the service back: watch that deployment to its
-    /// verdict (no deployment of shipit's own). Could move to
-    /// `Rollout` next to `roll_back`: the deploy needs the same.
+    /// verdict (no deployment of shipit's own).
     async fn watch_ecs_rollback(
         mut self,
         mut goal: Goal,
@@ -396,34 +399,15 @@ impl Attachment<'_> {
     ) -> Outcome {
         let to = goal.task_definition.clone();
         goal.health_checked = self.health_checked(&to).await;
-        let clock = PhaseClock::start(self.report, Phase::Rollback);
-        self.report.emit(&Event::RollbackStarted {
-            to: to.clone(),
-            reason: format!("ECS is rolling back by itself: {reason}"),
-        });
-        let watched = self
+        let reason = format!("ECS is rolling back by itself: {reason}");
+        let rolled = self
             .rollout
-            .watch(goal, self.settings.watch.rollback_timeout, signals)
+            .follow_ecs_rollback(goal, &reason, signals, &mut self.timings)
             .await;
-        clock.finish(self.report, &mut self.timings);
-        let result = match watched {
-            Watched::Interrupted(code) => return self.interrupted(&to, code, outcome),
-            Watched::Verdict(result) => result,
-        };
-        let (healthy, why) = match result.verdict {
-            Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => (true, summary),
-            Verdict::Failed(failure) => (false, failure.reason),
-            Verdict::Pending(what)
-            | Verdict::Superseded(what)
-            | Verdict::Blind(what)
-            | Verdict::EcsRollingBack { reason: what, .. } => (false, what),
-        };
-        self.report.emit(&Event::RollbackFinished {
-            healthy,
-            reason: why.clone(),
-        });
-        outcome.rollback = Some(rollback_outcome(&to, healthy, why, None));
-        let conclusion = if healthy {
+        if let Some(code) = rolled.interrupted {
+            return self.interrupted(&to, code, outcome);
+        }
+        let conclusion = if rolled.healthy {
             Conclusion::RolledBack(RollbackCause::DeployFailed)
         } else {
             self.warn(format!(
@@ -433,6 +417,7 @@ impl Attachment<'_> {
             ));
             Conclusion::NeedsHuman(None)
         };
+        outcome.rollback = Some(rolled);
         self.finish(outcome, conclusion)
     }
 
@@ -513,6 +498,7 @@ fn rollback_outcome(
         to: to.to_string(),
         healthy,
         reason,
+        by: RolledBackBy::Shipit,
         interrupted,
     }
 }
