@@ -1,16 +1,36 @@
 //! Everything a deploy works out before its first change: the service and
 //! its current revision, the image, the next revision and its diff, the
 //! rollback target. Only read calls; bad input fails here, with nothing changed.
+//!
+//! The checks, in order (issue 10's numbers):
+//! - 16: only rolling (`ECS` controller, `ROLLING` strategy) services with
+//!   target groups or no load balancer; blue/green, linear, canary and
+//!   Classic Load Balancers are refused ([`supported_rollout`]).
+//! - 13: a rollout in progress is refused (or waited for), except one that
+//!   shipit already judged healthy and that only drains old tasks ([`blocking_rollout`]).
+//! - 12: the rollback target must have served: a FAILED PRIMARY deployment is
+//!   refused ([`serving_rollback_target`]); its images are looked up in ECR and
+//!   a missing one is a loud warning ([`ecr_image`]).
+//! - 3: a deployment alarm already in ALARM is refused ([`firing_alarms`]); a
+//!   missing `cloudwatch:DescribeAlarms` permission is only a warning.
+//! - 10: the reads the watch makes every poll (ListTasks/DescribeTasks,
+//!   DescribeTargetHealth per target group) are made once here, so a missing
+//!   permission is exit 2 with nothing changed ([`missing_permission`]).
 
 use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::alarms::{AlarmState, AlarmStateValue};
 use crate::arn::short;
-use crate::ecs::{tags, taskdef, DeploymentStatus, Ecs, Service, ServiceStatus, TaskDefinitionDoc};
-use crate::error::{Error, Result};
+use crate::ecr::Registry;
+use crate::ecs::{
+    tags, taskdef, DeploymentStatus, Ecs, RolloutState, Service, ServiceStatus, TaskDefinitionDoc,
+};
+use crate::error::{AwsErrorClass, Error, Result};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan};
+use crate::report::{Event, Report};
 use crate::settings::DeploySettings;
 use crate::world::Deps;
 
@@ -26,6 +46,15 @@ pub struct DeployPlan {
     pub next: Value,
     pub diff: String,
     pub target_groups: Vec<String>,
+    /// The service's desired count before the change: a rollback restores it
+    /// when this run changed it (`--desired-count`).
+    pub desired_count_before: i32,
+    /// The deployment alarms as read before the change.
+    pub alarms: AlarmsChecked,
+    /// The rollback target's images, looked up in ECR.
+    pub rollback_images: Vec<ImageCheck>,
+    /// What the plan found worth a warning; [`warn`] emits them as events.
+    pub warnings: Vec<String>,
 }
 
 impl DeployPlan {
@@ -34,6 +63,45 @@ impl DeployPlan {
             .get("family")
             .and_then(Value::as_str)
             .unwrap_or_default()
+    }
+}
+
+/// The service's deployment alarms, as the plan found them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AlarmsChecked {
+    /// No `deploymentConfiguration.alarms`, or not enabled.
+    #[default]
+    NotConfigured,
+    /// Read with DescribeAlarms: none is in ALARM (else the plan refused).
+    States(Vec<AlarmState>),
+    /// Could not be read (the reason); the deploy goes on, with a warning.
+    Unread(String),
+}
+
+/// One image of the rollback target, looked up in ECR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageCheck {
+    pub container: String,
+    pub image: String,
+    pub found: ImageFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageFound {
+    /// In ECR, with this digest.
+    Present(String),
+    /// Not in ECR any more: a rollback would fail to pull it.
+    Missing,
+    /// Not looked up (the reason: not in this account's ECR, pinned by digest, an error).
+    NotChecked(String),
+}
+
+/// Emits the plan's warnings as events (the deploy and `shipit plan` call it).
+pub fn warn(plan: &DeployPlan, report: &Report) {
+    for message in &plan.warnings {
+        report.emit(&Event::Warning {
+            message: message.clone(),
+        });
     }
 }
 
@@ -67,7 +135,60 @@ pub async fn active_service(ecs: &dyn Ecs, cluster: &str, name: &str) -> Result<
             "deploy it with the tool that owns its task sets, or recreate the service with the ECS controller"
         }));
     }
+    supported_rollout(&service)?;
     Ok(service)
+}
+
+/// Issue 10 case 16: the rollouts shipit watches are ECS rolling updates
+/// behind target groups (or no load balancer). ECS-native blue/green, linear
+/// and canary deployments (`deploymentConfiguration.strategy`, an
+/// `advancedConfiguration.alternateTargetGroupArn`) shift traffic between two
+/// target groups with bake times and lifecycle hooks, which the verdict does
+/// not follow; a Classic Load Balancer has no target health per task (and
+/// ECS reports no `rolloutState` behind one:
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html).
+/// Refused before anything is registered.
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html
+pub fn supported_rollout(service: &Service) -> Result<()> {
+    let name = &service.name;
+    if let Some(strategy) = service
+        .deployment_configuration
+        .strategy
+        .as_deref()
+        .filter(|s| !s.is_empty() && *s != "ROLLING")
+    {
+        return Err(Error::bad_input(format!(
+            "ECS service `{name}` uses the {strategy} deployment strategy; shipit deploys and watches rolling (ROLLING) deployments only"
+        ))
+        .hint(format!(
+            "deploy it with a tool that drives {strategy} deployments (`aws ecs update-service`, the ECS console, CloudFormation/CDK), or switch the service to `deploymentConfiguration.strategy=ROLLING` to deploy it with shipit"
+        )));
+    }
+    if let Some(lb) = service.load_balancers.iter().find(|lb| {
+        lb.alternate_target_group_arn
+            .as_deref()
+            .is_some_and(|a| !a.is_empty())
+    }) {
+        return Err(Error::bad_input(format!(
+            "ECS service `{name}` has an alternate target group ({}) for container {}:{} (advancedConfiguration, blue/green); shipit deploys and watches rolling deployments only",
+            short(lb.alternate_target_group_arn.as_deref().unwrap_or_default()),
+            lb.container_name,
+            lb.container_port
+        ))
+        .hint("deploy it with a tool that drives ECS blue/green deployments (`aws ecs update-service`, the ECS console, CloudFormation/CDK), or remove the advancedConfiguration to deploy it rolling with shipit"));
+    }
+    if let Some(lb) = service
+        .load_balancers
+        .iter()
+        .find(|lb| lb.target_group_arn.is_empty())
+    {
+        let elb = lb.load_balancer_name.as_deref().unwrap_or("<unnamed>");
+        return Err(Error::bad_input(format!(
+            "ECS service `{name}` is behind the Classic Load Balancer `{elb}`; shipit judges a rollout by the target health of ALB/NLB target groups, which a Classic Load Balancer does not have"
+        ))
+        .hint("move the service to an Application or Network Load Balancer target group (shipit supports those), or deploy it with `aws ecs update-service` and `aws ecs wait services-stable`"));
+    }
+    Ok(())
 }
 
 /// Another rollout is running when a deployment other than the PRIMARY still
@@ -92,6 +213,310 @@ pub fn rollout_in_progress(service: &Service) -> Option<String> {
     ))
 }
 
+/// Issue 10 case 13: the rollout in progress that must be waited for, if
+/// any. A previous rollout that shipit already judged healthy (the PRIMARY
+/// deployment's revision is tagged `shipit:verdict=healthy`) or that ECS
+/// reports COMPLETED, and whose PRIMARY deployment runs all its desired
+/// tasks, only drains old tasks (the target group's deregistration delay):
+/// it does not block the next deploy. `primary` is the PRIMARY deployment's
+/// revision, when it was described.
+pub fn blocking_rollout(service: &Service, primary: Option<&TaskDefinitionDoc>) -> Option<String> {
+    let busy = rollout_in_progress(service)?;
+    let Some(deployment) = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary)
+    else {
+        return Some(busy);
+    };
+    let judged_healthy = primary
+        .filter(|doc| doc.arn == deployment.task_definition)
+        .and_then(|doc| doc.tag(tags::VERDICT))
+        == Some("healthy");
+    let completed = deployment.rollout_state == Some(RolloutState::Completed);
+    let all_running = deployment.running_count >= deployment.desired_count;
+    if (judged_healthy || completed) && all_running {
+        None
+    } else {
+        Some(busy)
+    }
+}
+
+/// Issue 10 case 12: the revision the service runs becomes the rollback
+/// target, so it must be one that served. A PRIMARY deployment in FAILED
+/// (the circuit breaker stopped it, and did not roll back) launches no new
+/// tasks and is no known-good state to return to
+/// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html,
+/// `rolloutState`). Waiting does not help: ECS will not retry it.
+pub fn serving_rollback_target(service: &Service) -> Result<()> {
+    let Some(primary) = service.deployments.iter().find(|d| {
+        d.status == DeploymentStatus::Primary && d.rollout_state == Some(RolloutState::Failed)
+    }) else {
+        return Ok(());
+    };
+    let revision = short(&primary.task_definition);
+    let why = primary
+        .rollout_state_reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    Err(Error::bad_input(format!(
+        "the PRIMARY deployment {} of service `{}` ({revision}) is FAILED{why}: {revision} is not known to serve, so it cannot be the rollback target",
+        primary.id, service.name
+    ))
+    .hint(format!(
+        "put the service on a revision that serves first (`shipit rollback --cluster {} --service {} --to <revision>`), then deploy again",
+        cluster_name(service),
+        service.name
+    )))
+}
+
+/// The cluster's name from the service ARN (`…:service/<cluster>/<name>`).
+fn cluster_name(service: &Service) -> &str {
+    if !service.cluster.is_empty() {
+        return short(&service.cluster);
+    }
+    let mut parts = service.arn.rsplit('/');
+    parts.next();
+    parts.next().unwrap_or("<cluster>")
+}
+
+/// Issue 10 case 3: deployment alarms already in ALARM are refused. ECS
+/// fails a deployment when an alarm *moves to* ALARM
+/// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeploymentAlarms.html):
+/// one that is firing already would never move, and ECS would not judge the
+/// rollout by it.
+pub fn firing_alarms(service: &Service, states: &[AlarmState]) -> Result<()> {
+    let firing: Vec<&AlarmState> = states
+        .iter()
+        .filter(|a| a.state == AlarmStateValue::Alarm)
+        .collect();
+    if firing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = firing.iter().map(|a| a.name.as_str()).collect();
+    let mut err = Error::bad_input(format!(
+        "deployment alarm(s) of service `{}` already in ALARM: {}",
+        service.name,
+        names.join(", ")
+    ));
+    for alarm in &firing {
+        if let Some(reason) = &alarm.reason {
+            err = err.cause(format!("{}: {reason}", alarm.name));
+        }
+    }
+    Err(err.hint(format!(
+        "ECS fails a deployment only when one of its alarms moves into ALARM, so it would ignore an alarm that is already firing; fix what it reports (or silence it) first: aws cloudwatch describe-alarms --alarm-names {}",
+        names.join(" ")
+    )))
+}
+
+/// What the plan makes of DescribeAlarms' answer: the states (a configured
+/// name CloudWatch does not know is a warning), a refusal when one is in
+/// ALARM, or — when the states cannot be read (a missing
+/// `cloudwatch:DescribeAlarms`, throttling) — a one-line warning.
+pub fn check_alarms(
+    service: &Service,
+    answer: Result<Vec<AlarmState>>,
+) -> Result<(AlarmsChecked, Vec<String>)> {
+    let names = configured_alarms(service);
+    let states = match answer {
+        Ok(states) => states,
+        Err(err) => {
+            let what = match err.aws_class() {
+                Some(AwsErrorClass::AccessDenied) => {
+                    "cloudwatch:DescribeAlarms was refused".to_string()
+                }
+                _ => err.message().to_string(),
+            };
+            let warning = format!(
+                "the deployment alarms of `{}` ({}) could not be read before the deploy ({what}): an alarm already in ALARM would go unnoticed, and ECS would ignore it",
+                service.name,
+                names.join(", ")
+            );
+            return Ok((AlarmsChecked::Unread(what), vec![warning]));
+        }
+    };
+    firing_alarms(service, &states)?;
+    let warnings = names
+        .iter()
+        .filter(|name| !states.iter().any(|s| &s.name == *name))
+        .map(|name| {
+            format!(
+                "deployment alarm `{name}` of `{}` does not exist in CloudWatch (this account and region): ECS cannot judge the rollout by it",
+                service.name
+            )
+        })
+        .collect();
+    Ok((AlarmsChecked::States(states), warnings))
+}
+
+/// The alarm names ECS watches during a deployment (enabled only).
+fn configured_alarms(service: &Service) -> Vec<String> {
+    match &service.deployment_configuration.alarms {
+        Some(alarms) if alarms.enable => alarms.names.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Issue 10 case 10: a read the watch needs, refused in the plan, is bad
+/// input naming the permission (`elasticloadbalancing:DescribeTargetHealth`);
+/// any other error passes through unchanged. `action` is the IAM action the
+/// call needs, used when AWS's message does not name it.
+pub fn missing_permission(err: Error, action: &str, what: &str) -> Error {
+    if err.aws_class() != Some(AwsErrorClass::AccessDenied) {
+        return err;
+    }
+    let action = denied_action(err.message()).unwrap_or_else(|| action.to_string());
+    let cause = err.message().to_string();
+    Error::bad_input(format!(
+        "missing permission {action}: the watch reads {what} on every poll, so it could not judge the rollout; nothing was changed"
+    ))
+    .cause(cause)
+    .hint(format!(
+        "grant {action} to these credentials (the role shipit deploys with), then re-run the deploy"
+    ))
+    .with_aws(AwsErrorClass::AccessDenied, err.aws_code().map(str::to_string))
+}
+
+/// The IAM action an AccessDenied message names ("… is not authorized to
+/// perform: elasticloadbalancing:DescribeTargetHealth …").
+fn denied_action(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("to perform: ")?;
+    let action: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == ':' || *c == '-')
+        .collect();
+    action.contains(':').then_some(action)
+}
+
+/// A container image in this account's ECR: the repository and the tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcrImage {
+    /// `<registry>/<repository>:<tag>` (no tag: `latest`).
+    Tag { repository: String, tag: String },
+    /// `<registry>/<repository>@sha256:…`: the registry seam looks up tags only.
+    Digest { repository: String },
+}
+
+/// Issue 10 case 12: whether `image` is in the ECR registry of this account
+/// and region (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]`, its dual-stack
+/// `<account>.dkr-ecr.<region>.on.aws`, or the registry of shipit's own
+/// repository, `registry_host`), and under which repository and tag.
+/// https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html
+pub fn ecr_image(image: &str, service_arn: &str, registry_host: Option<&str>) -> Option<EcrImage> {
+    let (host, path) = image.split_once('/')?;
+    let mut arn = service_arn.split(':');
+    let (region, account) = (arn.nth(3).unwrap_or(""), arn.next().unwrap_or(""));
+    let ours = registry_host == Some(host)
+        || (!account.is_empty()
+            && !region.is_empty()
+            && (host.starts_with(&format!("{account}.dkr.ecr.{region}."))
+                || host.starts_with(&format!("{account}.dkr-ecr.{region}."))));
+    if !ours {
+        return None;
+    }
+    if let Some((repository, _digest)) = path.split_once('@') {
+        let repository = repository.split(':').next().unwrap_or(repository);
+        return Some(EcrImage::Digest {
+            repository: repository.to_string(),
+        });
+    }
+    let (repository, tag) = path.rsplit_once(':').unwrap_or((path, "latest"));
+    Some(EcrImage::Tag {
+        repository: repository.to_string(),
+        tag: tag.to_string(),
+    })
+}
+
+/// Looks the rollback target's images up in ECR (issue 10 case 12): a
+/// lifecycle policy may have expired one, and a rollback would then fail to
+/// pull it. Never an error: a missing image is a loud warning.
+async fn check_rollback_images(
+    current: &TaskDefinitionDoc,
+    service: &Service,
+    registry: &dyn Registry,
+    registry_host: Option<&str>,
+) -> (Vec<ImageCheck>, Vec<String>) {
+    let mut checks: Vec<ImageCheck> = Vec::new();
+    let mut warnings = Vec::new();
+    let revision = short(&current.arn);
+    for (container, image) in taskdef::containers(&current.json) {
+        let found = match ecr_image(image, &service.arn, registry_host) {
+            None => ImageFound::NotChecked("not in this account's ECR".into()),
+            Some(EcrImage::Digest { .. }) => ImageFound::NotChecked("pinned by digest".into()),
+            Some(EcrImage::Tag { repository, tag }) => {
+                match checks.iter().find(|c| c.image == image) {
+                    Some(seen) => seen.found.clone(),
+                    None => match registry.image_digest(&repository, &tag).await {
+                        Ok(Some(digest)) => ImageFound::Present(digest),
+                        Ok(None) => {
+                            warnings.push(format!(
+                                "the rollback target {revision}'s image {image} (container {container}) no longer exists in ECR (a lifecycle policy may have expired it): a rollback would fail to pull it"
+                            ));
+                            ImageFound::Missing
+                        }
+                        Err(err) => {
+                            warnings.push(format!(
+                                "the rollback target {revision}'s image {image} could not be looked up in ECR ({}): a rollback may fail to pull it",
+                                err.message()
+                            ));
+                            ImageFound::NotChecked(err.message().to_string())
+                        }
+                    },
+                }
+            }
+        };
+        checks.push(ImageCheck {
+            container: container.to_string(),
+            image: image.to_string(),
+            found,
+        });
+    }
+    (checks, warnings)
+}
+
+/// The service's target groups, each once (a Classic Load Balancer has none).
+fn target_groups(service: &Service) -> Vec<String> {
+    let mut groups: Vec<String> = Vec::new();
+    for lb in &service.load_balancers {
+        if !lb.target_group_arn.is_empty() && !groups.contains(&lb.target_group_arn) {
+            groups.push(lb.target_group_arn.clone());
+        }
+    }
+    groups
+}
+
+/// Issue 10 case 10: the reads the watch makes on every poll, made once now.
+async fn exercise_watch_reads(
+    deps: &Deps<'_>,
+    cluster: &str,
+    service: &Service,
+    target_groups: &[String],
+) -> Result<()> {
+    deps.ecs
+        .tasks(cluster, &service.name)
+        .await
+        .map_err(|err| {
+            let action = if err.message().contains("describing tasks") {
+                "ecs:DescribeTasks"
+            } else {
+                "ecs:ListTasks"
+            };
+            missing_permission(err, action, "the service's tasks")
+        })?;
+    for tg in target_groups {
+        deps.elb.target_health(tg).await.map_err(|err| {
+            missing_permission(
+                err,
+                "elasticloadbalancing:DescribeTargetHealth",
+                &format!("the target health of target group `{}`", short(tg)),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// The plan. `image` reuses an image plan already made (the caller needed it
 /// to know whether to connect to the engine): two ECR calls fewer.
 pub async fn plan(
@@ -100,8 +525,24 @@ pub async fn plan(
     deps: &Deps<'_>,
     image: Option<ImagePlan>,
 ) -> Result<DeployPlan> {
-    let service = quiet_service(settings, deps.ecs).await?;
-    let current = deps.ecs.task_definition(&service.task_definition).await?;
+    let (service, primary) = quiet_service(settings, deps.ecs).await?;
+    serving_rollback_target(&service)?;
+    let current = match primary {
+        Some(doc) if doc.arn == service.task_definition => doc,
+        _ => deps.ecs.task_definition(&service.task_definition).await?,
+    };
+    let mut warnings = Vec::new();
+    let alarms = match (configured_alarms(&service), deps.alarms) {
+        (names, _) if names.is_empty() => AlarmsChecked::NotConfigured,
+        (_, None) => AlarmsChecked::Unread("no CloudWatch client".into()),
+        (names, Some(client)) => {
+            let (checked, found) = check_alarms(&service, client.states(&names).await)?;
+            warnings.extend(found);
+            checked
+        }
+    };
+    let target_groups = target_groups(&service);
+    exercise_watch_reads(deps, &settings.service.cluster, &service, &target_groups).await?;
     let image = match image {
         Some(image) => image,
         None => pipeline::plan(&settings.image, commit, deps.registry).await?,
@@ -112,30 +553,57 @@ pub async fn plan(
     };
     let (containers, next) = next_revision(settings, commit, &image, &current, &base)?;
     let diff = taskdef::diff(&current.json, &next);
-    let mut target_groups: Vec<String> = service
-        .load_balancers
-        .iter()
-        .map(|lb| lb.target_group_arn.clone())
-        .collect();
-    target_groups.dedup();
+    let registry_host = image
+        .repository_uri
+        .as_deref()
+        .and_then(|uri| uri.split_once('/'))
+        .map(|(host, _)| host);
+    let (rollback_images, found) =
+        check_rollback_images(&current, &service, deps.registry, registry_host).await;
+    warnings.extend(found);
     Ok(DeployPlan {
         image,
+        desired_count_before: service.desired_count,
         service,
         current,
         containers,
         next,
         diff,
         target_groups,
+        alarms,
+        rollback_images,
+        warnings,
     })
 }
 
 /// The service, once no other rollout is moving it (or at once, refusing,
-/// without `--wait-for-rollout`).
-async fn quiet_service(settings: &DeploySettings, ecs: &dyn Ecs) -> Result<Service> {
+/// without `--wait-for-rollout`), and its PRIMARY deployment's revision when
+/// it had to be described to tell (case 13).
+async fn quiet_service(
+    settings: &DeploySettings,
+    ecs: &dyn Ecs,
+) -> Result<(Service, Option<TaskDefinitionDoc>)> {
     let (cluster, name) = (&settings.service.cluster, &settings.service.service);
     let mut service = active_service(ecs, cluster, name).await?;
     let deadline = Instant::now() + settings.watch.timeout;
-    while let Some(busy) = rollout_in_progress(&service) {
+    let mut primary: Option<TaskDefinitionDoc> = None;
+    loop {
+        if rollout_in_progress(&service).is_none() {
+            break;
+        }
+        let primary_arn = service
+            .deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary)
+            .map(|d| d.task_definition.clone());
+        if let Some(arn) = primary_arn {
+            if primary.as_ref().map(|doc| &doc.arn) != Some(&arn) {
+                primary = Some(ecs.task_definition(&arn).await?);
+            }
+        }
+        let Some(busy) = blocking_rollout(&service, primary.as_ref()) else {
+            break;
+        };
         if !settings.wait_for_rollout {
             return Err(Error::bad_input(format!(
                 "another rollout is in progress on service `{}`: {busy}",
@@ -155,7 +623,7 @@ async fn quiet_service(settings: &DeploySettings, ecs: &dyn Ecs) -> Result<Servi
         tokio::time::sleep(settings.watch.poll_interval).await;
         service = active_service(ecs, cluster, name).await?;
     }
-    Ok(service)
+    Ok((service, primary))
 }
 
 /// `--task-definition FILE`: a RegisterTaskDefinition request, or a
@@ -248,18 +716,18 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
             plan.image.repository, plan.image.tag
         )
     });
-    out.push_str(&format!("commit:        {}\n", commit.sha));
+    out.push_str(&format!("commit: {}\n", commit.sha));
     match (&plan.image.existing_digest, plan.image.build) {
         (Some(digest), false) => out.push_str(&format!(
-            "image:         {image} (already in ECR, {digest}: no build)\n"
+            "image: {image} (already in ECR, {digest}: no build)\n"
         )),
-        _ => out.push_str(&format!("image:         {image} (will build and push)\n")),
+        _ => out.push_str(&format!("image: {image} (will build and push)\n")),
     }
     out.push_str(&format!(
-        "service:       {} ({}, desired {})\n",
+        "service: {} ({}, desired {})\n",
         plan.service.name, plan.service.status, plan.service.desired_count
     ));
-    out.push_str(&format!("current:       {}\n", plan.current.arn));
+    out.push_str(&format!("current: {}\n", plan.current.arn));
     if !plan.current.tags.is_empty() {
         let tags: Vec<String> = plan
             .current
@@ -267,14 +735,56 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        out.push_str(&format!("  tags:        {}\n", tags.join(", ")));
+        out.push_str(&format!("  tags: {}\n", tags.join(", ")));
     }
     out.push_str(&format!(
-        "next:          a new revision of `{}`, changing container(s) {}\n",
+        "next: a new revision of `{}`, changing container(s) {}\n",
         plan.family(),
         plan.containers.join(", ")
     ));
     out.push_str(&format!("rollback to:   {}\n", plan.current.arn));
+    for check in &plan.rollback_images {
+        let found = match &check.found {
+            ImageFound::Present(digest) => format!("in ECR, {digest}"),
+            ImageFound::Missing => "MISSING from ECR: a rollback would fail to pull it".to_string(),
+            ImageFound::NotChecked(why) => format!("not checked: {why}"),
+        };
+        out.push_str(&format!(
+            "  image: {} {} ({found})\n",
+            check.container, check.image
+        ));
+    }
+    match &plan.alarms {
+        AlarmsChecked::NotConfigured => {}
+        AlarmsChecked::States(states) => {
+            let rollback = plan
+                .service
+                .deployment_configuration
+                .alarms
+                .as_ref()
+                .is_some_and(|a| a.rollback);
+            let listed: Vec<String> = states
+                .iter()
+                .map(|a| format!("{} {}", a.name, a.state))
+                .collect();
+            out.push_str(&format!(
+                "alarms: {} (deployment alarms, ECS {} on ALARM)\n",
+                if listed.is_empty() {
+                    "none found in CloudWatch".to_string()
+                } else {
+                    listed.join(", ")
+                },
+                if rollback {
+                    "rolls back"
+                } else {
+                    "fails the deployment"
+                }
+            ));
+        }
+        AlarmsChecked::Unread(why) => {
+            out.push_str(&format!("alarms: not checked ({why})\n"));
+        }
+    }
     if plan.target_groups.is_empty() {
         out.push_str("target groups: none (verdict from running tasks only)\n");
     }

@@ -15,6 +15,7 @@ pub async fn run(ctx: &Context<'_>, args: &DeployArgs) -> Result<Outcome> {
     let clients = ctx.aws().await?;
     let plan = plan::plan(&settings, &commit, &clients.deps(None, ctx.calls), None).await?;
     ctx.say(plan::render(&plan, &commit));
+    plan::warn(&plan, ctx.report);
     Ok(Outcome {
         sha: Some(commit.sha.to_string()),
         image: plan.image.reference(),
