@@ -716,18 +716,18 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
             plan.image.repository, plan.image.tag
         )
     });
-    out.push_str(&format!("commit: {}\n", commit.sha));
+    out.push_str(&format!("commit:        {}\n", commit.sha));
     match (&plan.image.existing_digest, plan.image.build) {
         (Some(digest), false) => out.push_str(&format!(
-            "image: {image} (already in ECR, {digest}: no build)\n"
+            "image:         {image} (already in ECR, {digest}: no build)\n"
         )),
-        _ => out.push_str(&format!("image: {image} (will build and push)\n")),
+        _ => out.push_str(&format!("image:         {image} (will build and push)\n")),
     }
     out.push_str(&format!(
-        "service: {} ({}, desired {})\n",
+        "service:       {} ({}, desired {})\n",
         plan.service.name, plan.service.status, plan.service.desired_count
     ));
-    out.push_str(&format!("current: {}\n", plan.current.arn));
+    out.push_str(&format!("current:       {}\n", plan.current.arn));
     if !plan.current.tags.is_empty() {
         let tags: Vec<String> = plan
             .current
@@ -735,10 +735,10 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        out.push_str(&format!("  tags: {}\n", tags.join(", ")));
+        out.push_str(&format!("  tags:        {}\n", tags.join(", ")));
     }
     out.push_str(&format!(
-        "next: a new revision of `{}`, changing container(s) {}\n",
+        "next:          a new revision of `{}`, changing container(s) {}\n",
         plan.family(),
         plan.containers.join(", ")
     ));
@@ -750,7 +750,7 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
             ImageFound::NotChecked(why) => format!("not checked: {why}"),
         };
         out.push_str(&format!(
-            "  image: {} {} ({found})\n",
+            "  image:       {} {} ({found})\n",
             check.container, check.image
         ));
     }
@@ -768,7 +768,7 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
                 .map(|a| format!("{} {}", a.name, a.state))
                 .collect();
             out.push_str(&format!(
-                "alarms: {} (deployment alarms, ECS {} on ALARM)\n",
+                "alarms:        {} (deployment alarms, ECS {} on ALARM)\n",
                 if listed.is_empty() {
                     "none found in CloudWatch".to_string()
                 } else {
@@ -782,7 +782,7 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
             ));
         }
         AlarmsChecked::Unread(why) => {
-            out.push_str(&format!("alarms: not checked ({why})\n"));
+            out.push_str(&format!("alarms:        not checked ({why})\n"));
         }
     }
     if plan.target_groups.is_empty() {
@@ -794,4 +794,696 @@ pub fn render(plan: &DeployPlan, commit: &Commit) -> String {
     out.push_str("\ntask definition diff:\n");
     out.push_str(&plan.diff);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each rule of the plan over AWS-shaped values (DescribeServices,
+    //! DescribeAlarms, DescribeImages as the API references spell them).
+
+    use super::*;
+    use crate::ecr::{RegistryAuth, Repository, RepositoryOptions};
+    use crate::ecs::{
+        CircuitBreaker, Deployment, DeploymentAlarms, DeploymentConfiguration, LoadBalancerRef,
+    };
+    use crate::error::{ErrorKind, ExitCode};
+
+    const ACCOUNT: &str = "123456789012";
+    const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/prod/web";
+    const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
+    const PREV: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:6";
+    const NEW: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
+    const TG: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067";
+    const TG_GREEN: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-green/0f1e2d3c4b5a6978";
+    const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+    fn deployment(
+        id: &str,
+        status: &str,
+        td: &str,
+        rollout: &str,
+        counts: (i32, i32),
+    ) -> Deployment {
+        Deployment {
+            id: id.into(),
+            status: status.into(),
+            task_definition: td.into(),
+            rollout_state: Some(rollout.into()),
+            desired_count: counts.0,
+            running_count: counts.1,
+            ..Default::default()
+        }
+    }
+
+    fn target_group(arn: &str) -> LoadBalancerRef {
+        LoadBalancerRef {
+            target_group_arn: arn.into(),
+            container_name: "app".into(),
+            container_port: 8080,
+            ..Default::default()
+        }
+    }
+
+    /// `web` in `prod` on revision 7, one COMPLETED deployment, one `ip` target group.
+    fn service() -> Service {
+        Service {
+            arn: SERVICE_ARN.into(),
+            name: "web".into(),
+            cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
+            status: "ACTIVE".into(),
+            desired_count: 1,
+            task_definition: OLD.into(),
+            deployments: vec![deployment(
+                "ecs-svc/4919275820175283721",
+                "PRIMARY",
+                OLD,
+                "COMPLETED",
+                (1, 1),
+            )],
+            load_balancers: vec![target_group(TG)],
+            deployment_controller: Some("ECS".into()),
+            ..Default::default()
+        }
+    }
+
+    fn revision(arn: &str, verdict: Option<&str>) -> TaskDefinitionDoc {
+        let mut tags = vec![("shipit:sha".to_string(), "01d5".to_string())];
+        if let Some(v) = verdict {
+            tags.push((tags::VERDICT.to_string(), v.to_string()));
+        }
+        TaskDefinitionDoc {
+            arn: arn.into(),
+            json: serde_json::json!({
+                "taskDefinitionArn": arn,
+                "family": "web",
+                "containerDefinitions": [
+                    {"name": "app", "image": format!("{REGISTRY}/web:01d5"), "essential": true},
+                    {"name": "log-router", "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"},
+                ],
+            }),
+            tags,
+        }
+    }
+
+    fn refusal(result: Result<()>) -> Error {
+        let err = result.expect_err("expected a refusal");
+        assert_eq!(err.kind(), ErrorKind::BadInput, "{}", err.message());
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(err.hint_text().is_some(), "a refusal has a hint");
+        err
+    }
+
+    #[test]
+    fn case_16_only_rolling_updates_behind_target_groups_are_deployed() {
+        let with = |f: &dyn Fn(&mut Service)| {
+            let mut s = service();
+            f(&mut s);
+            s
+        };
+        let strategy = |name: &'static str| {
+            with(&move |s: &mut Service| {
+                s.deployment_configuration.strategy = Some(name.into());
+            })
+        };
+        let cases: Vec<(&str, Service, Option<&str>)> = vec![
+            ("no strategy (rolling)", service(), None),
+            ("ROLLING", strategy("ROLLING"), None),
+            ("BLUE_GREEN", strategy("BLUE_GREEN"), Some("BLUE_GREEN")),
+            ("LINEAR", strategy("LINEAR"), Some("LINEAR")),
+            ("CANARY", strategy("CANARY"), Some("CANARY")),
+            (
+                "an alternate target group (advancedConfiguration)",
+                with(&|s| s.load_balancers[0].alternate_target_group_arn = Some(TG_GREEN.into())),
+                Some("alternate target group (web-green)"),
+            ),
+            (
+                "a Classic Load Balancer",
+                with(&|s| {
+                    s.load_balancers = vec![LoadBalancerRef {
+                        load_balancer_name: Some("web-classic".into()),
+                        container_name: "app".into(),
+                        container_port: 8080,
+                        ..Default::default()
+                    }]
+                }),
+                Some("Classic Load Balancer `web-classic`"),
+            ),
+            (
+                "a target group and a Classic Load Balancer",
+                with(&|s| {
+                    s.load_balancers.push(LoadBalancerRef {
+                        load_balancer_name: Some("legacy".into()),
+                        ..Default::default()
+                    })
+                }),
+                Some("Classic Load Balancer `legacy`"),
+            ),
+            (
+                "no load balancer",
+                with(&|s| s.load_balancers.clear()),
+                None,
+            ),
+        ];
+        for (case, service, refused) in cases {
+            match refused {
+                None => assert!(supported_rollout(&service).is_ok(), "{case}"),
+                Some(words) => {
+                    let err = refusal(supported_rollout(&service));
+                    assert!(err.message().contains(words), "{case}: {}", err.message());
+                    assert!(err.message().contains("`web`"), "{case}: names the service");
+                    assert!(
+                        err.hint_text().unwrap().contains("shipit"),
+                        "{case}: the hint says what shipit supports"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn case_13_a_healthy_rollout_that_only_drains_does_not_block_a_genuine_one_does() {
+        let draining = |primary_rollout: &str, primary_counts: (i32, i32)| {
+            let mut s = service();
+            s.deployments = vec![
+                deployment("ecs-svc/1", "PRIMARY", OLD, primary_rollout, primary_counts),
+                deployment("ecs-svc/0", "ACTIVE", PREV, "COMPLETED", (1, 1)),
+            ];
+            s
+        };
+        let healthy = revision(OLD, Some("healthy"));
+        let failed = revision(OLD, Some("failed"));
+        let untagged = revision(OLD, None);
+        let other = revision(NEW, Some("healthy"));
+        let cases: Vec<(&str, Service, Option<&TaskDefinitionDoc>, bool)> = vec![
+            ("settled: one deployment", service(), None, false),
+            (
+                "previous deployment drained (runs 0)",
+                {
+                    let mut s = draining("IN_PROGRESS", (1, 1));
+                    s.deployments[1].running_count = 0;
+                    s
+                },
+                None,
+                false,
+            ),
+            (
+                "judged healthy by shipit, all new tasks running, old ones draining",
+                draining("IN_PROGRESS", (1, 1)),
+                Some(&healthy),
+                false,
+            ),
+            (
+                "ECS says COMPLETED, old tasks draining",
+                draining("COMPLETED", (2, 2)),
+                Some(&untagged),
+                false,
+            ),
+            (
+                "a rollout in progress nobody judged",
+                draining("IN_PROGRESS", (1, 1)),
+                Some(&untagged),
+                true,
+            ),
+            (
+                "judged healthy but not all its tasks run (scaling up in a new rollout)",
+                draining("IN_PROGRESS", (3, 1)),
+                Some(&healthy),
+                true,
+            ),
+            (
+                "tagged failed",
+                draining("IN_PROGRESS", (1, 1)),
+                Some(&failed),
+                true,
+            ),
+            (
+                "the tag of another revision proves nothing",
+                draining("IN_PROGRESS", (1, 1)),
+                Some(&other),
+                true,
+            ),
+            ("not described", draining("IN_PROGRESS", (1, 1)), None, true),
+        ];
+        for (case, service, primary, blocks) in cases {
+            let busy = blocking_rollout(&service, primary);
+            assert_eq!(busy.is_some(), blocks, "{case}: {busy:?}");
+            if let Some(busy) = busy {
+                assert!(
+                    busy.contains("web:6"),
+                    "{case}: names the old revision: {busy}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn case_12_a_failed_primary_deployment_is_no_rollback_target() {
+        let mut failed = service();
+        failed.deployment_configuration.circuit_breaker = Some(CircuitBreaker {
+            enable: true,
+            rollback: false,
+        });
+        failed.deployments[0].rollout_state = Some(RolloutState::Failed);
+        failed.deployments[0].rollout_state_reason =
+            Some("ECS deployment circuit breaker: tasks failed to start.".into());
+        let err = refusal(serving_rollback_target(&failed));
+        for words in [
+            "FAILED",
+            "ecs-svc/4919275820175283721",
+            "web:7",
+            "tasks failed to start",
+        ] {
+            assert!(err.message().contains(words), "{words}: {}", err.message());
+        }
+        assert!(
+            err.hint_text()
+                .unwrap()
+                .contains("shipit rollback --cluster prod --service web"),
+            "{:?}",
+            err.hint_text()
+        );
+
+        // ECS rolled the failed deployment back: the FAILED one is no longer PRIMARY.
+        let mut rolled_back = service();
+        rolled_back.deployments = vec![
+            deployment("ecs-svc/2", "PRIMARY", PREV, "IN_PROGRESS", (1, 1)),
+            deployment("ecs-svc/1", "ACTIVE", OLD, "FAILED", (1, 0)),
+        ];
+        assert!(serving_rollback_target(&rolled_back).is_ok());
+        assert!(serving_rollback_target(&service()).is_ok());
+        let mut none = service();
+        none.deployments.clear();
+        assert!(serving_rollback_target(&none).is_ok());
+    }
+
+    fn with_alarms(names: &[&str], enable: bool) -> Service {
+        let mut s = service();
+        s.deployment_configuration = DeploymentConfiguration {
+            alarms: Some(DeploymentAlarms {
+                names: names.iter().map(|n| n.to_string()).collect(),
+                enable,
+                rollback: true,
+            }),
+            ..Default::default()
+        };
+        s
+    }
+
+    fn alarm(name: &str, state: &str) -> AlarmState {
+        AlarmState {
+            name: name.into(),
+            state: state.into(),
+            reason: Some(format!("Threshold Crossed: {name} is {state}")),
+        }
+    }
+
+    #[test]
+    fn case_3_an_alarm_already_in_alarm_is_refused_naming_it() {
+        let service = with_alarms(&["web-5xx", "web-latency", "web-cpu"], true);
+        let answer = Ok(vec![
+            alarm("web-5xx", "ALARM"),
+            alarm("web-latency", "OK"),
+            alarm("web-cpu", "ALARM"),
+        ]);
+        let err = check_alarms(&service, answer).unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(
+            err.message()
+                .ends_with("already in ALARM: web-5xx, web-cpu"),
+            "{}",
+            err.message()
+        );
+        assert!(err
+            .causes()
+            .iter()
+            .any(|c| c.starts_with("web-5xx: Threshold Crossed")));
+        let hint = err.hint_text().unwrap();
+        assert!(
+            hint.contains("ignore") && hint.contains("--alarm-names web-5xx web-cpu"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn case_3_alarms_not_firing_are_recorded_and_unknown_ones_warned_about() {
+        let service = with_alarms(&["web-5xx", "web-latency", "web-gone"], true);
+        let answer = Ok(vec![
+            alarm("web-5xx", "OK"),
+            alarm("web-latency", "INSUFFICIENT_DATA"),
+        ]);
+        let (checked, warnings) = check_alarms(&service, answer).unwrap();
+        let AlarmsChecked::States(states) = checked else {
+            panic!("{checked:?}")
+        };
+        assert_eq!(states.len(), 2);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("`web-gone`") && warnings[0].contains("does not exist"));
+    }
+
+    #[test]
+    fn case_3_alarms_that_cannot_be_read_are_a_warning_never_an_error() {
+        let service = with_alarms(&["web-5xx"], true);
+        let cases = [
+            (
+                Error::bad_input("describing the deployment alarms was refused: AccessDenied: User: arn:aws:sts::123456789012:assumed-role/deploy/ci is not authorized to perform: cloudwatch:DescribeAlarms")
+                    .with_aws(AwsErrorClass::AccessDenied, Some("AccessDenied".into())),
+                "cloudwatch:DescribeAlarms was refused",
+            ),
+            (
+                Error::failed("describing the deployment alarms failed: Throttling: Rate exceeded")
+                    .with_aws(AwsErrorClass::Throttled, Some("Throttling".into())),
+                "Rate exceeded",
+            ),
+        ];
+        for (err, words) in cases {
+            let (checked, warnings) = check_alarms(&service, Err(err)).unwrap();
+            assert!(
+                matches!(&checked, AlarmsChecked::Unread(why) if why.contains(words)),
+                "{checked:?}"
+            );
+            assert_eq!(warnings.len(), 1);
+            assert!(
+                warnings[0].contains("web-5xx") && warnings[0].contains(words),
+                "{}",
+                warnings[0]
+            );
+            assert!(!warnings[0].contains('\n'), "one line");
+        }
+    }
+
+    #[test]
+    fn case_3_only_enabled_alarms_are_checked() {
+        assert!(configured_alarms(&with_alarms(&["web-5xx"], false)).is_empty());
+        assert!(configured_alarms(&service()).is_empty());
+        assert_eq!(
+            configured_alarms(&with_alarms(&["web-5xx"], true)),
+            ["web-5xx"]
+        );
+    }
+
+    fn denied(operation: &str, action: Option<&str>) -> Error {
+        let message = match action {
+            Some(action) => format!("{operation} was refused: AccessDeniedException: User: arn:aws:sts::{ACCOUNT}:assumed-role/deploy/ci is not authorized to perform: {action} on resource: *"),
+            None => format!("{operation} was refused: AccessDenied: Access denied"),
+        };
+        Error::bad_input(message)
+            .hint("check the AWS credentials")
+            .with_aws(
+                AwsErrorClass::AccessDenied,
+                Some("AccessDeniedException".into()),
+            )
+    }
+
+    #[test]
+    fn case_10_a_read_the_watch_needs_refused_in_the_plan_names_the_permission() {
+        let cases = [
+            (
+                denied(
+                    "describing target health of web",
+                    Some("elasticloadbalancing:DescribeTargetHealth"),
+                ),
+                "elasticloadbalancing:DescribeTargetHealth",
+            ),
+            (
+                denied("listing tasks of service `web`", Some("ecs:ListTasks")),
+                "ecs:ListTasks",
+            ),
+            (
+                // AWS's message does not name it: the action the call needs.
+                denied("describing target health of web", None),
+                "elasticloadbalancing:DescribeTargetHealth",
+            ),
+        ];
+        for (err, action) in cases {
+            let err = missing_permission(
+                err,
+                "elasticloadbalancing:DescribeTargetHealth",
+                "the target health of target group `web`",
+            );
+            assert_eq!(err.exit_code(), ExitCode::Usage);
+            assert!(
+                err.message()
+                    .starts_with(&format!("missing permission {action}:")),
+                "{}",
+                err.message()
+            );
+            assert!(err.message().contains("nothing was changed"));
+            assert!(err
+                .hint_text()
+                .unwrap()
+                .contains(&format!("grant {action}")));
+            assert_eq!(err.aws_class(), Some(AwsErrorClass::AccessDenied));
+            assert_eq!(err.causes().len(), 1, "AWS's own words are kept");
+        }
+        // Anything else passes through as it was (a throttled read is exit 1).
+        let throttled = Error::failed("describing target health of web failed: Throttling")
+            .with_aws(AwsErrorClass::Throttled, Some("Throttling".into()));
+        let err = missing_permission(throttled, "elasticloadbalancing:DescribeTargetHealth", "x");
+        assert_eq!(err.exit_code(), ExitCode::Failed);
+        assert!(err.message().starts_with("describing target health"));
+    }
+
+    #[test]
+    fn target_groups_are_listed_once_without_classic_load_balancers() {
+        let mut s = service();
+        s.load_balancers = vec![
+            target_group(TG),
+            target_group(TG_GREEN),
+            target_group(TG),
+            LoadBalancerRef {
+                load_balancer_name: Some("legacy".into()),
+                ..Default::default()
+            },
+        ];
+        assert_eq!(target_groups(&s), [TG, TG_GREEN]);
+    }
+
+    #[test]
+    fn case_12_which_images_are_in_this_accounts_ecr() {
+        let tag = |repository: &str, tag: &str| {
+            Some(EcrImage::Tag {
+                repository: repository.into(),
+                tag: tag.into(),
+            })
+        };
+        let cases: Vec<(&str, Option<&str>, Option<EcrImage>)> = vec![
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:01d5",
+                None,
+                tag("web", "01d5"),
+            ),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web",
+                None,
+                tag("team/web", "latest"),
+            ),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:07a1b2c3",
+                None,
+                Some(EcrImage::Digest {
+                    repository: "web".into(),
+                }),
+            ),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2@sha256:07a1b2c3",
+                None,
+                Some(EcrImage::Digest {
+                    repository: "web".into(),
+                }),
+            ),
+            (
+                "123456789012.dkr-ecr.us-east-1.on.aws/web:01d5",
+                None,
+                tag("web", "01d5"),
+            ),
+            // Another account or region: this account's registry client cannot see it.
+            (
+                "210987654321.dkr.ecr.us-east-1.amazonaws.com/web:1",
+                None,
+                None,
+            ),
+            (
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1",
+                None,
+                None,
+            ),
+            ("public.ecr.aws/nginx/nginx:1.27", None, None),
+            ("nginx:1.27", None, None),
+            ("envoyproxy/envoy:v1.31", None, None),
+            // An emulator's registry: the host of shipit's own repository.
+            (
+                "localhost:4566/web:abc",
+                Some("localhost:4566"),
+                tag("web", "abc"),
+            ),
+        ];
+        for (image, host, want) in cases {
+            assert_eq!(ecr_image(image, SERVICE_ARN, host), want, "{image}");
+        }
+    }
+
+    /// ECR with some tags present.
+    struct Images {
+        present: Vec<(&'static str, &'static str)>,
+        fail: bool,
+        lookups: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Registry for Images {
+        async fn repository(&self, _: &str) -> Result<Option<Repository>> {
+            unreachable!("only image lookups")
+        }
+        async fn create_repository(&self, _: &str, _: &RepositoryOptions) -> Result<Repository> {
+            unreachable!("read calls only")
+        }
+        async fn image_digest(&self, repository: &str, tag: &str) -> Result<Option<String>> {
+            self.lookups
+                .lock()
+                .unwrap()
+                .push(format!("{repository}:{tag}"));
+            if self.fail {
+                return Err(Error::bad_input(
+                    "looking up web:01d5 in ECR was refused: AccessDeniedException",
+                )
+                .with_aws(AwsErrorClass::AccessDenied, None));
+            }
+            Ok(self
+                .present
+                .iter()
+                .find(|(r, t)| *r == repository && *t == tag)
+                .map(|_| "sha256:07a1b2c3d4e5f607".to_string()))
+        }
+        async fn authorization(&self) -> Result<RegistryAuth> {
+            unreachable!("no push")
+        }
+    }
+
+    fn images(present: Vec<(&'static str, &'static str)>, fail: bool) -> Images {
+        Images {
+            present,
+            fail,
+            lookups: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn case_12_the_rollback_targets_images_are_looked_up_and_a_missing_one_warned_about() {
+        let mut current = revision(OLD, Some("healthy"));
+        current.json["containerDefinitions"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "worker", "image": format!("{REGISTRY}/web:01d5")}));
+
+        let ecr = images(vec![("web", "01d5")], false);
+        let (checks, warnings) = check_rollback_images(&current, &service(), &ecr, None).await;
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            checks
+                .iter()
+                .map(|c| (c.container.as_str(), &c.found))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    "app",
+                    &ImageFound::Present("sha256:07a1b2c3d4e5f607".into())
+                ),
+                (
+                    "log-router",
+                    &ImageFound::NotChecked("not in this account's ECR".into())
+                ),
+                (
+                    "worker",
+                    &ImageFound::Present("sha256:07a1b2c3d4e5f607".into())
+                ),
+            ]
+        );
+        assert_eq!(
+            *ecr.lookups.lock().unwrap(),
+            ["web:01d5"],
+            "one lookup per image"
+        );
+
+        let expired = images(vec![], false);
+        let (checks, warnings) = check_rollback_images(&current, &service(), &expired, None).await;
+        assert_eq!(checks[0].found, ImageFound::Missing);
+        assert_eq!(warnings.len(), 1, "one warning per image: {warnings:?}");
+        for words in [
+            "rollback target web:7",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:01d5",
+            "no longer exists in ECR",
+            "lifecycle policy",
+            "fail to pull",
+        ] {
+            assert!(warnings[0].contains(words), "{words}: {}", warnings[0]);
+        }
+
+        let refused = images(vec![], true);
+        let (checks, warnings) = check_rollback_images(&current, &service(), &refused, None).await;
+        assert!(matches!(checks[0].found, ImageFound::NotChecked(_)));
+        assert!(
+            warnings[0].contains("could not be looked up"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn the_plan_shows_the_alarms_and_the_rollback_images() {
+        let current = revision(OLD, Some("healthy"));
+        let plan = DeployPlan {
+            image: ImagePlan {
+                repository: "web".into(),
+                repository_uri: Some(format!("{REGISTRY}/web")),
+                tag: "5a1f00d".into(),
+                extra_tags: vec![],
+                existing_digest: Some("sha256:8b1a".into()),
+                build: false,
+            },
+            service: with_alarms(&["web-5xx", "web-latency"], true),
+            current: current.clone(),
+            containers: vec!["app".into()],
+            next: serde_json::json!({"family": "web"}),
+            diff: String::new(),
+            target_groups: vec![TG.into()],
+            desired_count_before: 1,
+            alarms: AlarmsChecked::States(vec![
+                alarm("web-5xx", "OK"),
+                alarm("web-latency", "INSUFFICIENT_DATA"),
+            ]),
+            rollback_images: vec![
+                ImageCheck {
+                    container: "app".into(),
+                    image: format!("{REGISTRY}/web:01d5"),
+                    found: ImageFound::Missing,
+                },
+                ImageCheck {
+                    container: "log-router".into(),
+                    image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable".into(),
+                    found: ImageFound::NotChecked("not in this account's ECR".into()),
+                },
+            ],
+            warnings: vec![],
+        };
+        let commit = Commit {
+            sha: crate::git::CommitSha::parse("5a1f00d2c0ffee0000000000000000000000a5e1").unwrap(),
+            source: crate::git::ShaSource::Flag,
+            dirty: false,
+        };
+        let text = render(&plan, &commit);
+        for line in [
+            format!("rollback to:   {OLD}\n  image:       app {REGISTRY}/web:01d5 (MISSING from ECR: a rollback would fail to pull it)\n"),
+            "  image:       log-router public.ecr.aws/aws-observability/aws-for-fluent-bit:stable (not checked: not in this account's ECR)\n".to_string(),
+            "alarms:        web-5xx OK, web-latency INSUFFICIENT_DATA (deployment alarms, ECS rolls back on ALARM)\n".to_string(),
+        ] {
+            assert!(text.contains(&line), "{line}\nin:\n{text}");
+        }
+        let unread = DeployPlan {
+            alarms: AlarmsChecked::Unread("cloudwatch:DescribeAlarms was refused".into()),
+            ..plan
+        };
+        assert!(render(&unread, &commit)
+            .contains("alarms:        not checked (cloudwatch:DescribeAlarms was refused)\n"));
+    }
 }
