@@ -31,7 +31,7 @@ use crate::error::{AwsErrorClass, Error, Result};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan};
 use crate::report::{Event, Report};
-use crate::settings::DeploySettings;
+use crate::settings::{DeploySettings, WatchSettings};
 use crate::world::Deps;
 
 /// Everything worked out before the first change.
@@ -525,8 +525,14 @@ pub async fn plan(
     deps: &Deps<'_>,
     image: Option<ImagePlan>,
 ) -> Result<DeployPlan> {
-    let (service, primary) = quiet_service(settings, deps.ecs).await?;
-    serving_rollback_target(&service)?;
+    let wait = settings.wait_for_rollout.then_some(&settings.watch);
+    let (service, primary) = quiet_service(
+        deps.ecs,
+        &settings.service.cluster,
+        &settings.service.service,
+        wait,
+    )
+    .await?;
     let current = match primary {
         Some(doc) if doc.arn == service.task_definition => doc,
         _ => deps.ecs.task_definition(&service.task_definition).await?,
@@ -579,15 +585,19 @@ pub async fn plan(
 /// The service, once no other rollout is moving it (or at once, refusing,
 /// without `--wait-for-rollout`), and its PRIMARY deployment's revision when
 /// it had to be described to tell (case 13).
+/// `wait` is the watch's timeout and poll interval with `--wait-for-rollout`.
 async fn quiet_service(
-    settings: &DeploySettings,
     ecs: &dyn Ecs,
+    cluster: &str,
+    name: &str,
+    wait: Option<&WatchSettings>,
 ) -> Result<(Service, Option<TaskDefinitionDoc>)> {
-    let (cluster, name) = (&settings.service.cluster, &settings.service.service);
     let mut service = active_service(ecs, cluster, name).await?;
-    let deadline = Instant::now() + settings.watch.timeout;
+    let started = Instant::now();
     let mut primary: Option<TaskDefinitionDoc> = None;
     loop {
+        // First: a FAILED PRIMARY never finishes by itself, so it is refused, not waited for.
+        serving_rollback_target(&service)?;
         if rollout_in_progress(&service).is_none() {
             break;
         }
@@ -604,7 +614,7 @@ async fn quiet_service(
         let Some(busy) = blocking_rollout(&service, primary.as_ref()) else {
             break;
         };
-        if !settings.wait_for_rollout {
+        let Some(wait) = wait else {
             return Err(Error::bad_input(format!(
                 "another rollout is in progress on service `{}`: {busy}",
                 service.name
@@ -612,15 +622,15 @@ async fn quiet_service(
             .hint(
                 "wait for it to finish (or pass --wait-for-rollout); deploying now would fight it",
             ));
-        }
-        if Instant::now() >= deadline {
+        };
+        if started.elapsed() >= wait.timeout {
             return Err(Error::failed(format!(
                 "the rollout in progress on `{}` did not finish in time: {busy}",
                 service.name
             ))
             .hint("nothing was changed; look at `shipit status` and try again"));
         }
-        tokio::time::sleep(settings.watch.poll_interval).await;
+        tokio::time::sleep(wait.poll_interval).await;
         service = active_service(ecs, cluster, name).await?;
     }
     Ok((service, primary))
@@ -893,6 +903,155 @@ mod tests {
         assert_eq!(err.exit_code(), ExitCode::Usage);
         assert!(err.hint_text().is_some(), "a refusal has a hint");
         err
+    }
+
+    /// DescribeServices answers, one per call (the last repeats), and the
+    /// revisions DescribeTaskDefinition knows; every call is counted.
+    struct Services {
+        answers: std::sync::Mutex<std::collections::VecDeque<Service>>,
+        revisions: Vec<TaskDefinitionDoc>,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Services {
+        fn new(answers: Vec<Service>, revisions: Vec<TaskDefinitionDoc>) -> Self {
+            Self {
+                answers: std::sync::Mutex::new(answers.into()),
+                revisions,
+                calls: Default::default(),
+            }
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Ecs for Services {
+        async fn service(&self, _: &str, _: &str) -> Result<Option<Service>> {
+            self.calls.lock().unwrap().push("DescribeServices".into());
+            let mut answers = self.answers.lock().unwrap();
+            let answer = if answers.len() > 1 {
+                answers.pop_front()
+            } else {
+                answers.front().cloned()
+            };
+            Ok(answer)
+        }
+        async fn task_definition(&self, arn: &str) -> Result<TaskDefinitionDoc> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("DescribeTaskDefinition {}", short(arn)));
+            Ok(self
+                .revisions
+                .iter()
+                .find(|r| r.arn == arn)
+                .cloned()
+                .unwrap_or_else(|| revision(arn, None)))
+        }
+        async fn register_task_definition(&self, _: &Value) -> Result<String> {
+            unreachable!("read calls only")
+        }
+        async fn update_service(&self, _: &crate::ecs::ServiceUpdate) -> Result<Service> {
+            unreachable!("read calls only")
+        }
+        async fn tasks(&self, _: &str, _: &str) -> Result<Vec<crate::ecs::Task>> {
+            Ok(vec![])
+        }
+        async fn tag_task_definition(&self, _: &str, _: &[(String, String)]) -> Result<()> {
+            unreachable!("read calls only")
+        }
+        async fn deregister_task_definition(&self, _: &str) -> Result<()> {
+            unreachable!("read calls only")
+        }
+        async fn task_definition_arns(&self, _: &str) -> Result<Vec<String>> {
+            unreachable!("not needed")
+        }
+    }
+
+    fn quick_wait() -> WatchSettings {
+        WatchSettings {
+            poll_interval: std::time::Duration::from_millis(1),
+            timeout: std::time::Duration::from_secs(5),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn case_13_a_draining_healthy_rollout_costs_one_describe_and_is_reused_as_the_rollback_target(
+    ) {
+        let mut draining = service();
+        draining.deployments = vec![
+            deployment("ecs-svc/1", "PRIMARY", OLD, "IN_PROGRESS", (1, 1)),
+            deployment("ecs-svc/0", "ACTIVE", PREV, "COMPLETED", (1, 1)),
+        ];
+        let ecs = Services::new(vec![draining], vec![revision(OLD, Some("healthy"))]);
+        let (service, primary) = quiet_service(&ecs, "prod", "web", None).await.unwrap();
+        assert_eq!(service.task_definition, OLD);
+        assert_eq!(primary.map(|p| p.arn), Some(OLD.to_string()));
+        assert_eq!(
+            ecs.calls(),
+            ["DescribeServices", "DescribeTaskDefinition web:7"]
+        );
+    }
+
+    #[tokio::test]
+    async fn case_13_a_genuine_rollout_is_refused_or_waited_for() {
+        let busy = || {
+            let mut s = service();
+            s.deployments = vec![
+                deployment("ecs-svc/1", "PRIMARY", OLD, "IN_PROGRESS", (2, 1)),
+                deployment("ecs-svc/0", "ACTIVE", PREV, "COMPLETED", (2, 1)),
+            ];
+            s
+        };
+        let ecs = Services::new(vec![busy()], vec![]);
+        let err = quiet_service(&ecs, "prod", "web", None).await.unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(
+            err.message().contains("another rollout is in progress"),
+            "{}",
+            err.message()
+        );
+
+        let ecs = Services::new(vec![busy(), busy(), service()], vec![]);
+        let (service, _) = quiet_service(&ecs, "prod", "web", Some(&quick_wait()))
+            .await
+            .unwrap();
+        assert_eq!(
+            service.deployments.len(),
+            1,
+            "waited until the rollout was over"
+        );
+        assert_eq!(
+            ecs.calls()
+                .iter()
+                .filter(|c| *c == "DescribeServices")
+                .count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn case_12_a_failed_primary_is_refused_at_once_even_when_told_to_wait() {
+        let mut stuck = service();
+        stuck.deployments = vec![
+            deployment("ecs-svc/1", "PRIMARY", NEW, "FAILED", (1, 0)),
+            deployment("ecs-svc/0", "ACTIVE", OLD, "COMPLETED", (1, 1)),
+        ];
+        let ecs = Services::new(vec![stuck], vec![]);
+        let err = quiet_service(&ecs, "prod", "web", Some(&quick_wait()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(err.message().contains("is FAILED"), "{}", err.message());
+        assert_eq!(
+            ecs.calls(),
+            ["DescribeServices"],
+            "no waiting for a FAILED deployment"
+        );
     }
 
     #[test]
