@@ -64,6 +64,15 @@ impl DeployPlan {
             .and_then(Value::as_str)
             .unwrap_or_default()
     }
+
+    /// The rollback target's images that are no longer in ECR (a rollback
+    /// to it would fail to pull them).
+    pub fn missing_rollback_images(&self) -> Vec<&ImageCheck> {
+        self.rollback_images
+            .iter()
+            .filter(|c| c.found == ImageFound::Missing)
+            .collect()
+    }
 }
 
 /// The service's deployment alarms, as the plan found them.
@@ -1568,6 +1577,11 @@ mod tests {
         let expired = images(vec![], false);
         let (checks, warnings) = check_rollback_images(&current, &service(), &expired, None).await;
         assert_eq!(checks[0].found, ImageFound::Missing);
+        assert_eq!(
+            checks[2].found,
+            ImageFound::Missing,
+            "the same image, looked up once"
+        );
         assert_eq!(warnings.len(), 1, "one warning per image: {warnings:?}");
         for words in [
             "rollback target web:7",
@@ -1630,6 +1644,7 @@ mod tests {
             source: crate::git::ShaSource::Flag,
             dirty: false,
         };
+        assert_eq!(plan.missing_rollback_images().len(), 1);
         let text = render(&plan, &commit);
         for line in [
             format!("rollback to:   {OLD}\n  image:       app {REGISTRY}/web:01d5 (MISSING from ECR: a rollback would fail to pull it)\n"),
