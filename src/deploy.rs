@@ -89,6 +89,7 @@ impl Deploy<'_> {
         let work = async move {
             let clock = PhaseClock::start(report, Phase::Plan);
             let plan = plan::plan(settings, commit, deps, image).await?;
+            plan::warn(&plan, report);
             clock.finish(report, timings);
             let pushed = pipeline::ensure(
                 &plan.image,

@@ -8,6 +8,7 @@
 //! rollback), `watch` (observe; `watch::verdict` judges), `conclusion` (every
 //! verdict, its name and exit code), `report` (one event stream, several renderers).
 
+pub mod alarms;
 pub mod api_calls;
 pub mod arn;
 pub mod aws_error;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
 
+use crate::alarms::{self, Alarms};
 use crate::api_calls::ApiCalls;
 use crate::ecr::{self, Registry};
 use crate::ecs::{self, Ecs};
@@ -26,6 +27,9 @@ pub struct Deps<'a> {
     pub engine: Option<&'a dyn ContainerEngine>,
     /// Every AWS call the clients make is counted here.
     pub calls: &'a ApiCalls,
+    /// CloudWatch, for the deployment alarms' states in the plan; `None`
+    /// skips that check (fakes that script no alarms).
+    pub alarms: Option<&'a dyn Alarms>,
 }
 
 /// The AWS clients of one run.
@@ -33,6 +37,8 @@ pub struct Clients {
     pub registry: Box<dyn Registry>,
     pub ecs: Box<dyn Ecs>,
     pub elb: Box<dyn LoadBalancing>,
+    /// CloudWatch (deployment alarms); `None` skips the plan's alarm check.
+    pub alarms: Option<Box<dyn Alarms>>,
 }
 
 impl Clients {
@@ -47,6 +53,7 @@ impl Clients {
             elb: self.elb.as_ref(),
             engine,
             calls,
+            alarms: self.alarms.as_deref(),
         }
     }
 }
@@ -71,6 +78,7 @@ impl Connect for RealWorld {
             registry: Box::new(ecr::Ecr::new(&config, calls)),
             ecs: Box::new(ecs::AwsEcs::new(&config, calls)),
             elb: Box::new(elb::Elbv2::new(&config, calls)),
+            alarms: Some(Box::new(alarms::CloudWatch::new(&config, calls))),
         })
     }
 

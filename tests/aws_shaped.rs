@@ -864,6 +864,47 @@ async fn issue_10_a_deployment_alarm_already_in_alarm_is_refused_before_any_chan
     );
 }
 
+/// Issue 10 case 3: without `cloudwatch:DescribeAlarms` the plan cannot tell
+/// whether an alarm is already firing; that is a one-line warning, never an
+/// error (CloudWatch answers in RPC v2 CBOR, the error code as CloudWatch's
+/// awsQuery one, `AccessDenied`).
+#[tokio::test]
+async fn issue_10_a_missing_describe_alarms_permission_is_only_a_warning() {
+    let base = service_on_old().alarms(&["web-5xx"], true, true);
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.on("CloudWatch.DescribeAlarms").reply(Reply::error(
+        403,
+        "AccessDenied",
+        "User: arn:aws:sts::123456789012:assumed-role/deploy/ci is not authorized to perform: cloudwatch:DescribeAlarms",
+    ));
+    aws.after_update_to(NEW, healthy_rollout(base));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        aws.calls_of("CloudWatch.DescribeAlarms").len(),
+        1,
+        "expected one DescribeAlarms in the plan; {}",
+        run.story(&aws)
+    );
+    let warned = run.stderr.lines().any(|l| {
+        l.contains("\"warning\"")
+            && l.contains("web-5xx")
+            && l.contains("cloudwatch:DescribeAlarms")
+    });
+    assert!(
+        warned,
+        "expected a warning that the alarms could not be read; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "a missing DescribeAlarms permission is no refusal; {}",
+        run.story(&aws)
+    );
+}
+
 /// Issue 10 cases 3 and 8: ECS rolls back on a deployment alarm; shipit
 /// watches ECS's rollback instead of starting its own, and names the alarm.
 #[tokio::test]

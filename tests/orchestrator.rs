@@ -350,6 +350,7 @@ async fn run_with(
         elb: fake,
         engine: None,
         calls: &shipit::api_calls::ApiCalls::new(),
+        alarms: None,
     };
     let result = deploy::run(&settings, &commit(), &deps, &report, None).await;
     (result, recorder.events())
@@ -524,6 +525,7 @@ async fn an_unknown_container_changes_nothing() {
         elb: &fake,
         engine: None,
         calls: &shipit::api_calls::ApiCalls::new(),
+        alarms: None,
     };
     let err = deploy::run(&s, &commit(), &deps, &report, None)
         .await
@@ -649,6 +651,7 @@ impl shipit::world::Connect for FakeWorld {
             registry: Box::new(self.0.clone()),
             ecs: Box::new(self.0.clone()),
             elb: Box::new(self.0.clone()),
+            alarms: None,
         })
     }
     async fn engine(&self) -> Result<Box<dyn shipit::image::ContainerEngine>> {

@@ -18,6 +18,7 @@ pub async fn run(ctx: &Context<'_>, args: &DeployArgs) -> Result<Outcome> {
         settings.image.require_dockerfile()?;
     }
     ctx.say(plan::render(&plan, &commit));
+    plan::warn(&plan, ctx.report);
     Ok(Outcome {
         sha: Some(commit.sha.to_string()),
         image: plan.image.reference(),
