@@ -392,6 +392,35 @@ async fn a_healthy_rollout_is_deployed_and_tagged_healthy() {
 }
 
 #[tokio::test]
+async fn until_updated_returns_right_after_the_update_without_watching_or_tagging() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )])
+    .script(vec![healthy_on(NEW, "ecs-svc/new")], vec![]);
+    let mut s = settings();
+    s.watch.until = shipit::settings::Until::Updated;
+    let (outcome, events) = run_with(&fake, s).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.conclusion.name(), outcome.exit_code().code()),
+        ("updated", 0)
+    );
+    assert_eq!(
+        fake.mutations(),
+        ["RegisterTaskDefinition", &format!("UpdateService {NEW}")],
+        "no verdict, so no shipit:verdict tag"
+    );
+    assert!(outcome.watch.is_none(), "nothing was watched");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, shipit::report::Event::Verdict { .. })));
+}
+
+#[tokio::test]
 async fn the_circuit_breaker_rolling_back_is_a_failure_and_shipit_watches_ecs_rollback_without_a_second_deployment(
 ) {
     // What real ECS shows after its circuit breaker acted: our deployment FAILED,
