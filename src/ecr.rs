@@ -103,8 +103,21 @@ impl Registry for Ecr {
                 ImageTagMutability::Mutable
             })
             .send()
-            .await
-            .map_err(|err| sdk_error(&format!("creating ECR repository `{name}`"), err))?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // Another run created it between our lookup and this call (two
+            // pipelines shipping a new service at once): use that one.
+            Err(err) if err.code() == Some("RepositoryAlreadyExistsException") => {
+                return self.repository(name).await?.ok_or_else(|| {
+                    Error::failed(format!(
+                        "ECR says repository `{name}` already exists, but cannot describe it"
+                    ))
+                    .hint("check the ecr:DescribeRepositories permission and the region")
+                });
+            }
+            Err(err) => return Err(sdk_error(&format!("creating ECR repository `{name}`"), err)),
+        };
         let repo = out
             .repository()
             .ok_or_else(|| Error::failed("CreateRepository returned no repository"))?;

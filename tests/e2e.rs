@@ -22,6 +22,65 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// Two pipelines shipping a new service at once both create its repository:
+/// the one that loses the race uses the repository the other created.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_pushes_creating_the_same_new_repository_at_once_both_succeed() {
+    support::require_stack();
+    let app = app_dir();
+    let repository = unique("shipit-e2e-race");
+    let sha = random_sha();
+    let dir = app.path().to_str().unwrap().to_string();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (dir, repository, sha) = (dir.clone(), repository.clone(), sha.clone());
+            std::thread::spawn(move || {
+                shipit(
+                    &[
+                        "push",
+                        "-C",
+                        &dir,
+                        "--sha",
+                        &sha,
+                        "--repository",
+                        &repository,
+                        "--create-repository",
+                        "--output",
+                        "json",
+                    ],
+                    &[],
+                )
+            })
+        })
+        .collect();
+    for run in runs {
+        let run = run.join().unwrap();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let aws = support::Aws::from_env().await;
+    let repos = aws
+        .ecr
+        .describe_repositories()
+        .repository_names(&repository)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repos.repositories().len(), 1);
+    let images = aws
+        .ecr
+        .describe_images()
+        .repository_name(&repository)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(&sha)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(images.image_details().len(), 1, "the SHA tag is in ECR");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn push_builds_and_pushes_once_honours_dockerignore_and_leaks_no_credentials() {
     support::require_stack();
