@@ -112,9 +112,18 @@ impl Tracker {
                 summary
             });
         }
+        // The poll count is worth saying only when more than one is required.
+        let polls = if self.criteria.healthy_polls > 1 {
+            format!(
+                "{}/{} polls, ",
+                self.healthy_streak.min(self.criteria.healthy_polls),
+                self.criteria.healthy_polls
+            )
+        } else {
+            String::new()
+        };
         Verdict::Pending(format!(
-            "{summary}; holding ({}/{} polls, {held:.0}/{settle:.0}s)",
-            self.healthy_streak, self.criteria.healthy_polls
+            "{summary}; holding ({polls}{held:.0}/{settle:.0}s)"
         ))
     }
 
