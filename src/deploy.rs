@@ -226,6 +226,9 @@ impl Deploy<'_> {
                     health_checked: taskdef::health_checked_essential_containers(
                         &plan.current.json,
                     ),
+                    // ECS may reuse the recorded revision's deployment id: its
+                    // tasks that stopped before our update are history.
+                    stops_after: Some(goal.started_at),
                 };
                 Ok(self
                     .ecs_rolled_back(new_arn, ecs_rollback, reason, outcome)

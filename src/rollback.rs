@@ -3,7 +3,7 @@
 
 use crate::arn::{short, Arn};
 use crate::conclusion::{Conclusion, RollbackCause};
-use crate::ecs::{tags, Ecs};
+use crate::ecs::{tags, taskdef, Ecs};
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
 use crate::plan::active_service;
@@ -33,9 +33,12 @@ pub async fn run(settings: &RollbackSettings, deps: &Deps<'_>, report: &Report) 
         service,
         watch: &settings.watch,
     };
+    // Watched like a deploy: the target's container health checks count too.
+    let target_doc = deps.ecs.task_definition(&target).await?;
     let mv = Move {
         to: target.clone(),
         from: Some(current.task_definition.clone()),
+        health_checked: taskdef::health_checked_essential_containers(&target_doc.json),
         ..Move::default()
     };
     let mut signals = Signals::install();

@@ -64,6 +64,7 @@ impl Rollout<'_> {
             previous_task_definition: mv.from.clone(),
             started_at,
             health_checked: mv.health_checked.clone(),
+            stops_after: None,
         })
     }
 

@@ -97,6 +97,8 @@ pub fn attach(
             // `startedBy` (the deployment id) still tells.
             started_at: primary.and_then(|d| d.created_at).unwrap_or(0.0),
             health_checked,
+            // Set by the caller to when it attached: older stops are history.
+            stops_after: None,
         },
         rollout_state: primary.and_then(|d| d.rollout_state.clone()),
         previous,
@@ -135,11 +137,12 @@ async fn attach_and_watch(
             d.task_definition.clone()
         });
     let doc = deps.ecs.task_definition(&primary_td).await?;
-    let attached = attach(
+    let mut attached = attach(
         &current,
         doc.tag(tags::PREVIOUS),
         taskdef::health_checked_essential_containers(&doc.json),
     );
+    attached.goal.stops_after = Some(watch::now_epoch());
     let mut attachment = Attachment {
         settings,
         deps,
@@ -290,6 +293,7 @@ impl Attachment<'_> {
                     // ECS's rollback started after the deployment it undoes.
                     started_at: attached.goal.started_at,
                     health_checked: Vec::new(),
+                    stops_after: attached.goal.stops_after,
                 };
                 return Ok(self
                     .watch_ecs_rollback(goal, &reason, signals, outcome)

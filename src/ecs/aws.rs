@@ -278,6 +278,7 @@ fn task_from(task: &aws_sdk_ecs::types::Task) -> Task {
         ipv6,
         created_at: epoch(task.created_at()),
         started_at: epoch(task.started_at()),
+        stopped_at: epoch(task.stopped_at()),
         container_instance_arn: task.container_instance_arn().map(str::to_string),
         instance_id: None,
         bindings: task

@@ -323,6 +323,9 @@ pub struct Task {
     /// Seconds since the epoch.
     pub created_at: Option<f64>,
     pub started_at: Option<f64>,
+    /// When the task stopped (ListTasks keeps stopped tasks listed for at
+    /// least an hour: a stop before the watch began is history).
+    pub stopped_at: Option<f64>,
     /// EC2 launch type: the instance the task runs on (bridge/host networking
     /// registers `instance` targets, matched by instance id and host port).
     pub container_instance_arn: Option<String>,

@@ -21,6 +21,10 @@ pub use verdict::{
     Criteria, Failure, FailureKind, Goal, Observation, Tracker, Verdict, DEFAULT_SETTLE,
 };
 
+/// How long past the pace deadline a rollout whose tasks are all healthy may
+/// wait for ECS's own COMPLETED (deployment alarms' bake time).
+const BAKE_ALLOWANCE_SECS: u64 = 60 * 60;
+
 /// How many polls in a row may fail (throttling, 5xx, network) before the watch is blind.
 const MAX_CONSECUTIVE_POLL_ERRORS: u32 = 5;
 
@@ -185,10 +189,22 @@ impl Watch<'_> {
         };
         loop {
             let poll_started = Instant::now();
-            match self
-                .observe(tracker, &mut progress.service_deployments)
-                .await
-            {
+            // The SDK sets no operation timeout: a call that never answers
+            // (a half-open connection) must not hang the watch past every
+            // deadline. It counts as a poll with no answer.
+            let observed = tokio::time::timeout(
+                self.poll_timeout(),
+                self.observe(tracker, &mut progress.service_deployments),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::failed(format!(
+                    "no answer from AWS within {}s",
+                    self.poll_timeout().as_secs()
+                ))
+                .with_aws(AwsErrorClass::NoAnswer, None))
+            });
+            match observed {
                 Ok(obs) => {
                     errors = 0;
                     polls += 1;
@@ -215,11 +231,17 @@ impl Watch<'_> {
                     }
                 }
             }
-            if let Some(verdict) = self.deadline_passed(started.elapsed(), &progress) {
+            let baking = tracker.awaiting_ecs_completion();
+            if let Some(verdict) = self.deadline_passed(started.elapsed(), &progress, baking) {
                 return outcome(verdict, polls);
             }
             tokio::time::sleep(self.interval.saturating_sub(poll_started.elapsed())).await;
         }
+    }
+
+    /// How long one poll may take: generous (the SDK retries inside it), but bounded.
+    fn poll_timeout(&self) -> Duration {
+        (self.interval * 6).max(Duration::from_secs(60))
     }
 
     /// Reports a failed poll; `Some(what could not be seen)` when the watch is blind (rule 10):
@@ -264,7 +286,12 @@ impl Watch<'_> {
 
     /// Rule 11: the deadline follows the rollout's pace; a rollout still
     /// making progress is not failed for being slow; the cap is hard.
-    fn deadline_passed(&self, elapsed: Duration, progress: &Progress) -> Option<Verdict> {
+    fn deadline_passed(
+        &self,
+        elapsed: Duration,
+        progress: &Progress,
+        baking: bool,
+    ) -> Option<Verdict> {
         let deadline = |reason: String| {
             Some(Verdict::Failed(Failure {
                 kind: FailureKind::Deadline,
@@ -282,7 +309,14 @@ impl Watch<'_> {
         let due = pace.map_or(self.deadline.floor, |p| p.deadline.max(self.deadline.floor));
         let stall = pace.map_or(Duration::ZERO, |p| p.per_batch);
         let stalled_for = progress.last_progress.elapsed();
-        if elapsed >= due && stalled_for >= stall {
+        // Every task healthy, only ECS's COMPLETED awaited: its bake time is
+        // not a stall. Still bounded, by an hour past the pace.
+        let due = if baking {
+            due + Duration::from_secs(BAKE_ALLOWANCE_SECS)
+        } else {
+            due
+        };
+        if elapsed >= due && (stalled_for >= stall || baking) {
             return deadline(format!(
                 "no verdict within {}s (the rollout's expected pace) and no new task healthy for {}s; still waiting for: {}",
                 due.as_secs(),

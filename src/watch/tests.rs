@@ -245,14 +245,19 @@ fn case_11_a_progressing_rollout_is_not_failed_before_its_pace_and_the_cap_is_ha
     let w = watcher(&fake, &report, Deadline::default());
     // Before the pace's deadline: never, stalled or not.
     assert_eq!(
-        w.deadline_passed(slow.deadline / 2, &progress(Duration::from_secs(600))),
+        w.deadline_passed(
+            slow.deadline / 2,
+            &progress(Duration::from_secs(600)),
+            false
+        ),
         None
     );
     // Past it, but a task turned healthy recently: still not.
     assert_eq!(
         w.deadline_passed(
             slow.deadline + Duration::from_secs(1),
-            &progress(Duration::ZERO)
+            &progress(Duration::ZERO),
+            false
         ),
         None
     );
@@ -260,6 +265,26 @@ fn case_11_a_progressing_rollout_is_not_failed_before_its_pace_and_the_cap_is_ha
     let v = w.deadline_passed(
         slow.deadline + Duration::from_secs(1),
         &progress(slow.per_batch),
+        false,
+    );
+    assert!(
+        matches!(&v, Some(Verdict::Failed(f)) if f.kind == FailureKind::Deadline),
+        "{v:?}"
+    );
+    // Every task healthy, only ECS's COMPLETED awaited (deployment alarms' bake
+    // time): not failed at the pace deadline, only an hour past it.
+    assert_eq!(
+        w.deadline_passed(
+            slow.deadline + Duration::from_secs(1),
+            &progress(slow.per_batch),
+            true
+        ),
+        None
+    );
+    let v = w.deadline_passed(
+        slow.deadline + Duration::from_secs(BAKE_ALLOWANCE_SECS + 1),
+        &progress(Duration::ZERO),
+        true,
     );
     assert!(
         matches!(&v, Some(Verdict::Failed(f)) if f.kind == FailureKind::Deadline),
@@ -274,7 +299,7 @@ fn case_11_a_progressing_rollout_is_not_failed_before_its_pace_and_the_cap_is_ha
             ..Deadline::default()
         },
     );
-    let v = capped.deadline_passed(Duration::from_secs(120), &progress(Duration::ZERO));
+    let v = capped.deadline_passed(Duration::from_secs(120), &progress(Duration::ZERO), true);
     assert!(
         matches!(&v, Some(Verdict::Failed(f)) if f.reason.contains("no verdict within 120s")),
         "{v:?}"

@@ -40,6 +40,7 @@ fn goal() -> Goal {
         previous_task_definition: Some(td(7)),
         started_at: T0,
         health_checked: vec![],
+        stops_after: None,
     }
 }
 
@@ -731,4 +732,44 @@ fn a_rollback_event_without_rollback_config_still_tells_ecs_from_a_person() {
     }];
     let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 100.0, svc, vec![], vec![]));
     assert!(matches!(v, Verdict::EcsRollingBack { .. }), "{v:?}");
+}
+
+#[test]
+fn a_stop_from_before_the_watch_began_is_history_not_a_failure() {
+    // `shipit watch` attached at T0+100 to a deployment one of whose tasks
+    // crashed 40 minutes earlier (ListTasks still lists it for an hour).
+    let goal = Goal {
+        stops_after: Some(T0 + 100.0),
+        ..goal()
+    };
+    let mut t = stopped(
+        task("a1", "10.0.1.15"),
+        "EssentialContainerExited",
+        "Essential container in task exited",
+    );
+    t.stopped_at = Some(T0 + 100.0 - 2400.0);
+    let v = Tracker::new(criteria(), goal.clone()).assess(&obs(
+        T0 + 110.0,
+        rolling(),
+        vec![t.clone()],
+        vec![],
+    ));
+    assert!(matches!(v, Verdict::Pending(_)), "{v:?}");
+    // The same stop during the watch is evidence.
+    t.stopped_at = Some(T0 + 105.0);
+    let v = Tracker::new(criteria(), goal).assess(&obs(T0 + 110.0, rolling(), vec![t], vec![]));
+    assert!(matches!(v, Verdict::Failed(_)), "{v:?}");
+}
+
+#[test]
+fn an_instance_draining_or_fargate_maintenance_stop_is_replaced_not_failed() {
+    for reason in [
+        "Service web: container instance is in DRAINING state",
+        "Task stopped because ECS is performing maintenance on the underlying infrastructure hosting the task",
+    ] {
+        let t = stopped(task("a2", "10.0.1.16"), "ServiceSchedulerInitiated", reason);
+        let v =
+            Tracker::new(criteria(), goal()).assess(&obs(T0 + 60.0, rolling(), vec![t], vec![]));
+        assert!(matches!(v, Verdict::Pending(_)), "{reason}: {v:?}");
+    }
 }

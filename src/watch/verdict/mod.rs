@@ -106,6 +106,12 @@ pub struct Goal {
     /// Essential containers with a `healthCheck`
     /// (`taskdef::health_checked_essential_containers`): each must be HEALTHY.
     pub health_checked: Vec<String>,
+    /// Stops before this (seconds since the epoch) are history, not this
+    /// watch's evidence; `None`: `started_at`. `shipit watch` sets it to the
+    /// moment it attached: the deployment it attaches to may be days old, and
+    /// ListTasks keeps stopped tasks listed for at least an hour
+    /// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html).
+    pub stops_after: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +185,9 @@ pub struct Tracker {
     failed_since: Option<f64>,
     /// New tasks healthy in every respect at the last assessment.
     progress: usize,
+    /// At the last assessment everything held and only ECS's own COMPLETED
+    /// was missing (its bake time with deployment alarms).
+    awaiting_ecs: bool,
 }
 
 impl Tracker {
@@ -192,6 +201,7 @@ impl Tracker {
             container_unhealthy_since: HashMap::new(),
             failed_since: None,
             progress: 0,
+            awaiting_ecs: false,
         }
     }
 
@@ -207,6 +217,13 @@ impl Tracker {
     /// (the watch's measure of progress).
     pub fn progress(&self) -> usize {
         self.progress
+    }
+
+    /// Everything holds and only ECS's own verdict is awaited: ECS keeps an
+    /// alarmed deployment IN_PROGRESS through its bake time, which no pace
+    /// can foresee (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html).
+    pub fn awaiting_ecs_completion(&self) -> bool {
+        self.awaiting_ecs
     }
 
     /// Whether a task belongs to this rollout (right revision, started by our deployment or after the update).

@@ -94,6 +94,7 @@ impl Tracker {
         missing: Vec<String>,
         summary: String,
     ) -> Verdict {
+        self.awaiting_ecs = false;
         if !missing.is_empty() {
             self.reset_hold();
             return Verdict::Pending(missing.join("; "));
@@ -104,6 +105,7 @@ impl Tracker {
         let settle = self.criteria.settle.as_secs_f64();
         if self.healthy_streak >= self.criteria.healthy_polls && held >= settle {
             if let Some(wait) = self.ecs_completion(obs) {
+                self.awaiting_ecs = true;
                 return Verdict::Pending(format!("{summary}; {wait}"));
             }
             return Verdict::Healthy(if settle > 0.0 {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use crate::ecs::{StopCode, Task, TaskStatus};
 
-use super::{describe_stop, failed, with_event, FailureKind, Observation, Tracker, Verdict};
+use super::{
+    describe_stop, failed, with_event, FailureKind, Observation, Tracker, Verdict, SKEW_SECONDS,
+};
 
 /// The tasks of one poll, each counted once.
 pub(super) struct Tasks<'o> {
@@ -39,6 +41,9 @@ impl Tracker {
             if task.last_status == TaskStatus::Running && !task.is_leaving() {
                 tasks.running.push(task);
             } else if is_stopped(task) {
+                if self.stopped_before_the_watch(task) {
+                    continue;
+                }
                 if is_infrastructure_stop(task) {
                     tasks.replaced.push(task);
                 } else {
@@ -47,6 +52,13 @@ impl Tracker {
             }
         }
         tasks
+    }
+
+    /// A stop that happened before this watch began (an old crash of a reused
+    /// deployment, history of the revision `shipit watch` attached to).
+    fn stopped_before_the_watch(&self, task: &Task) -> bool {
+        let since = self.goal.stops_after.unwrap_or(self.goal.started_at);
+        task.stopped_at.is_some_and(|at| at + SKEW_SECONDS < since)
     }
 
     /// New-revision tasks that stopped for the revision's own reasons.
@@ -88,11 +100,15 @@ fn is_infrastructure_stop(task: &Task) -> bool {
             | StopCode::InfrastructureHealth,
         ) => true,
         Some(StopCode::ServiceSchedulerInitiated) => {
-            let scaling = task
-                .stopped_reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("Scaling activity initiated by"));
-            scaling
+            task.stopped_reason.as_deref().is_some_and(|r| {
+                r.starts_with("Scaling activity initiated by")
+                    // An instance drained (scale-in, instance refresh, Spot draining):
+                    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html
+                    || r.contains("container instance is in DRAINING state")
+                    // Fargate task maintenance:
+                    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html
+                    || r.contains("performing maintenance on the underlying infrastructure")
+            })
         }
         _ => false,
     }

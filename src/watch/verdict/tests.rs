@@ -25,6 +25,7 @@ fn goal() -> Goal {
         previous_task_definition: Some(OLD.into()),
         started_at: T0,
         health_checked: vec![],
+        stops_after: None,
     }
 }
 
@@ -327,6 +328,7 @@ fn stopped_tasks_within_the_tolerance_and_stopped_old_tasks_do_not_fail() {
         previous_task_definition: Some(NEW.into()),
         started_at: T0,
         health_checked: vec![],
+        stops_after: None,
     };
     let mut svc = service(vec![deployment(
         "ecs-svc/rb",
