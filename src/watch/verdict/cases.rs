@@ -773,3 +773,29 @@ fn an_instance_draining_or_fargate_maintenance_stop_is_replaced_not_failed() {
         assert!(matches!(v, Verdict::Pending(_)), "{reason}: {v:?}");
     }
 }
+
+#[test]
+fn case_8_ecs_returning_to_an_older_completed_revision_is_ecs_rolling_back_too() {
+    // Back-to-back deploys: web:7 (recorded) was still rolling out; the circuit
+    // breaker returns to the most recent COMPLETED deployment, web:6.
+    let mut ours = dep(OURS, "ACTIVE", 8, "FAILED");
+    ours.rollout_state_reason =
+        Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    let mut svc = service(vec![
+        dep("ecs-svc/5012395811938592046", "PRIMARY", 6, "IN_PROGRESS"),
+        ours,
+    ]);
+    svc.deployment_configuration = breaker(true);
+    svc.task_definition = td(6);
+    match Tracker::new(criteria(), goal()).assess(&obs(T0 + 200.0, svc.clone(), vec![], vec![])) {
+        Verdict::EcsRollingBack {
+            task_definition, ..
+        } => assert_eq!(task_definition, td(6)),
+        other => panic!("{other:?}"),
+    }
+    // Without any sign that ECS did it (ours not FAILED, no event), a person
+    // deploying web:6 is someone else's deployment.
+    svc.deployments[1] = dep(OURS, "ACTIVE", 8, "IN_PROGRESS");
+    let v = Tracker::new(criteria(), goal()).assess(&obs(T0 + 200.0, svc, vec![], vec![]));
+    assert!(matches!(v, Verdict::Superseded(_)), "{v:?}");
+}

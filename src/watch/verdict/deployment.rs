@@ -1,6 +1,7 @@
 //! Step 1, the deployment state: service gone, superseded, ECS rolling back,
 //! rollout FAILED, nothing to verify.
 
+use crate::arn::Arn;
 use crate::ecs::{
     Deployment, DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus,
 };
@@ -83,7 +84,16 @@ impl Tracker {
             .map(|p| p.task_definition.as_str())
             .unwrap_or(&service.task_definition);
         let to_recorded = self.goal.previous_task_definition.as_deref() == Some(primary_td);
-        if to_recorded {
+        // ECS's circuit breaker returns to "the most recent deployment in a
+        // COMPLETED state", which after back-to-back deploys may be older than
+        // the recorded revision (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html):
+        // an older revision of the same family, with the same evidence, is ECS's rollback too.
+        let to_older = {
+            let (new, back) = (Arn(&self.goal.task_definition), Arn(primary_td));
+            new.family() == back.family()
+                && matches!((back.revision(), new.revision()), (Some(b), Some(n)) if b < n)
+        };
+        if to_recorded || to_older {
             if let Some(evidence) = self.ecs_rollback_evidence(obs, primary, ours) {
                 let back = format!(
                     "ECS rolled the service back to {}: the service may be stable, but not on this revision",
