@@ -6,7 +6,7 @@ use futures_util::FutureExt;
 
 use crate::arn::short;
 use crate::conclusion::{Conclusion, RollbackCause};
-use crate::ecs::taskdef;
+use crate::ecs::{taskdef, DeploymentStatus};
 use crate::error::{Error, ExitCode, Result};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan, PushedImage};
@@ -199,6 +199,10 @@ impl Deploy<'_> {
                 if self.settings.watch.on_interrupt == OnInterrupt::Leave {
                     return Ok(self.leave(plan, new_arn, reason, code, outcome));
                 }
+                // The last poll may be seconds old: never revert someone else's release.
+                if let Some(other) = self.taken_over(&goal).await {
+                    return Ok(self.superseded(other, outcome));
+                }
                 return self
                     .failed(plan, new_arn, reason, Some(code), outcome)
                     .await;
@@ -240,6 +244,34 @@ impl Deploy<'_> {
             }
             Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
         }
+    }
+
+    /// One look before a signal's rollback: `Some(why)` when the PRIMARY
+    /// deployment is no longer ours (another run or ECS took over since the
+    /// last poll). If the look fails, the rollback goes ahead as asked.
+    async fn taken_over(&self, goal: &Goal) -> Option<String> {
+        let service = &self.settings.service;
+        let svc = self
+            .deps
+            .ecs
+            .service(&service.cluster, &service.service)
+            .await
+            .ok()??;
+        let primary = svc
+            .deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary)?;
+        let ours = match goal.deployment_id.as_deref() {
+            Some(id) => primary.id == id,
+            None => primary.task_definition == goal.task_definition,
+        };
+        (!ours).then(|| {
+            format!(
+                "another deployment took over before the rollback: the service now deploys {} (deployment {})",
+                short(&primary.task_definition),
+                primary.id
+            )
+        })
     }
 
     async fn healthy(self, new_arn: &str, summary: String, mut outcome: Outcome) -> Outcome {

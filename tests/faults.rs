@@ -600,6 +600,42 @@ async fn sigint_during_the_watch_rolls_back_and_exits_130() {
     assert_eq!(s.service_task_definition().await, before);
 }
 
+/// Issue 10, rule 7, with a signal: another pipeline took the service over
+/// since shipit's last poll; the SIGINT must not revert that release.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_after_another_deployment_took_over_rolls_nothing_back() {
+    let s = Scenario::new("flt-sigother", vec![]).await;
+    let app = app_dir();
+    let before = deployed(&s, app.path()).await;
+    let child = spawn_deploy(
+        &s,
+        app.path(),
+        &["--env", "APP_MODE=slow", "--env", "APP_START_DELAY=40"],
+    );
+    child.wait_for("==> watch rollout", Duration::from_secs(60));
+    // Someone else deploys the revision that was healthy before (a console redeploy).
+    s.aws
+        .ecs
+        .update_service()
+        .cluster(&s.cluster)
+        .service(&s.service)
+        .task_definition(&before)
+        .force_new_deployment(true)
+        .send()
+        .await
+        .unwrap();
+    child.signal("INT");
+    let (code, stderr) = child.finish(Duration::from_secs(60));
+
+    assert_eq!(code, 4, "superseded: {stderr}");
+    assert!(
+        stderr.contains("another deployment took over before the rollback"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("rolling back to"), "{stderr}");
+    assert_eq!(s.service_task_definition().await, before);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_during_the_watch_rolls_back_and_exits_143() {
     let s = Scenario::new("flt-sigterm", vec![]).await;
