@@ -21,6 +21,7 @@ pub mod ecs;
 pub mod elb;
 pub mod env;
 pub mod error;
+pub mod failure;
 pub mod git;
 pub mod image;
 pub mod outcome;
