@@ -418,9 +418,7 @@ fn classify(
     // 1. The image cannot be pulled (CannotPullContainerError, or the registry auth in a ResourceInitializationError).
     let pull = texts.iter().find(|(_, t)| {
         t.contains("CannotPullContainerError")
-            || (t.contains("ResourceInitializationError")
-                && t.contains("registry auth")
-                && t.contains("ecr"))
+            || (t.contains("ResourceInitializationError") && t.contains("ecr registry auth"))
     });
     if let Some((stop, text)) = pull {
         let image = image_of(td, stop).unwrap_or_else(|| "the image".into());
