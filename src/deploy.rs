@@ -8,6 +8,7 @@ use crate::arn::short;
 use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::taskdef;
 use crate::error::{Error, ExitCode, Result};
+use crate::failure::FailureReport;
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan, PushedImage};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
@@ -200,7 +201,7 @@ impl Deploy<'_> {
                     return Ok(self.leave(plan, new_arn, reason, code, outcome));
                 }
                 return self
-                    .failed(plan, new_arn, reason, Some(code), outcome)
+                    .failed(plan, new_arn, reason, Some(code), None, outcome)
                     .await;
             }
         };
@@ -208,6 +209,17 @@ impl Deploy<'_> {
             polls: result.polls,
             aws_calls: result.calls,
         });
+        let why = match &result.verdict {
+            Verdict::Failed(failure) => FailureReport::of_watch(
+                &failure.reason,
+                new_arn,
+                &plan.next,
+                goal.started_at,
+                &result,
+            )
+            .map(Box::new),
+            _ => None,
+        };
         match result.verdict {
             Verdict::Healthy(summary) => Ok(self.healthy(new_arn, summary, outcome).await),
             Verdict::Unverifiable(reason) => Ok(self.unverified(reason, outcome)),
@@ -232,7 +244,7 @@ impl Deploy<'_> {
                     .await)
             }
             Verdict::Failed(failure) => {
-                self.failed(plan, new_arn, failure.reason, None, outcome)
+                self.failed(plan, new_arn, failure.reason, None, why, outcome)
                     .await
             }
             Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
@@ -243,6 +255,7 @@ impl Deploy<'_> {
         self.report.emit(&Event::Verdict {
             healthy: true,
             reason: summary.clone(),
+            failure: None,
         });
         self.rollout.mark(new_arn, "healthy").await;
         outcome.reason = Some(summary);
@@ -312,6 +325,7 @@ impl Deploy<'_> {
         self.report.emit(&Event::Verdict {
             healthy: false,
             reason: reason.clone(),
+            failure: None,
         });
         self.rollout.mark(new_arn, "failed").await;
         outcome.reason = Some(reason.clone());
@@ -336,14 +350,18 @@ impl Deploy<'_> {
         new_arn: &str,
         reason: String,
         interrupted: Option<ExitCode>,
+        failure: Option<Box<FailureReport>>,
         mut outcome: Outcome,
     ) -> Result<Outcome> {
         if interrupted.is_none() {
+            // The report is made from the last poll: no call, no delay to the rollback.
             self.report.emit(&Event::Verdict {
                 healthy: false,
                 reason: reason.clone(),
+                failure: failure.clone(),
             });
         }
+        outcome.failure = failure;
         self.rollout.mark(new_arn, "failed").await;
         outcome.reason = Some(reason.clone());
         if !self.settings.watch.rollback {

@@ -72,6 +72,9 @@ pub enum Event {
     Verdict {
         healthy: bool,
         reason: String,
+        /// Why a failed revision failed (deploy and watch), when a poll saw it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        failure: Option<Box<crate::failure::FailureReport>>,
     },
     RollbackStarted {
         to: String,
