@@ -140,6 +140,9 @@ pub struct Evidence<'a> {
     pub since: f64,
     pub service: &'a Service,
     pub tasks: &'a [Task],
+    /// The ARNs of the tasks the watch counted as this rollout's, when it
+    /// said (else: the revision's tasks created since the update).
+    pub ours: Option<&'a [String]>,
     pub targets: &'a [(String, Vec<TargetHealth>)],
     pub groups: &'a [TargetGroupInfo],
 }
@@ -162,6 +165,7 @@ impl FailureReport {
             since,
             service: &last.service,
             tasks: &last.tasks,
+            ours: Some(&watched.ours),
             targets: &last.targets,
             groups: &watched.target_groups,
         }))
@@ -200,8 +204,13 @@ pub fn report(ev: &Evidence) -> FailureReport {
     let ours: Vec<&Task> = ev
         .tasks
         .iter()
-        .filter(|t| t.task_definition == ev.revision)
-        .filter(|t| t.created_at.is_none_or(|at| at + SKEW_SECONDS >= ev.since))
+        .filter(|t| match ev.ours {
+            Some(ours) => ours.contains(&t.arn),
+            None => {
+                t.task_definition == ev.revision
+                    && t.created_at.is_none_or(|at| at + SKEW_SECONDS >= ev.since)
+            }
+        })
         .collect();
     let failing: Vec<&Task> = ours
         .iter()
@@ -910,6 +919,7 @@ mod tests {
                 since: 1000.0,
                 service: &self.service,
                 tasks: &self.tasks,
+                ours: None,
                 targets: &targets,
                 groups: &self.groups,
             })

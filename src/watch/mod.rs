@@ -77,6 +77,8 @@ pub struct WatchOutcome {
     pub last: Option<Box<Observation>>,
     /// The target groups' settings, as read once for the pace.
     pub target_groups: Vec<TargetGroupInfo>,
+    /// The ARNs of the last poll's tasks that were this rollout's.
+    pub ours: Vec<String>,
 }
 
 pub fn now_epoch() -> f64 {
@@ -175,11 +177,18 @@ impl Watch<'_> {
     pub async fn run(&self, tracker: &mut Tracker) -> WatchOutcome {
         let started = Instant::now();
         let calls_before = self.calls.snapshot().total;
-        let outcome = |verdict, polls, progress: Progress| WatchOutcome {
+        let outcome = |verdict, polls, progress: Progress, tracker: &Tracker| WatchOutcome {
             verdict,
             polls,
             calls: self.calls.snapshot().total.saturating_sub(calls_before),
             elapsed: started.elapsed(),
+            ours: progress.last.as_ref().map_or_else(Vec::new, |obs| {
+                obs.tasks
+                    .iter()
+                    .filter(|t| tracker.is_ours(t, &obs.service))
+                    .map(|t| t.arn.clone())
+                    .collect()
+            }),
             last: progress.last,
             target_groups: progress.groups,
         };
@@ -217,7 +226,7 @@ impl Watch<'_> {
                             self.report.emit(&Event::Waiting { what: what.clone() });
                             progress.last_pending = what;
                         }
-                        verdict => return outcome(verdict, polls, progress),
+                        verdict => return outcome(verdict, polls, progress, tracker),
                     }
                     if tracker.progress() > progress.best {
                         progress.best = tracker.progress();
@@ -227,12 +236,12 @@ impl Watch<'_> {
                 Err(err) => {
                     errors += 1;
                     if let Some(reason) = self.poll_failed(&err, errors) {
-                        return outcome(Verdict::Blind(reason), polls, progress);
+                        return outcome(Verdict::Blind(reason), polls, progress, tracker);
                     }
                 }
             }
             if let Some(verdict) = self.deadline_passed(started.elapsed(), &progress) {
-                return outcome(verdict, polls, progress);
+                return outcome(verdict, polls, progress, tracker);
             }
             tokio::time::sleep(self.interval.saturating_sub(poll_started.elapsed())).await;
         }
