@@ -8,7 +8,7 @@ use crate::arn::short;
 use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::taskdef;
 use crate::error::{Error, ExitCode, Result};
-use crate::failure::FailureReport;
+use crate::failure::{ContainerLog, FailureReport};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan, PushedImage};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
@@ -76,7 +76,7 @@ struct Deploy<'a> {
     signals: Signals,
 }
 
-impl Deploy<'_> {
+impl<'a> Deploy<'a> {
     /// Plan, then make sure the image is in ECR: everything before the first
     /// ECS change. Until the service changes, a SIGINT/SIGTERM only stops the
     /// work: nothing to roll back.
@@ -361,6 +361,10 @@ impl Deploy<'_> {
                 failure: failure.clone(),
             });
         }
+        let logs = failure
+            .as_deref()
+            .map(|f| self.last_logs(plan, f))
+            .unwrap_or_else(|| Box::pin(async { Vec::new() }));
         outcome.failure = failure;
         self.rollout.mark(new_arn, "failed").await;
         outcome.reason = Some(reason.clone());
@@ -372,10 +376,59 @@ impl Deploy<'_> {
                     self.settings.service.rollback_command(&plan.current.arn)
                 ),
             });
-            return Ok(self.finish(outcome, Conclusion::Failed(interrupted)));
+            let logs = logs.await;
+            return Ok(with_logs(
+                self.finish(outcome, Conclusion::Failed(interrupted)),
+                logs,
+            ));
         }
-        self.roll_back(plan, new_arn, &reason, interrupted, outcome)
-            .await
+        // The logs are read while the rollback runs: they never delay it.
+        let (rolled, logs) = tokio::join!(
+            self.roll_back(plan, new_arn, &reason, interrupted, outcome),
+            logs
+        );
+        rolled.map(|outcome| with_logs(outcome, logs))
+    }
+
+    /// The failed containers' last log lines (one GetLogEvents each), or why
+    /// there are none; reported as a block when read. Never fails.
+    fn last_logs(
+        &self,
+        plan: &DeployPlan,
+        failure: &FailureReport,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ContainerLog>> + Send + 'a>> {
+        let limit = self.settings.log_lines;
+        let requests = crate::failure::log_requests(failure);
+        let (logs, report) = (self.deps.logs, self.report);
+        let td = plan.next.clone();
+        Box::pin(async move {
+            let Some(reader) = logs.filter(|_| limit > 0 && !requests.is_empty()) else {
+                return Vec::new();
+            };
+            let mut found = Vec::new();
+            for (task, container) in requests {
+                let log = match crate::logs::source(&td, &container, &task) {
+                    Err(why) => ContainerLog::note(&task, &container, why),
+                    Ok(source) => match reader.last_lines(&source, limit).await {
+                        Ok(lines) => ContainerLog::lines(&task, &container, &lines),
+                        Err(err) => ContainerLog::note(
+                            &task,
+                            &container,
+                            format!(
+                                "cannot be read ({}); shipit needs logs:GetLogEvents on {}",
+                                err.message(),
+                                source.group
+                            ),
+                        ),
+                    },
+                };
+                found.push(log);
+            }
+            report.emit(&Event::FailureLogs {
+                logs: found.clone(),
+            });
+            found
+        })
     }
 
     /// The automatic rollback to the recorded revision (and the desired count
@@ -470,6 +523,14 @@ impl Deploy<'_> {
             ),
         }
     }
+}
+
+/// Puts the log lines read during the rollback into the result's failure report.
+fn with_logs(mut outcome: Outcome, logs: Vec<ContainerLog>) -> Outcome {
+    if let Some(failure) = outcome.failure.as_mut() {
+        failure.logs = logs;
+    }
+    outcome
 }
 
 fn not_changed(settings: &DeploySettings) -> String {

@@ -85,6 +85,9 @@ pub struct FailureReport {
     pub targets: Vec<TargetProblem>,
     /// Service events since the update, newest first.
     pub events: Vec<String>,
+    /// The last log lines of the failed containers (awslogs), or why there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<ContainerLog>,
     /// Failing tasks not examined (past [`MAX_TASKS`]) or stops not shown.
     #[serde(skip_serializing_if = "is_zero")]
     pub more_tasks: usize,
@@ -103,6 +106,66 @@ pub struct Stop {
     pub stopped_reason: Option<String>,
     pub stop_code: Option<String>,
     pub containers: Vec<ContainerExit>,
+}
+
+/// One container's last log lines (`lines`, oldest first, `HH:MM:SSZ text`)
+/// or, in `note`, why they cannot be shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerLog {
+    pub task: String,
+    pub container: String,
+    pub lines: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ContainerLog {
+    pub fn lines(task: &str, container: &str, lines: &[crate::logs::LogLine]) -> Self {
+        Self {
+            task: task.to_string(),
+            container: container.to_string(),
+            lines: lines
+                .iter()
+                .map(|l| {
+                    let at = chrono::DateTime::from_timestamp_millis((l.timestamp * 1000.0) as i64)
+                        .map(|t| t.format("%H:%M:%SZ ").to_string())
+                        .unwrap_or_default();
+                    format!("{at}{}", truncate(&l.message))
+                })
+                .collect(),
+            note: None,
+        }
+    }
+
+    pub fn note(task: &str, container: &str, note: String) -> Self {
+        Self {
+            task: task.to_string(),
+            container: container.to_string(),
+            lines: vec![],
+            note: Some(note),
+        }
+    }
+}
+
+/// The (task id, container) pairs whose logs the report shows: each distinct
+/// stop's first task, its essential containers that ran and exited (one that
+/// never started, e.g. its image could not be pulled, has no log); at most
+/// [`MAX_ITEMS`] pairs, one GetLogEvents call each.
+pub fn log_requests(report: &FailureReport) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for stop in &report.stops {
+        let Some(task) = stop.tasks.first() else {
+            continue;
+        };
+        for c in stop.containers.iter().filter(|c| c.exit_code.is_some()) {
+            let pair = (task.clone(), c.name.clone());
+            if !pairs.contains(&pair) {
+                pairs.push(pair);
+            }
+        }
+    }
+    pairs.truncate(MAX_ITEMS);
+    pairs
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -236,6 +299,7 @@ pub fn report(ev: &Evidence) -> FailureReport {
         stops,
         targets,
         events,
+        logs: Vec::new(),
         more_tasks: more + more_stops,
     }
 }
@@ -728,6 +792,34 @@ fn mapped_ports(td: &Value, name: &str) -> Option<Vec<i32>> {
     )
 }
 
+/// The log blocks as indented lines (also printed alone when the logs come
+/// after the verdict).
+pub fn log_lines(logs: &[ContainerLog]) -> Vec<String> {
+    let mut out = Vec::new();
+    for log in logs {
+        match &log.note {
+            Some(note) => out.push(format!(
+                "  logs of {} in task {}: {note}",
+                log.container, log.task
+            )),
+            None if log.lines.is_empty() => out.push(format!(
+                "  logs of {} in task {}: the stream is empty",
+                log.container, log.task
+            )),
+            None => {
+                out.push(format!(
+                    "  last {} log line(s) of {} in task {}:",
+                    log.lines.len(),
+                    log.container,
+                    log.task
+                ));
+                out.extend(log.lines.iter().map(|l| format!("    | {l}")));
+            }
+        }
+    }
+    out
+}
+
 /// The report as indented lines, after the verdict (terminal and CI).
 pub fn lines(report: &FailureReport) -> Vec<String> {
     let mut out = vec![
@@ -792,6 +884,7 @@ pub fn lines(report: &FailureReport) -> Vec<String> {
     for e in &report.events {
         out.push(format!("  ECS: {e}"));
     }
+    out.extend(log_lines(&report.logs));
     if report.more_tasks > 0 {
         out.push(format!(
             "  ({} more failing tasks not shown)",

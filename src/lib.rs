@@ -24,6 +24,7 @@ pub mod error;
 pub mod failure;
 pub mod git;
 pub mod image;
+pub mod logs;
 pub mod outcome;
 pub mod plan;
 pub mod report;

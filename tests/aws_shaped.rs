@@ -2815,3 +2815,134 @@ async fn issue_11_the_line_output_prints_the_report_after_the_verdict_even_with_
         run.stderr
     );
 }
+
+/// A new task whose app printed an error and exited 3 at start.
+fn crashed_with_exit_3() -> TaskDoc {
+    new_task(8, NEW_IP)
+        .stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        )
+        .container_exit(Some(3), None)
+}
+
+/// The world where revision 8's task crashes at start, and the rollback goes well.
+async fn crash_world() -> FakeAws {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let base = service_on_old();
+    aws.after_update_to(
+        NEW,
+        vec![Frame::new(rolling(
+            base.clone(),
+            NEW,
+            vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+        ))
+        .task(old_task())
+        .task(crashed_with_exit_3())
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1),
+        ),
+    );
+    aws
+}
+
+#[tokio::test]
+async fn issue_11_an_app_that_prints_an_error_and_exits_3_shows_the_exit_and_that_line() {
+    let aws = crash_world().await;
+    let ms = (now() * 1000.0) as i64;
+    aws.on("Logs.GetLogEvents").reply(Reply::Doc(json!({
+        "events": [
+            {"timestamp": ms - 2000, "message": "starting web on :8080", "ingestionTime": ms},
+            {"timestamp": ms - 1000, "message": "FATAL: DATABASE_URL is not set\n", "ingestionTime": ms},
+        ],
+        "nextForwardToken": "f/1",
+        "nextBackwardToken": "b/1",
+    })));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    let failure = &run.result["failure"];
+    assert_eq!(failure["cause"], "container_exited", "{}", run.story(&aws));
+    assert_eq!(failure["stops"][0]["containers"][0]["exit_code"], 3);
+    let logs = &failure["logs"][0];
+    assert_eq!(logs["container"], CONTAINER, "{failure}");
+    let lines: Vec<&str> = logs["lines"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(lines.len(), 2, "{failure}");
+    assert!(
+        lines[1].ends_with("Z FATAL: DATABASE_URL is not set"),
+        "{lines:?}"
+    );
+    let call = &aws.calls_of("Logs.GetLogEvents")[0];
+    assert_eq!(call.field("logGroupName"), "/ecs/web");
+    assert_eq!(
+        call.field("logStreamName"),
+        format!("ecs/{CONTAINER}/{}", task(8).rsplit('/').next().unwrap())
+    );
+    assert_eq!(call.field("limit"), "20");
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+}
+
+#[tokio::test]
+async fn issue_11_logs_that_cannot_be_read_still_give_the_verdict_and_say_why() {
+    let aws = crash_world().await;
+    aws.on("Logs.GetLogEvents").reply(Reply::error(
+        400,
+        "ResourceNotFoundException",
+        "The specified log group does not exist.",
+    ));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    let note = run.result["failure"]["logs"][0]["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        note.contains("The specified log group does not exist")
+            && note.contains("logs:GetLogEvents"),
+        "{note}"
+    );
+    assert_eq!(run.result["failure"]["cause"], "container_exited");
+}
+
+#[tokio::test]
+async fn issue_11_log_lines_0_reads_no_logs() {
+    let aws = crash_world().await;
+    let mut args = settle();
+    args.extend(["--log-lines", "0"]);
+
+    let run = deploy(&aws, &args).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(aws.calls_of("Logs.GetLogEvents").is_empty());
+    assert!(
+        run.result["failure"].get("logs").is_none(),
+        "{}",
+        run.result
+    );
+}

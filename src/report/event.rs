@@ -76,6 +76,11 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         failure: Option<Box<crate::failure::FailureReport>>,
     },
+    /// The failed containers' last log lines, read after the verdict (while
+    /// the rollback runs): printed as a block, kept with `-q`.
+    FailureLogs {
+        logs: Vec<crate::failure::ContainerLog>,
+    },
     RollbackStarted {
         to: String,
         reason: String,

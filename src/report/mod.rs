@@ -163,6 +163,9 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
             }
             text
         }
+        Event::FailureLogs { logs } if !logs.is_empty() => {
+            crate::failure::log_lines(logs).join("\n")
+        }
         Event::RollbackStarted { to, reason } => format!("rolling back to {to}: {reason}"),
         Event::RollbackFinished {
             healthy: true,
