@@ -270,6 +270,9 @@ pub struct DeployArgs {
     /// If UpdateService fails after the new revision was registered, deregister that revision.
     #[arg(long)]
     pub deregister_on_failure: bool,
+    /// Last log lines of each failed container in the failure report (CloudWatch Logs, awslogs driver); 0 turns them off.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub log_lines: usize,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use crate::arn::short;
 use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::{taskdef, DeploymentStatus};
 use crate::error::{Error, ExitCode, Result};
+use crate::failure::{ContainerLog, FailureReport};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan, PushedImage};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
@@ -75,7 +76,7 @@ struct Deploy<'a> {
     signals: Signals,
 }
 
-impl Deploy<'_> {
+impl<'a> Deploy<'a> {
     /// Plan, then make sure the image is in ECR: everything before the first
     /// ECS change. Until the service changes, a SIGINT/SIGTERM only stops the
     /// work: nothing to roll back.
@@ -204,7 +205,7 @@ impl Deploy<'_> {
                     return Ok(self.superseded(other, outcome));
                 }
                 return self
-                    .failed(plan, new_arn, reason, Some(code), outcome)
+                    .failed(plan, new_arn, reason, Some(code), None, outcome)
                     .await;
             }
         };
@@ -212,6 +213,17 @@ impl Deploy<'_> {
             polls: result.polls,
             aws_calls: result.calls,
         });
+        let why = match &result.verdict {
+            Verdict::Failed(failure) => FailureReport::of_watch(
+                &failure.reason,
+                new_arn,
+                &plan.next,
+                goal.started_at,
+                &result,
+            )
+            .map(Box::new),
+            _ => None,
+        };
         match result.verdict {
             Verdict::Healthy(summary) => Ok(self.healthy(new_arn, summary, outcome).await),
             Verdict::Unverifiable(reason) => Ok(self.unverified(reason, outcome)),
@@ -239,7 +251,7 @@ impl Deploy<'_> {
                     .await)
             }
             Verdict::Failed(failure) => {
-                self.failed(plan, new_arn, failure.reason, None, outcome)
+                self.failed(plan, new_arn, failure.reason, None, why, outcome)
                     .await
             }
             Verdict::Pending(_) => unreachable!("the watch returns only verdicts"),
@@ -278,6 +290,7 @@ impl Deploy<'_> {
         self.report.emit(&Event::Verdict {
             healthy: true,
             reason: summary.clone(),
+            failure: None,
         });
         self.rollout.mark(new_arn, "healthy").await;
         outcome.reason = Some(summary);
@@ -347,6 +360,7 @@ impl Deploy<'_> {
         self.report.emit(&Event::Verdict {
             healthy: false,
             reason: reason.clone(),
+            failure: None,
         });
         self.rollout.mark(new_arn, "failed").await;
         outcome.reason = Some(reason.clone());
@@ -371,14 +385,22 @@ impl Deploy<'_> {
         new_arn: &str,
         reason: String,
         interrupted: Option<ExitCode>,
+        failure: Option<Box<FailureReport>>,
         mut outcome: Outcome,
     ) -> Result<Outcome> {
         if interrupted.is_none() {
+            // The report is made from the last poll: no call, no delay to the rollback.
             self.report.emit(&Event::Verdict {
                 healthy: false,
                 reason: reason.clone(),
+                failure: failure.clone(),
             });
         }
+        let logs = failure
+            .as_deref()
+            .map(|f| self.last_logs(plan, f))
+            .unwrap_or_else(|| Box::pin(async { Vec::new() }));
+        outcome.failure = failure;
         self.rollout.mark(new_arn, "failed").await;
         outcome.reason = Some(reason.clone());
         if !self.settings.watch.rollback {
@@ -389,10 +411,59 @@ impl Deploy<'_> {
                     self.settings.service.rollback_command(&plan.current.arn)
                 ),
             });
-            return Ok(self.finish(outcome, Conclusion::Failed(interrupted)));
+            let logs = logs.await;
+            return Ok(with_logs(
+                self.finish(outcome, Conclusion::Failed(interrupted)),
+                logs,
+            ));
         }
-        self.roll_back(plan, new_arn, &reason, interrupted, outcome)
-            .await
+        // The logs are read while the rollback runs: they never delay it.
+        let (rolled, logs) = tokio::join!(
+            self.roll_back(plan, new_arn, &reason, interrupted, outcome),
+            logs
+        );
+        rolled.map(|outcome| with_logs(outcome, logs))
+    }
+
+    /// The failed containers' last log lines (one GetLogEvents each), or why
+    /// there are none; reported as a block when read. Never fails.
+    fn last_logs(
+        &self,
+        plan: &DeployPlan,
+        failure: &FailureReport,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ContainerLog>> + Send + 'a>> {
+        let limit = self.settings.log_lines;
+        let requests = crate::failure::log_requests(failure);
+        let (logs, report) = (self.deps.logs, self.report);
+        let td = plan.next.clone();
+        Box::pin(async move {
+            let Some(reader) = logs.filter(|_| limit > 0 && !requests.is_empty()) else {
+                return Vec::new();
+            };
+            let mut found = Vec::new();
+            for (task, container) in requests {
+                let log = match crate::logs::source(&td, &container, &task) {
+                    Err(why) => ContainerLog::note(&task, &container, why),
+                    Ok(source) => match reader.last_lines(&source, limit).await {
+                        Ok(lines) => ContainerLog::lines(&task, &container, &lines),
+                        Err(err) => ContainerLog::note(
+                            &task,
+                            &container,
+                            format!(
+                                "cannot be read ({}); shipit needs logs:GetLogEvents on {}",
+                                err.message(),
+                                source.group
+                            ),
+                        ),
+                    },
+                };
+                found.push(log);
+            }
+            report.emit(&Event::FailureLogs {
+                logs: found.clone(),
+            });
+            found
+        })
     }
 
     /// The automatic rollback to the recorded revision (and the desired count
@@ -487,6 +558,14 @@ impl Deploy<'_> {
             ),
         }
     }
+}
+
+/// Puts the log lines read during the rollback into the result's failure report.
+fn with_logs(mut outcome: Outcome, logs: Vec<ContainerLog>) -> Outcome {
+    if let Some(failure) = outcome.failure.as_mut() {
+        failure.logs = logs;
+    }
+    outcome
 }
 
 fn not_changed(settings: &DeploySettings) -> String {

@@ -45,6 +45,8 @@ pub struct Outcome {
     pub conclusion: Conclusion,
     pub reason: Option<String>,
     pub rollback: Option<RollbackOutcome>,
+    /// Why the revision failed: classified cause, hint, stops, target health.
+    pub failure: Option<Box<crate::failure::FailureReport>>,
     /// Polls and AWS API calls the rollout watch made (deploy only).
     pub watch: Option<WatchStats>,
     /// Seconds per phase, in the order they ran.
@@ -121,6 +123,8 @@ struct Wire<'a> {
     verdict: Conclusion,
     reason: &'a Option<String>,
     rollback: &'a Option<RollbackOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: &'a Option<Box<crate::failure::FailureReport>>,
     exit_code: i32,
     watch: &'a Option<WatchStats>,
     timings: &'a [Timing],
@@ -139,6 +143,7 @@ impl Serialize for Outcome {
             verdict: self.conclusion,
             reason: &self.reason,
             rollback: &self.rollback,
+            failure: &self.failure,
             exit_code: self.conclusion.exit_code().code(),
             watch: &self.watch,
             timings: &self.timings,

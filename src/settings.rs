@@ -245,6 +245,8 @@ pub struct DeploySettings {
     pub wait_for_rollout: bool,
     /// Deregister the new revision when UpdateService fails.
     pub deregister_on_failure: bool,
+    /// Last log lines per failed container in the failure report (0: none).
+    pub log_lines: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -550,6 +552,7 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
         wait_for_rollout: args.wait_for_rollout,
         deregister_on_failure: args.deregister_on_failure
             || file.ecs.deregister_on_failure.unwrap_or(false),
+        log_lines: args.log_lines,
     })
 }
 

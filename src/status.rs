@@ -3,9 +3,10 @@
 //! they returned.
 
 use crate::arn::short;
-use crate::ecs::{LoadBalancerRef, Service, Task, TaskStatus};
+use crate::ecs::{LoadBalancerRef, Service, StopCode, Task, TaskStatus};
 use crate::elb::TargetHealth;
 use crate::error::{Error, Result};
+use crate::failure::{self, FailureReport};
 use crate::settings::ServiceSettings;
 use crate::watch::verdict::describe_stop;
 use crate::world::Deps;
@@ -17,6 +18,61 @@ pub struct Snapshot {
     pub tasks: Vec<Task>,
     /// Per load balancer of the service, its target group's targets.
     pub targets: Vec<(LoadBalancerRef, Vec<TargetHealth>)>,
+    /// The failure report for the most recent failed tasks, when some stopped
+    /// for their revision's own reasons.
+    pub failure: Option<(String, FailureReport)>,
+}
+
+/// The revision of the newest task that stopped for its own reasons (not
+/// scaled in, not stopped by a user or by the infrastructure).
+pub fn last_failed_revision(tasks: &[Task]) -> Option<&str> {
+    tasks
+        .iter()
+        .filter(|t| t.last_status == TaskStatus::Stopped)
+        .filter(|t| {
+            !matches!(
+                t.stop_code,
+                Some(
+                    StopCode::ServiceSchedulerInitiated
+                        | StopCode::UserInitiated
+                        | StopCode::SpotInterruption
+                        | StopCode::TerminationNotice
+                )
+            )
+        })
+        .filter(|t| t.stopped_reason.is_some() || t.stop_code.is_some())
+        .max_by(|a, b| {
+            a.created_at
+                .unwrap_or_default()
+                .total_cmp(&b.created_at.unwrap_or_default())
+        })
+        .map(|t| t.task_definition.as_str())
+}
+
+/// The failure report of `revision`'s stopped tasks (one DescribeTaskDefinition
+/// call, for exit-code meanings, memory limits and container names).
+fn failure_of(
+    revision: &str,
+    td: &serde_json::Value,
+    svc: &Service,
+    tasks: &[Task],
+    targets: &[(LoadBalancerRef, Vec<TargetHealth>)],
+) -> FailureReport {
+    let targets: Vec<(String, Vec<TargetHealth>)> = targets
+        .iter()
+        .map(|(lb, t)| (lb.target_group_arn.clone(), t.clone()))
+        .collect();
+    failure::report(&failure::Evidence {
+        reason: "tasks of this revision stopped",
+        revision,
+        task_definition: td,
+        since: 0.0,
+        service: svc,
+        tasks,
+        ours: None,
+        targets: &targets,
+        groups: &[],
+    })
 }
 
 pub async fn gather(service: &ServiceSettings, deps: &Deps<'_>) -> Result<Snapshot> {
@@ -39,10 +95,25 @@ pub async fn gather(service: &ServiceSettings, deps: &Deps<'_>) -> Result<Snapsh
             deps.elb.target_health(&lb.target_group_arn).await?,
         ));
     }
+    let mut failure = None;
+    if let Some(revision) = last_failed_revision(&tasks) {
+        // Without the task definition the report is still made (fewer details).
+        let td = deps
+            .ecs
+            .task_definition(revision)
+            .await
+            .map(|doc| doc.json)
+            .unwrap_or(serde_json::Value::Null);
+        failure = Some((
+            revision.to_string(),
+            failure_of(revision, &td, &svc, &tasks, &targets),
+        ));
+    }
     Ok(Snapshot {
         service: svc,
         tasks,
         targets,
+        failure,
     })
 }
 
@@ -66,6 +137,12 @@ pub fn render(snapshot: &Snapshot) -> String {
         out.push_str(&target_group(lb, targets));
     }
     out.push_str(&recently_stopped(stopped));
+    if let Some((revision, report)) = &snapshot.failure {
+        out.push_str(&format!("\nlast failure ({}):\n", short(revision)));
+        for line in failure::lines(report) {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     if !svc.events.is_empty() {
         out.push_str("\nevents:\n");
         for e in svc.events.iter().take(5) {
@@ -200,6 +277,12 @@ mod tests {
                     task_definition: td.into(),
                     last_status: "STOPPED".into(),
                     stopped_reason: Some("Essential container in task exited".into()),
+                    stop_code: Some(StopCode::EssentialContainerExited),
+                    containers: vec![crate::ecs::ContainerState {
+                        name: "app".into(),
+                        exit_code: Some(139),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 },
             ],
@@ -213,6 +296,20 @@ mod tests {
                     description: None,
                 }],
             )],
+            failure: None,
+        };
+        let revision = last_failed_revision(&snapshot.tasks).unwrap().to_string();
+        assert_eq!(revision, td);
+        let report = failure_of(
+            &revision,
+            &serde_json::json!({"containerDefinitions": [{"name": "app"}]}),
+            &snapshot.service,
+            &snapshot.tasks,
+            &snapshot.targets,
+        );
+        let snapshot = Snapshot {
+            failure: Some((revision, report)),
+            ..snapshot
         };
         let text = render(&snapshot);
         for want in [
@@ -224,6 +321,7 @@ mod tests {
             "target group web (container app:8080):",
             "  10.0.0.5:8080 healthy",
             "recently stopped:\n  stop1 web:8: Essential container in task exited",
+            "last failure (web:8):\n  why: container exited — container `app` exited with code 139 (segmentation fault (SIGSEGV))",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }

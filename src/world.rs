@@ -17,6 +17,7 @@ use crate::ecs::{self, Ecs};
 use crate::elb::{self, LoadBalancing};
 use crate::error::{Error, Result};
 use crate::image::{ContainerEngine, DockerEngine};
+use crate::logs::{self, ContainerLogs};
 
 /// The seams the orchestration talks to, borrowed for one command.
 pub struct Deps<'a> {
@@ -30,6 +31,9 @@ pub struct Deps<'a> {
     /// CloudWatch, for the deployment alarms' states in the plan; `None`
     /// skips that check (fakes that script no alarms).
     pub alarms: Option<&'a dyn Alarms>,
+    /// CloudWatch Logs, for the failure report's last log lines; `None`
+    /// leaves them out.
+    pub logs: Option<&'a dyn ContainerLogs>,
 }
 
 /// The AWS clients of one run.
@@ -39,6 +43,8 @@ pub struct Clients {
     pub elb: Box<dyn LoadBalancing>,
     /// CloudWatch (deployment alarms); `None` skips the plan's alarm check.
     pub alarms: Option<Box<dyn Alarms>>,
+    /// CloudWatch Logs (the failure report's log lines); `None` leaves them out.
+    pub logs: Option<Box<dyn ContainerLogs>>,
 }
 
 impl Clients {
@@ -54,6 +60,7 @@ impl Clients {
             engine,
             calls,
             alarms: self.alarms.as_deref(),
+            logs: self.logs.as_deref(),
         }
     }
 }
@@ -79,6 +86,7 @@ impl Connect for RealWorld {
             ecs: Box::new(ecs::AwsEcs::new(&config, calls)),
             elb: Box::new(elb::Elbv2::new(&config, calls)),
             alarms: Some(Box::new(alarms::CloudWatch::new(&config, calls))),
+            logs: Some(Box::new(logs::CloudWatchLogs::new(&config, calls))),
         })
     }
 

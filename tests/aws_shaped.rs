@@ -337,14 +337,10 @@ async fn deploy_in(
 /// `args` gives its own.
 async fn shipit(aws: &FakeAws, args: &[&str], timings: &[&str], env: &[(&str, &str)]) -> Deploy {
     let mut args = args.to_vec();
-    args.extend([
-        "--cluster",
-        CLUSTER,
-        "--service",
-        SERVICE,
-        "--output",
-        "json",
-    ]);
+    args.extend(["--cluster", CLUSTER, "--service", SERVICE]);
+    if !args.contains(&"--output") {
+        args.extend(["--output", "json"]);
+    }
     let mut defaults = vec![("--poll-interval", "1s"), ("--timeout", "30s")];
     defaults.extend(
         [("--rollback-timeout", "20s"), ("--unhealthy-grace", "2s")]
@@ -2638,5 +2634,315 @@ async fn harness_answers_cloudwatch_in_cbor_json_and_query() {
             ("CloudWatch.DescribeAlarms".to_string(), Protocol::Json10),
             ("CloudWatch.DescribeAlarms".to_string(), Protocol::Query),
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Issue 11: the failure report, in ECS's, ELB's and the application's words.
+
+#[tokio::test]
+async fn issue_11_an_image_that_cannot_be_pulled_is_classified_with_the_tag_named() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let base = service_on_old();
+    aws.after_update_to(
+        NEW,
+        vec![Frame::new(rolling(
+            base.clone(),
+            NEW,
+            vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+        ))
+        .task(old_task())
+        .task(cannot_pull(8))
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1),
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+    ];
+
+    let run = deploy_with_env(&aws, &settle(), &env).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    let failure = &run.result["failure"];
+    assert_eq!(failure["cause"], "image_not_found", "{}", run.story(&aws));
+    let summary_line = failure["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary_line.contains(&format!("{}:{SHA}", ecr_uri(REPOSITORY))),
+        "the report names the image and its tag: {summary_line}"
+    );
+    assert!(failure["hint"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("push that tag"));
+    assert_eq!(failure["stops"][0]["stop_code"], "TaskFailedToStart");
+    assert_eq!(failure["stops"][0]["count"], 1);
+    // The rollback still ran, after the report: nothing waited for it.
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+    let md = std::fs::read_to_string(&summary).unwrap_or_default();
+    assert!(md.contains("**Why:** image not found"), "{md}");
+    assert!(
+        md.contains("<details><summary>failure report</summary>"),
+        "{md}"
+    );
+    assert!(
+        run.stderr.contains("::error title=shipit deploy failed::")
+            && run.stderr.contains("image not found")
+            && run.stderr.contains("hint: push that tag"),
+        "the annotation carries cause and hint: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn issue_11_a_404_health_check_names_the_path_and_the_matcher() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let base = service_on_old();
+    let not_found = target_with(
+        NEW_IP,
+        PORT,
+        "unhealthy",
+        Some("Target.ResponseCodeMismatch"),
+        Some("Health checks failed with these codes: [404]"),
+    );
+    let frame = Frame::new(rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 1), old_active(1)],
+    ))
+    .task(old_task())
+    .task(new_task(8, NEW_IP))
+    .targets(TG, vec![target(OLD_IP, PORT, "healthy"), not_found]);
+    aws.after_update_to(NEW, vec![frame]);
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 1, 0),
+        ),
+    );
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    let failure = &run.result["failure"];
+    assert_eq!(failure["cause"], "health_check_path", "{}", run.story(&aws));
+    assert_eq!(
+        failure["summary"],
+        "the health check path `/health` returned 404, expected 200",
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        failure["targets"][0]["reason"],
+        "Target.ResponseCodeMismatch"
+    );
+    assert!(
+        failure["targets"][0]["health_check"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("HTTP /health on traffic-port, expects 200, every 5s"),
+        "{failure}"
+    );
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+}
+
+#[tokio::test]
+async fn issue_11_the_line_output_prints_the_report_after_the_verdict_even_with_quiet() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let base = service_on_old();
+    let crashed = new_task(8, NEW_IP)
+        .stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        )
+        .container_exit(Some(3), None);
+    aws.after_update_to(
+        NEW,
+        vec![Frame::new(rolling(
+            base.clone(),
+            NEW,
+            vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+        ))
+        .task(old_task())
+        .task(crashed)
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1),
+        ),
+    );
+    let mut args = settle();
+    args.extend(["--output", "lines", "-q"]);
+
+    let run = deploy(&aws, &args).await;
+
+    assert_eq!(run.code, 1, "{}", run.story(&aws));
+    let verdict = run.stderr.find("verdict: FAILED").expect("a verdict line");
+    let why = run.stderr[verdict..]
+        .find("why: container exited — container `app` exited with code 3")
+        .map(|at| at + verdict);
+    assert!(
+        why.is_some(),
+        "the report follows the verdict: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("  fix: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("    container app: exit 3"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A new task whose app printed an error and exited 3 at start.
+fn crashed_with_exit_3() -> TaskDoc {
+    new_task(8, NEW_IP)
+        .stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        )
+        .container_exit(Some(3), None)
+}
+
+/// The world where revision 8's task crashes at start, and the rollback goes well.
+async fn crash_world() -> FakeAws {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let base = service_on_old();
+    aws.after_update_to(
+        NEW,
+        vec![Frame::new(rolling(
+            base.clone(),
+            NEW,
+            vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+        ))
+        .task(old_task())
+        .task(crashed_with_exit_3())
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1),
+        ),
+    );
+    aws
+}
+
+#[tokio::test]
+async fn issue_11_an_app_that_prints_an_error_and_exits_3_shows_the_exit_and_that_line() {
+    let aws = crash_world().await;
+    let ms = (now() * 1000.0) as i64;
+    aws.on("Logs.GetLogEvents").reply(Reply::Doc(json!({
+        "events": [
+            {"timestamp": ms - 2000, "message": "starting web on :8080", "ingestionTime": ms},
+            {"timestamp": ms - 1000, "message": "FATAL: DATABASE_URL is not set\n", "ingestionTime": ms},
+        ],
+        "nextForwardToken": "f/1",
+        "nextBackwardToken": "b/1",
+    })));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    let failure = &run.result["failure"];
+    assert_eq!(failure["cause"], "container_exited", "{}", run.story(&aws));
+    assert_eq!(failure["stops"][0]["containers"][0]["exit_code"], 3);
+    let logs = &failure["logs"][0];
+    assert_eq!(logs["container"], CONTAINER, "{failure}");
+    let lines: Vec<&str> = logs["lines"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(lines.len(), 2, "{failure}");
+    assert!(
+        lines[1].ends_with("Z FATAL: DATABASE_URL is not set"),
+        "{lines:?}"
+    );
+    let call = &aws.calls_of("Logs.GetLogEvents")[0];
+    assert_eq!(call.field("logGroupName"), "/ecs/web");
+    assert_eq!(
+        call.field("logStreamName"),
+        format!("ecs/{CONTAINER}/{}", task(8).rsplit('/').next().unwrap())
+    );
+    assert_eq!(call.field("limit"), "20");
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+}
+
+#[tokio::test]
+async fn issue_11_logs_that_cannot_be_read_still_give_the_verdict_and_say_why() {
+    let aws = crash_world().await;
+    aws.on("Logs.GetLogEvents").reply(Reply::error(
+        400,
+        "ResourceNotFoundException",
+        "The specified log group does not exist.",
+    ));
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    let note = run.result["failure"]["logs"][0]["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        note.contains("The specified log group does not exist")
+            && note.contains("logs:GetLogEvents"),
+        "{note}"
+    );
+    assert_eq!(run.result["failure"]["cause"], "container_exited");
+}
+
+#[tokio::test]
+async fn issue_11_log_lines_0_reads_no_logs() {
+    let aws = crash_world().await;
+    let mut args = settle();
+    args.extend(["--log-lines", "0"]);
+
+    let run = deploy(&aws, &args).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(aws.calls_of("Logs.GetLogEvents").is_empty());
+    assert!(
+        run.result["failure"].get("logs").is_none(),
+        "{}",
+        run.result
     );
 }

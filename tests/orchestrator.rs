@@ -323,6 +323,7 @@ fn settings() -> DeploySettings {
         dry_run: false,
         wait_for_rollout: false,
         deregister_on_failure: false,
+        log_lines: 20,
     }
 }
 
@@ -351,6 +352,7 @@ async fn run_with(
         engine: None,
         calls: &shipit::api_calls::ApiCalls::new(),
         alarms: None,
+        logs: None,
     };
     let result = deploy::run(&settings, &commit(), &deps, &report, None).await;
     (result, recorder.events())
@@ -555,6 +557,7 @@ async fn an_unknown_container_changes_nothing() {
         engine: None,
         calls: &shipit::api_calls::ApiCalls::new(),
         alarms: None,
+        logs: None,
     };
     let err = deploy::run(&s, &commit(), &deps, &report, None)
         .await
@@ -681,6 +684,7 @@ impl shipit::world::Connect for FakeWorld {
             ecs: Box::new(self.0.clone()),
             elb: Box::new(self.0.clone()),
             alarms: None,
+            logs: None,
         })
     }
     async fn engine(&self) -> Result<Box<dyn shipit::image::ContainerEngine>> {

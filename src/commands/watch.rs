@@ -471,6 +471,7 @@ impl Attachment<'_> {
         self.report.emit(&Event::Verdict {
             healthy,
             reason: reason.to_string(),
+            failure: None,
         });
     }
 

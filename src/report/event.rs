@@ -72,6 +72,14 @@ pub enum Event {
     Verdict {
         healthy: bool,
         reason: String,
+        /// Why a failed revision failed (deploy and watch), when a poll saw it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        failure: Option<Box<crate::failure::FailureReport>>,
+    },
+    /// The failed containers' last log lines, read after the verdict (while
+    /// the rollback runs): printed as a block, kept with `-q`.
+    FailureLogs {
+        logs: Vec<crate::failure::ContainerLog>,
     },
     RollbackStarted {
         to: String,

@@ -130,6 +130,15 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
         md.push_str(&format!("| timings | {} |\n", timings.join(", ")));
     }
     md.push('\n');
+    if let Some(failure) = &outcome.failure {
+        md.push_str(&format!(
+            "**Why:** {} — {}\n\n**Fix:** {}\n\n<details><summary>failure report</summary>\n\n```\n{}\n```\n\n</details>\n\n",
+            failure.cause.title(),
+            failure.summary.replace('|', "\\|"),
+            failure.hint,
+            crate::failure::lines(failure).join("\n").replace("```", "'''"),
+        ));
+    }
     md
 }
 
@@ -151,11 +160,16 @@ impl Reporter for GithubActions {
             Event::Verdict {
                 healthy: false,
                 reason,
+                failure,
             } => {
                 self.end_group();
+                let why = failure
+                    .as_ref()
+                    .map(|f| format!(" — {}: {} (hint: {})", f.cause.title(), f.summary, f.hint))
+                    .unwrap_or_default();
                 self.command(&format!(
                     "::error title=shipit deploy failed::{}",
-                    escape(reason)
+                    escape(&format!("{reason}{why}"))
                 ));
             }
             Event::RollbackFinished {

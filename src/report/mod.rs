@@ -148,11 +148,24 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
         Event::Verdict {
             healthy: true,
             reason,
+            ..
         } => format!("verdict: healthy — {reason}"),
         Event::Verdict {
             healthy: false,
             reason,
-        } => format!("verdict: FAILED — {reason}"),
+            failure,
+        } => {
+            let mut text = format!("verdict: FAILED — {reason}");
+            // The report is kept with -q: it is the why of the verdict.
+            for line in failure.iter().flat_map(|f| crate::failure::lines(f)) {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            text
+        }
+        Event::FailureLogs { logs } if !logs.is_empty() => {
+            crate::failure::log_lines(logs).join("\n")
+        }
         Event::RollbackStarted { to, reason } => format!("rolling back to {to}: {reason}"),
         Event::RollbackFinished {
             healthy: true,

@@ -55,6 +55,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
         Event::Verdict {
             healthy: false,
             reason: reason.into(),
+            failure: None,
         },
         Event::PhaseFinished {
             phase: Phase::Watch,
@@ -86,6 +87,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 by: crate::outcome::RolledBackBy::Shipit,
                 interrupted: None,
             }),
+            failure: None,
             watch: Some(WatchStats {
                 polls: 9,
                 aws_calls: 45,

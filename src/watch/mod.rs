@@ -77,6 +77,12 @@ pub struct WatchOutcome {
     /// AWS API calls made during the watch, as [`ApiCalls`] counted them.
     pub calls: u64,
     pub elapsed: Duration,
+    /// The last poll that answered: what the failure report is made from.
+    pub last: Option<Box<Observation>>,
+    /// The target groups' settings, as read once for the pace.
+    pub target_groups: Vec<TargetGroupInfo>,
+    /// The ARNs of the last poll's tasks that were this rollout's.
+    pub ours: Vec<String>,
 }
 
 pub fn now_epoch() -> f64 {
@@ -92,6 +98,10 @@ struct Progress {
     service_deployments: bool,
     /// The rollout's expected pace, worked out after the first poll.
     pace: Option<Pace>,
+    /// The target groups' settings read for the pace.
+    groups: Vec<TargetGroupInfo>,
+    /// The last observation that answered.
+    last: Option<Box<Observation>>,
     /// Most new tasks seen healthy, and when that number last grew.
     best: usize,
     last_progress: Instant,
@@ -171,11 +181,20 @@ impl Watch<'_> {
     pub async fn run(&self, tracker: &mut Tracker) -> WatchOutcome {
         let started = Instant::now();
         let calls_before = self.calls.snapshot().total;
-        let outcome = |verdict, polls| WatchOutcome {
+        let outcome = |verdict, polls, progress: Progress, tracker: &Tracker| WatchOutcome {
             verdict,
             polls,
             calls: self.calls.snapshot().total.saturating_sub(calls_before),
             elapsed: started.elapsed(),
+            ours: progress.last.as_ref().map_or_else(Vec::new, |obs| {
+                obs.tasks
+                    .iter()
+                    .filter(|t| tracker.is_ours(t, &obs.service))
+                    .map(|t| t.arn.clone())
+                    .collect()
+            }),
+            last: progress.last,
+            target_groups: progress.groups,
         };
         let mut seen = Seen::default();
         let mut polls = 0u32;
@@ -183,6 +202,8 @@ impl Watch<'_> {
         let mut progress = Progress {
             service_deployments: true,
             pace: None,
+            groups: Vec::new(),
+            last: None,
             best: 0,
             last_progress: Instant::now(),
             last_pending: String::from("the first poll"),
@@ -209,15 +230,19 @@ impl Watch<'_> {
                     errors = 0;
                     polls += 1;
                     if progress.pace.is_none() {
-                        progress.pace = Some(self.pace_of(&obs.service).await);
+                        let (pace, groups) = self.pace_of(&obs.service).await;
+                        progress.pace = Some(pace);
+                        progress.groups = groups;
                     }
                     seen.report_changes(&obs, tracker, self.report);
-                    match tracker.assess(&obs) {
+                    let verdict = tracker.assess(&obs);
+                    progress.last = Some(Box::new(obs));
+                    match verdict {
                         Verdict::Pending(what) => {
                             self.report.emit(&Event::Waiting { what: what.clone() });
                             progress.last_pending = what;
                         }
-                        verdict => return outcome(verdict, polls),
+                        verdict => return outcome(verdict, polls, progress, tracker),
                     }
                     if tracker.progress() > progress.best {
                         progress.best = tracker.progress();
@@ -227,13 +252,13 @@ impl Watch<'_> {
                 Err(err) => {
                     errors += 1;
                     if let Some(reason) = self.poll_failed(&err, errors) {
-                        return outcome(Verdict::Blind(reason), polls);
+                        return outcome(Verdict::Blind(reason), polls, progress, tracker);
                     }
                 }
             }
             let baking = tracker.awaiting_ecs_completion();
             if let Some(verdict) = self.deadline_passed(started.elapsed(), &progress, baking) {
-                return outcome(verdict, polls);
+                return outcome(verdict, polls, progress, tracker);
             }
             tokio::time::sleep(self.interval.saturating_sub(poll_started.elapsed())).await;
         }
@@ -329,7 +354,7 @@ impl Watch<'_> {
 
     /// The rollout's pace, from the target groups' settings read once per
     /// watch; a failure to read them degrades to ELB's defaults, with a warning.
-    async fn pace_of(&self, service: &Service) -> Pace {
+    async fn pace_of(&self, service: &Service) -> (Pace, Vec<TargetGroupInfo>) {
         let mut infos = Vec::new();
         for arn in target_groups(service) {
             match self.elb.target_group(arn).await {
@@ -347,7 +372,8 @@ impl Watch<'_> {
                 }
             }
         }
-        pace(&PaceInput::of(service, infos))
+        let groups = infos.clone();
+        (pace(&PaceInput::of(service, infos)), groups)
     }
 }
 

@@ -238,6 +238,8 @@ fn case_11_a_progressing_rollout_is_not_failed_before_its_pace_and_the_cap_is_ha
     let progress = |stalled: Duration| Progress {
         service_deployments: true,
         pace: Some(slow.clone()),
+        groups: vec![],
+        last: None,
         best: 2,
         last_progress: Instant::now().checked_sub(stalled).unwrap(),
         last_pending: "2/4 targets healthy".into(),

@@ -1,0 +1,179 @@
+//! The container-log seam (CloudWatch Logs): the last lines a failed task's
+//! container wrote through the `awslogs` driver, for the failure report.
+//! Which stream to read is worked out purely ([`source`]); the read is one
+//! GetLogEvents call per container.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::aws_error::sdk_error;
+use crate::error::Result;
+
+/// One log event: seconds since the epoch and the line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub timestamp: f64,
+    pub message: String,
+}
+
+/// Where a container's log lines are: group, region (when the task
+/// definition names one) and stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSource {
+    pub group: String,
+    pub region: Option<String>,
+    pub stream: String,
+}
+
+#[async_trait]
+pub trait ContainerLogs: Send + Sync {
+    /// The last `limit` events of the stream, oldest first.
+    async fn last_lines(&self, source: &LogSource, limit: usize) -> Result<Vec<LogLine>>;
+}
+
+/// The `awslogs` stream of `container` in task `task_id`: `prefix/container/task-id`
+/// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using_awslogs.html).
+/// `Err` says in words why there is none (another driver, no prefix).
+pub fn source(
+    task_definition: &Value,
+    container: &str,
+    task_id: &str,
+) -> std::result::Result<LogSource, String> {
+    let def = task_definition
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .and_then(|defs| {
+            defs.iter()
+                .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        })
+        .ok_or_else(|| format!("container `{container}` is not in the task definition"))?;
+    let config = def
+        .get("logConfiguration")
+        .ok_or_else(|| format!("container `{container}` has no logConfiguration: no log lines"))?;
+    let driver = config
+        .get("logDriver")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if driver != "awslogs" {
+        return Err(format!(
+            "container `{container}` logs with the `{driver}` driver, not awslogs: no log lines here"
+        ));
+    }
+    let option = |key: &str| {
+        config
+            .get("options")
+            .and_then(|o| o.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let group = option("awslogs-group")
+        .ok_or_else(|| format!("container `{container}` has no awslogs-group"))?;
+    let prefix = option("awslogs-stream-prefix").ok_or_else(|| {
+        format!(
+            "container `{container}` has no awslogs-stream-prefix: its stream name cannot be known"
+        )
+    })?;
+    Ok(LogSource {
+        group,
+        region: option("awslogs-region"),
+        stream: format!("{prefix}/{container}/{task_id}"),
+    })
+}
+
+/// CloudWatch Logs through the SDK (awsJson 1.1).
+pub struct CloudWatchLogs {
+    config: aws_config::SdkConfig,
+    calls: crate::api_calls::ApiCalls,
+}
+
+impl CloudWatchLogs {
+    pub fn new(config: &aws_config::SdkConfig, calls: &crate::api_calls::ApiCalls) -> Self {
+        Self {
+            config: config.clone(),
+            calls: calls.clone(),
+        }
+    }
+
+    fn client(&self, region: Option<&str>) -> aws_sdk_cloudwatchlogs::Client {
+        let mut builder = aws_sdk_cloudwatchlogs::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone());
+        if let Some(region) = region {
+            builder = builder.region(aws_config::Region::new(region.to_string()));
+        }
+        aws_sdk_cloudwatchlogs::Client::from_conf(builder.build())
+    }
+}
+
+#[async_trait]
+impl ContainerLogs for CloudWatchLogs {
+    async fn last_lines(&self, source: &LogSource, limit: usize) -> Result<Vec<LogLine>> {
+        let out = self
+            .client(source.region.as_deref())
+            .get_log_events()
+            .log_group_name(&source.group)
+            .log_stream_name(&source.stream)
+            .start_from_head(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|err| {
+                sdk_error(
+                    &format!("reading log stream {} in {}", source.stream, source.group),
+                    err,
+                )
+            })?;
+        let mut lines: Vec<LogLine> = out
+            .events()
+            .iter()
+            .map(|e| LogLine {
+                timestamp: e.timestamp().unwrap_or_default() as f64 / 1000.0,
+                message: e.message().unwrap_or_default().trim_end().to_string(),
+            })
+            .collect();
+        let skip = lines.len().saturating_sub(limit);
+        lines.drain(..skip);
+        Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn td(log: Value) -> Value {
+        json!({"containerDefinitions": [{"name": "app", "logConfiguration": log}]})
+    }
+
+    #[test]
+    fn the_stream_is_prefix_container_task_id() {
+        let td = td(json!({"logDriver": "awslogs", "options": {
+            "awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "ecs"}}));
+        assert_eq!(
+            source(&td, "app", "8ff34785799e5cbd687835955579c9a1"),
+            Ok(LogSource {
+                group: "/ecs/web".into(),
+                region: Some("eu-west-1".into()),
+                stream: "ecs/app/8ff34785799e5cbd687835955579c9a1".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn another_driver_or_no_prefix_says_why_there_are_no_lines() {
+        let splunk = td(json!({"logDriver": "splunk", "options": {}}));
+        assert!(source(&splunk, "app", "t")
+            .unwrap_err()
+            .contains("`splunk` driver"));
+        let no_prefix =
+            td(json!({"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web"}}));
+        assert!(source(&no_prefix, "app", "t")
+            .unwrap_err()
+            .contains("awslogs-stream-prefix"));
+        let none = json!({"containerDefinitions": [{"name": "app"}]});
+        assert!(source(&none, "app", "t")
+            .unwrap_err()
+            .contains("no logConfiguration"));
+    }
+}
