@@ -11,7 +11,10 @@
 //! the rollback, watched until healthy), the watch's polls and AWS calls, and
 //! the AWS API calls of the whole run (`aws_api_calls` in the result).
 //! With `BENCH_TSV=<file>` each deploy is appended there as one line:
-//! `kind round lag_verdict_s lag_exit_s polls watch_calls api_calls_total`, and
+//! `kind round lag_verdict_s lag_exit_s polls watch_calls api_calls_total
+//! rollback_start_s` (the last: from the Failed verdict's event to the
+//! `rollback_started` event, which shipit emits right before the rollback's
+//! UpdateService; `-` for a healthy deploy), and
 //! `BENCH_TSV=<file>.ops` gets the per-operation counts of each deploy.
 //!
 //! Run on the local stack: `benches/verdict-lag.sh [rounds]` (or `benches/run`).
@@ -120,6 +123,8 @@ async fn first_signal(
 
 struct Run {
     verdict_at: f64,
+    /// When the `rollback_started` event was emitted (a failing deploy).
+    rollback_at: Option<f64>,
     exited_at: f64,
     result: serde_json::Value,
 }
@@ -149,12 +154,18 @@ async fn deploy(shipit: &str, app: &str, service: &str, extra: &[&str]) -> Resul
         .stderr(Stdio::piped())
         .spawn()?;
     let mut events = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut verdict_at = None;
+    let (mut verdict_at, mut rollback_at) = (None, None);
     while let Some(line) = events.next_line().await? {
         let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if event["type"] == "verdict" && verdict_at.is_none() {
+        let at = || -> Result<f64, BoxError> {
             let time = chrono::DateTime::parse_from_rfc3339(event["time"].as_str().unwrap())?;
-            verdict_at = Some(time.timestamp_millis() as f64 / 1000.0);
+            Ok(time.timestamp_millis() as f64 / 1000.0)
+        };
+        if event["type"] == "verdict" && verdict_at.is_none() {
+            verdict_at = Some(at()?);
+        }
+        if event["type"] == "rollback_started" && rollback_at.is_none() {
+            rollback_at = Some(at()?);
         }
     }
     let out = child.wait_with_output().await?;
@@ -162,6 +173,7 @@ async fn deploy(shipit: &str, app: &str, service: &str, extra: &[&str]) -> Resul
     let result = serde_json::from_slice(&out.stdout).unwrap_or_default();
     Ok(Run {
         verdict_at: verdict_at.ok_or("shipit printed no verdict")?,
+        rollback_at,
         exited_at,
         result,
     })
@@ -230,6 +242,7 @@ async fn main() -> Result<(), BoxError> {
     let tsv = std::env::var("BENCH_TSV").ok();
     let (mut healthy, mut failing, mut calls) = (Vec::new(), Vec::new(), Vec::new());
     let (mut healthy_exit, mut failing_exit) = (Vec::new(), Vec::new());
+    let mut rollback_starts = Vec::new();
     for round in 0..rounds {
         for (good, lags, exits) in [
             (true, &mut healthy, &mut healthy_exit),
@@ -256,6 +269,8 @@ async fn main() -> Result<(), BoxError> {
                 watch["aws_calls"].as_f64().unwrap_or(0.0),
             );
             calls.push(watch_calls / polls.max(1.0));
+            let rollback_start = run.rollback_at.map(|at| at - run.verdict_at);
+            rollback_starts.extend(rollback_start);
             let want = if good { "deployed" } else { "rolled_back" };
             assert_eq!(run.result["verdict"], want, "{}", run.result);
             if let Some(path) = &tsv {
@@ -264,10 +279,11 @@ async fn main() -> Result<(), BoxError> {
                 append(
                     path,
                     &format!(
-                        "{kind}\t{round}\t{:.3}\t{:.3}\t{polls}\t{watch_calls}\t{}\n",
+                        "{kind}\t{round}\t{:.3}\t{:.3}\t{polls}\t{watch_calls}\t{}\t{}\n",
                         run.verdict_at - signal,
                         run.exited_at - signal,
-                        api["total"].as_u64().map_or("-".into(), |n| n.to_string())
+                        api["total"].as_u64().map_or("-".into(), |n| n.to_string()),
+                        rollback_start.map_or("-".into(), |s| format!("{s:.3}"))
                     ),
                 )?;
                 append(
@@ -292,6 +308,10 @@ async fn main() -> Result<(), BoxError> {
     stats("healthy", &healthy_exit);
     stats("failure", &failing_exit);
     println!("AWS calls per poll (1 target group): {:?}", calls);
+    if !rollback_starts.is_empty() {
+        println!("from the Failed verdict to the rollback's start (event times, ms resolution)");
+        stats("failure", &rollback_starts);
+    }
     Ok(())
 }
 

@@ -208,6 +208,10 @@ pub struct WatchArgs {
     /// (shipit's verdict) or `completed` (also ECS's own COMPLETED) [default: healthy].
     #[arg(long, env = env::SHIPIT_UNTIL, value_enum)]
     pub until: Option<UntilArg>,
+    /// Last log lines of each failed container in the failure report
+    /// (CloudWatch Logs, awslogs driver); 0 turns them off [default: 20].
+    #[arg(long, value_name = "N")]
+    pub log_lines: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -270,9 +274,6 @@ pub struct DeployArgs {
     /// If UpdateService fails after the new revision was registered, deregister that revision.
     #[arg(long)]
     pub deregister_on_failure: bool,
-    /// Last log lines of each failed container in the failure report (CloudWatch Logs, awslogs driver); 0 turns them off.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub log_lines: usize,
 }
 
 #[derive(Debug, Args)]

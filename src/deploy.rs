@@ -8,13 +8,13 @@ use crate::arn::short;
 use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::{taskdef, DeploymentStatus};
 use crate::error::{Error, ExitCode, Result};
-use crate::failure::{ContainerLog, FailureReport};
+use crate::failure::FailureReport;
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan, PushedImage};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
 use crate::plan::{self, DeployPlan};
 use crate::report::{Event, PhaseClock, Report, Timings};
-use crate::rollout::{Leg, Move, Rollout, Watched};
+use crate::rollout::{failure_logs, Leg, Move, Rollout, Watched};
 use crate::settings::{DeploySettings, OnInterrupt, Until};
 use crate::signals::Signals;
 use crate::watch::{Goal, Verdict};
@@ -396,10 +396,13 @@ impl<'a> Deploy<'a> {
                 failure: failure.clone(),
             });
         }
-        let logs = failure
-            .as_deref()
-            .map(|f| self.last_logs(plan, f))
-            .unwrap_or_else(|| Box::pin(async { Vec::new() }));
+        let logs = failure_logs(
+            self.deps.logs,
+            self.report,
+            &plan.next,
+            failure.as_deref(),
+            self.settings.watch.log_lines,
+        );
         outcome.failure = failure;
         self.rollout.mark(new_arn, "failed").await;
         outcome.reason = Some(reason.clone());
@@ -412,58 +415,16 @@ impl<'a> Deploy<'a> {
                 ),
             });
             let logs = logs.await;
-            return Ok(with_logs(
-                self.finish(outcome, Conclusion::Failed(interrupted)),
-                logs,
-            ));
+            return Ok(self
+                .finish(outcome, Conclusion::Failed(interrupted))
+                .with_logs(logs));
         }
         // The logs are read while the rollback runs: they never delay it.
         let (rolled, logs) = tokio::join!(
             self.roll_back(plan, new_arn, &reason, interrupted, outcome),
             logs
         );
-        rolled.map(|outcome| with_logs(outcome, logs))
-    }
-
-    /// The failed containers' last log lines (one GetLogEvents each), or why
-    /// there are none; reported as a block when read. Never fails.
-    fn last_logs(
-        &self,
-        plan: &DeployPlan,
-        failure: &FailureReport,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ContainerLog>> + Send + 'a>> {
-        let limit = self.settings.log_lines;
-        let requests = crate::failure::log_requests(failure);
-        let (logs, report) = (self.deps.logs, self.report);
-        let td = plan.next.clone();
-        Box::pin(async move {
-            let Some(reader) = logs.filter(|_| limit > 0 && !requests.is_empty()) else {
-                return Vec::new();
-            };
-            let mut found = Vec::new();
-            for (task, container) in requests {
-                let log = match crate::logs::source(&td, &container, &task) {
-                    Err(why) => ContainerLog::note(&task, &container, why),
-                    Ok(source) => match reader.last_lines(&source, limit).await {
-                        Ok(lines) => ContainerLog::lines(&task, &container, &lines),
-                        Err(err) => ContainerLog::note(
-                            &task,
-                            &container,
-                            format!(
-                                "cannot be read ({}); shipit needs logs:GetLogEvents on {}",
-                                err.message(),
-                                source.group
-                            ),
-                        ),
-                    },
-                };
-                found.push(log);
-            }
-            report.emit(&Event::FailureLogs {
-                logs: found.clone(),
-            });
-            found
-        })
+        rolled.map(|outcome| outcome.with_logs(logs))
     }
 
     /// The automatic rollback to the recorded revision (and the desired count
@@ -497,6 +458,7 @@ impl<'a> Deploy<'a> {
                 healthy: false,
                 reason: err.message().to_string(),
                 by: RolledBackBy::Shipit,
+                failure: None,
                 interrupted: None,
             });
         let conclusion = match (rolled.healthy, interrupted) {
@@ -558,14 +520,6 @@ impl<'a> Deploy<'a> {
             ),
         }
     }
-}
-
-/// Puts the log lines read during the rollback into the result's failure report.
-fn with_logs(mut outcome: Outcome, logs: Vec<ContainerLog>) -> Outcome {
-    if let Some(failure) = outcome.failure.as_mut() {
-        failure.logs = logs;
-    }
-    outcome
 }
 
 fn not_changed(settings: &DeploySettings) -> String {

@@ -443,8 +443,12 @@ pub fn health_check_words(info: &TargetGroupInfo) -> String {
         " on {}",
         info.health_check_port.as_deref().unwrap_or("traffic-port")
     ));
-    if let Some(matcher) = &info.matcher {
-        line.push_str(&format!(", expects {matcher}"));
+    // No Matcher in the answer: ELB's default for HTTP(S), 200
+    // (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_Matcher.html).
+    match &info.matcher {
+        Some(matcher) => line.push_str(&format!(", expects {matcher}")),
+        None if words[0].starts_with("HTTP") => line.push_str(", expects 200 (the default)"),
+        None => {}
     }
     line.push_str(&format!(
         ", every {}s, healthy after {}, unhealthy after {}",
@@ -495,13 +499,40 @@ fn stop_texts(stops: &[Stop]) -> Vec<(&Stop, &str)> {
 }
 
 /// The image the task definition gives the container of a failing stop.
-fn image_of(td: &Value, stop: &Stop) -> Option<String> {
+/// The image a pull failure is about: the stop's container whose image (or,
+/// failing that, whose tag) the error text names, else its first container's.
+/// Several containers of one task may carry the same pull text.
+fn image_of(td: &Value, stop: &Stop, text: &str) -> Option<String> {
     let names: Vec<&str> = stop.containers.iter().map(|c| c.name.as_str()).collect();
-    crate::ecs::taskdef::containers(td)
+    let images: Vec<&str> = crate::ecs::taskdef::containers(td)
         .into_iter()
-        .find(|(name, _)| names.is_empty() || names.contains(name))
-        .map(|(_, image)| image.to_string())
+        .filter(|(name, _)| names.is_empty() || names.contains(name))
+        .map(|(_, image)| image)
         .filter(|i| !i.is_empty())
+        .collect();
+    let tag = |image: &str| image.rsplit_once(':').map(|(_, tag)| tag.to_string());
+    images
+        .iter()
+        .find(|i| text.contains(**i))
+        .or_else(|| {
+            images
+                .iter()
+                .find(|i| tag(i).is_some_and(|t| !t.contains('/') && text.contains(&t)))
+        })
+        .or(images.first())
+        .map(|i| i.to_string())
+}
+
+/// A pull failure in a stop reason. ECS says `CannotPullContainerError` or
+/// `CannotPullImageManifestError`
+/// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html),
+/// or a registry auth failure inside `ResourceInitializationError`; an
+/// engine's own words ("image pull failed", Docker) count too.
+fn is_pull_failure(text: &str) -> bool {
+    text.contains("CannotPullContainerError")
+        || text.contains("CannotPullImageManifestError")
+        || text.contains("image pull failed")
+        || (text.contains("ResourceInitializationError") && text.contains("ecr registry auth"))
 }
 
 fn classify(
@@ -512,13 +543,10 @@ fn classify(
 ) -> (Cause, String, String) {
     let texts = stop_texts(stops);
     let td = ev.task_definition;
-    // 1. The image cannot be pulled (CannotPullContainerError, or the registry auth in a ResourceInitializationError).
-    let pull = texts.iter().find(|(_, t)| {
-        t.contains("CannotPullContainerError")
-            || (t.contains("ResourceInitializationError") && t.contains("ecr registry auth"))
-    });
+    // 1. The image cannot be pulled.
+    let pull = texts.iter().find(|(_, t)| is_pull_failure(t));
     if let Some((stop, text)) = pull {
-        let image = image_of(td, stop).unwrap_or_else(|| "the image".into());
+        let image = image_of(td, stop, text).unwrap_or_else(|| "the image".into());
         return if is_denied(text) {
             let action = denied_action(text).unwrap_or("ecr:GetAuthorizationToken");
             (
@@ -535,6 +563,7 @@ fn classify(
         } else if [
             "not found",
             "manifest unknown",
+            "MANIFEST_UNKNOWN",
             "does not exist",
             "NotFound",
         ]
@@ -1021,6 +1050,48 @@ mod tests {
 
     fn stopped_with(reason: &str, code: StopCode, c: ContainerState) -> Case {
         Case::tasks(vec![stopped("t1", reason, code, vec![c])])
+    }
+
+    /// Two containers carry the same pull text (an engine's words, as Docker
+    /// writes them): the report names the image whose tag the text names,
+    /// not the first container's.
+    #[test]
+    fn a_pull_failure_names_the_image_the_error_is_about() {
+        let text = "image pull failed: Error response from daemon: <Code>MANIFEST_UNKNOWN</Code> <Message>manifest no-such-tag not found in repository web</Message>";
+        let mut case = Case::tasks(vec![stopped(
+            "t1",
+            text,
+            StopCode::TaskFailedToStart,
+            vec![
+                container(None, Some(text)),
+                ContainerState {
+                    name: "proxy".into(),
+                    reason: Some(text.into()),
+                    ..Default::default()
+                },
+            ],
+        )]);
+        case.td = json!({"family": "web", "containerDefinitions": [
+            {"name": "app", "image": IMAGE, "essential": true},
+            {"name": "proxy", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:no-such-tag", "essential": true}
+        ]});
+        let report = case.run();
+        assert_eq!(report.cause, Cause::ImageNotFound);
+        assert_eq!(
+            report.summary,
+            "the image `123456789012.dkr.ecr.us-east-1.amazonaws.com/web:no-such-tag` is not in the registry"
+        );
+    }
+
+    #[test]
+    fn a_health_check_without_a_matcher_in_the_answer_expects_elbs_default_200() {
+        let mut info = group("/health", "traffic-port", "200");
+        info.matcher = None;
+        assert!(health_check_words(&info)
+            .contains("/health on traffic-port, expects 200 (the default)"));
+        info.health_check_protocol = Some("TCP".into());
+        info.health_check_path = None;
+        assert!(!health_check_words(&info).contains("expects"));
     }
 
     /// The classification table: the exact texts ECS and ELB write.

@@ -84,6 +84,9 @@ pub struct RollbackOutcome {
     /// Who moved the service back: shipit's UpdateService, or ECS itself
     /// (its circuit breaker or alarm rollback), which shipit only watched.
     pub by: RolledBackBy,
+    /// Why the rollback's revision is not healthy either, when a poll saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Box<crate::failure::FailureReport>>,
     /// Set when a signal stopped the wait (the exit code it asks for).
     #[serde(skip)]
     pub interrupted: Option<crate::error::ExitCode>,
@@ -98,6 +101,14 @@ pub enum RolledBackBy {
 }
 
 impl Outcome {
+    /// Puts the log lines read (while the rollback ran) into the failure report.
+    pub fn with_logs(mut self, logs: Vec<crate::failure::ContainerLog>) -> Self {
+        if let Some(failure) = self.failure.as_mut() {
+            failure.logs = logs;
+        }
+        self
+    }
+
     pub fn new(command: &str, conclusion: Conclusion) -> Self {
         Self {
             command: command.to_string(),

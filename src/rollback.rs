@@ -58,6 +58,8 @@ pub async fn run(settings: &RollbackSettings, deps: &Deps<'_>, report: &Report) 
         previous_task_definition: Some(current.task_definition.clone()),
         new_task_definition: Some(target.clone()),
         reason: Some(rolled.reason.clone()),
+        // The rollback's revision is what failed: its report is this command's.
+        failure: rolled.failure.clone(),
         rollback: Some(rolled),
         ..Outcome::new("rollback", conclusion)
     })

@@ -5,6 +5,8 @@
 use crate::arn::short;
 use crate::ecs::{tags, DeploymentStatus, Service, ServiceUpdate};
 use crate::error::{Error, ErrorKind, ExitCode, Result};
+use crate::failure::{self, ContainerLog, FailureReport};
+use crate::logs::{self, ContainerLogs};
 use crate::outcome::{Phase, RollbackOutcome, RolledBackBy};
 use crate::report::{Event, PhaseClock, Report, Timings};
 use crate::settings::{ServiceSettings, Until, WatchSettings};
@@ -147,14 +149,16 @@ impl Rollout<'_> {
         timings: &mut Timings,
     ) -> RollbackOutcome {
         let to = goal.task_definition.clone();
+        let since = goal.started_at;
         let outcome = |healthy, reason, interrupted| RollbackOutcome {
             to: to.clone(),
             healthy,
             reason,
             by,
+            failure: None,
             interrupted,
         };
-        let rolled = match self.watch(goal, Leg::Back, signals).await {
+        let watched = match self.watch(goal, Leg::Back, signals).await {
             Watched::Interrupted(code) => {
                 let message = format!(
                     "interrupted while rolling back to {}: the service is updated but not yet seen healthy; to finish: {}",
@@ -164,27 +168,49 @@ impl Rollout<'_> {
                 self.report.emit(&Event::RollbackFinished {
                     healthy: false,
                     reason: message.clone(),
+                    failure: None,
                 });
                 clock.record(timings);
                 return outcome(false, message, Some(code));
             }
-            Watched::Verdict(watched) => match watched.verdict {
-                // desiredCount 0: nothing to be unhealthy; the service is where it was.
-                Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => {
-                    outcome(true, summary, None)
-                }
-                Verdict::Failed(failure) => outcome(false, failure.reason, None),
-                Verdict::Pending(what)
-                | Verdict::Superseded(what)
-                | Verdict::Blind(what)
-                | Verdict::EcsRollingBack { reason: what, .. } => outcome(false, what, None),
-            },
+            Watched::Verdict(watched) => watched,
+        };
+        let mut rolled = match &watched.verdict {
+            // desiredCount 0: nothing to be unhealthy; the service is where it was.
+            Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => {
+                outcome(true, summary.clone(), None)
+            }
+            Verdict::Failed(failure) => outcome(false, failure.reason.clone(), None),
+            Verdict::Pending(what)
+            | Verdict::Superseded(what)
+            | Verdict::Blind(what)
+            | Verdict::EcsRollingBack { reason: what, .. } => outcome(false, what.clone(), None),
         };
         clock.finish(self.report, timings);
+        // A rollback that fails too gets its own report: nothing waits on it now.
+        let document = match &watched.verdict {
+            Verdict::Failed(_) => self.deps.ecs.task_definition(&to).await.ok(),
+            _ => None,
+        };
+        let failure = document.as_ref().and_then(|doc| {
+            FailureReport::of_watch(&rolled.reason, &to, &doc.json, since, &watched).map(Box::new)
+        });
         self.report.emit(&Event::RollbackFinished {
             healthy: rolled.healthy,
             reason: rolled.reason.clone(),
+            failure: failure.clone(),
         });
+        if let (Some(doc), Some(mut failure)) = (document, failure) {
+            failure.logs = failure_logs(
+                self.deps.logs,
+                self.report,
+                &doc.json,
+                Some(&failure),
+                self.watch.log_lines,
+            )
+            .await;
+            rolled.failure = Some(failure);
+        }
         rolled
     }
 
@@ -197,6 +223,7 @@ impl Rollout<'_> {
                 short(to),
                 err.message()
             ),
+            failure: None,
         });
         err.context(format!("rolling back to {to}"))
             .with_kind(ErrorKind::NeedsHuman)
@@ -243,4 +270,47 @@ pub fn primary_deployment(service: &Service, task_definition: &str) -> Option<St
         .iter()
         .find(|d| d.status == DeploymentStatus::Primary && d.task_definition == task_definition)
         .map(|d| d.id.clone())
+}
+
+/// The failed containers' last log lines for `failure` (one GetLogEvents
+/// each, at most `failure::MAX_ITEMS`), or in words why there are none;
+/// emitted as one block when read. Never fails, and borrows nothing of the
+/// caller's, so it runs beside the rollback (`tokio::join!`), never before it.
+pub fn failure_logs<'a>(
+    reader: Option<&'a dyn ContainerLogs>,
+    report: &'a Report,
+    task_definition: &serde_json::Value,
+    failure: Option<&FailureReport>,
+    limit: usize,
+) -> impl std::future::Future<Output = Vec<ContainerLog>> + Send + 'a {
+    let requests = failure.map(failure::log_requests).unwrap_or_default();
+    let task_definition = task_definition.clone();
+    async move {
+        let Some(reader) = reader.filter(|_| limit > 0 && !requests.is_empty()) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for (task, container) in requests {
+            let log = match logs::source(&task_definition, &container, &task) {
+                Err(why) => ContainerLog::note(&task, &container, why),
+                Ok(source) => match reader.last_lines(&source, limit).await {
+                    Ok(lines) => ContainerLog::lines(&task, &container, &lines),
+                    Err(err) => ContainerLog::note(
+                        &task,
+                        &container,
+                        format!(
+                            "cannot be read ({}); shipit needs logs:GetLogEvents on {}",
+                            err.message(),
+                            source.group
+                        ),
+                    ),
+                },
+            };
+            found.push(log);
+        }
+        report.emit(&Event::FailureLogs {
+            logs: found.clone(),
+        });
+        found
+    }
 }

@@ -78,6 +78,7 @@ pub struct FileWatch {
     pub on_interrupt: Option<OnInterrupt>,
     pub settle: Option<String>,
     pub until: Option<Until>,
+    pub log_lines: Option<usize>,
 }
 
 /// How long a deploy waits (`--until`).
@@ -245,8 +246,6 @@ pub struct DeploySettings {
     pub wait_for_rollout: bool,
     /// Deregister the new revision when UpdateService fails.
     pub deregister_on_failure: bool,
-    /// Last log lines per failed container in the failure report (0: none).
-    pub log_lines: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -266,6 +265,8 @@ pub struct WatchSettings {
     pub wait_for_drain: bool,
     pub rollback: bool,
     pub on_interrupt: OnInterrupt,
+    /// Last log lines per failed container in the failure report (0: none).
+    pub log_lines: usize,
 }
 
 impl WatchSettings {
@@ -309,6 +310,7 @@ impl Default for WatchSettings {
             wait_for_drain: false,
             rollback: true,
             on_interrupt: OnInterrupt::Rollback,
+            log_lines: 20,
         }
     }
 }
@@ -478,6 +480,10 @@ pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Resu
             Some(cli::OnInterruptArg::Leave) => OnInterrupt::Leave,
             None => file.on_interrupt.unwrap_or_default(),
         },
+        log_lines: args
+            .log_lines
+            .or(file.log_lines)
+            .unwrap_or(defaults.log_lines),
     };
     if settings.poll_interval < Duration::from_secs(1) {
         return Err(Error::bad_input("poll interval must be at least 1s")
@@ -552,7 +558,6 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
         wait_for_rollout: args.wait_for_rollout,
         deregister_on_failure: args.deregister_on_failure
             || file.ecs.deregister_on_failure.unwrap_or(false),
-        log_lines: args.log_lines,
     })
 }
 

@@ -2946,3 +2946,96 @@ async fn issue_11_log_lines_0_reads_no_logs() {
         run.result
     );
 }
+
+/// `shipit watch` of a rollout that fails says why, as a deploy does: the
+/// pull failure classified with the tag named, in the result and after the
+/// verdict line; still nothing changed.
+#[tokio::test]
+async fn issue_11_watch_of_a_failing_rollout_reports_why_and_changes_nothing() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.before(failing_rollout(service_on_old()));
+
+    let mut args = vec!["watch"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (3, "failed"),
+        "{}",
+        run.story(&aws)
+    );
+    let failure = &run.result["failure"];
+    assert_eq!(failure["cause"], "image_not_found", "{}", run.story(&aws));
+    assert!(
+        failure["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(SHA),
+        "the tag is named: {failure}"
+    );
+    assert!(aws.mutations().is_empty(), "{}", run.story(&aws));
+}
+
+/// The automatic rollback fails too (revision 7's new task exits 1): the
+/// deploy's report is revision 8's, and the rollback carries its own, for
+/// revision 7, with that exit code; a human is needed (exit 3).
+#[tokio::test]
+async fn issue_11_a_rollback_that_fails_too_gets_a_report_of_its_own() {
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    aws.after_update_to(
+        NEW,
+        vec![Frame::new(rolling(
+            base.clone(),
+            NEW,
+            vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+        ))
+        .task(old_task())
+        .task(crashed_with_exit_3())
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])],
+    );
+    let failed = DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1);
+    aws.after_update_to(
+        OLD,
+        vec![Frame::new(rolling(
+            base,
+            OLD,
+            vec![
+                DeploymentDoc::new(BACK_DEP, "PRIMARY", OLD, "IN_PROGRESS").counts(1, 0, 0),
+                failed,
+            ],
+        ))
+        .task(
+            back_task()
+                .stopped(
+                    "EssentialContainerExited",
+                    "Essential container in task exited",
+                )
+                .container_exit(Some(1), None),
+        )
+        .targets(TG, vec![])],
+    );
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (3, "needs_human"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+    assert_eq!(
+        run.result["failure"]["stops"][0]["containers"][0]["exit_code"],
+        3
+    );
+    let back = &run.result["rollback"]["failure"];
+    assert_eq!(back["cause"], "container_exited", "{}", run.story(&aws));
+    assert_eq!(back["stops"][0]["containers"][0]["exit_code"], 1, "{back}");
+    assert_eq!(
+        back["stops"][0]["tasks"][0],
+        task(70).rsplit('/').next().unwrap(),
+        "{back}"
+    );
+}

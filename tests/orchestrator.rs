@@ -323,7 +323,6 @@ fn settings() -> DeploySettings {
         dry_run: false,
         wait_for_rollout: false,
         deregister_on_failure: false,
-        log_lines: 20,
     }
 }
 

@@ -17,11 +17,12 @@ use crate::cli::WatchCommandArgs;
 use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::{tags, taskdef, Deployment, DeploymentStatus, RolloutState, Service};
 use crate::error::{ExitCode, Result};
+use crate::failure::{ContainerLog, FailureReport};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
 use crate::plan::active_service;
 use crate::report::{Event, PhaseClock, Report, Timings};
 use crate::rollback::choose_target;
-use crate::rollout::{Leg, Move, Rollout, Watched};
+use crate::rollout::{failure_logs, Leg, Move, Rollout, Watched};
 use crate::settings::{self, WatchCommandSettings};
 use crate::signals::Signals;
 use crate::watch::{self, Goal, Verdict, WatchOutcome};
@@ -119,6 +120,8 @@ struct Attachment<'a> {
     report: &'a Report,
     rollout: Rollout<'a>,
     timings: Timings,
+    /// The PRIMARY's task definition JSON (for the failure report's log streams).
+    task_definition: serde_json::Value,
 }
 
 async fn attach_and_watch(
@@ -154,6 +157,7 @@ async fn attach_and_watch(
             watch: &settings.watch,
         },
         timings: Timings::default(),
+        task_definition: doc.json.clone(),
     };
     attachment.say_attached(&attached);
     let outcome = Outcome {
@@ -174,7 +178,7 @@ async fn attach_and_watch(
         .await
 }
 
-impl Attachment<'_> {
+impl<'a> Attachment<'a> {
     fn say_attached(&self, attached: &Attached) {
         let goal = &attached.goal;
         let age = if goal.started_at > 0.0 {
@@ -223,6 +227,18 @@ impl Attachment<'_> {
             Watched::Verdict(result) => result,
         };
         outcome.watch = Some(stats(&result));
+        // The report comes from the last poll: no call before any rollback.
+        let why = match &result.verdict {
+            Verdict::Failed(failure) => FailureReport::of_watch(
+                &failure.reason,
+                &arn,
+                &self.task_definition,
+                attached.goal.started_at,
+                &result,
+            )
+            .map(Box::new),
+            _ => None,
+        };
         let conclusion = match result.verdict {
             Verdict::Healthy(summary) | Verdict::Unverifiable(summary)
                 if attached.recovering_from.is_some() =>
@@ -254,7 +270,10 @@ impl Attachment<'_> {
             }
             Verdict::Failed(failure) if attached.recovering_from.is_some() => {
                 // Already a rollback: a second one is for a human to decide.
-                self.verdict(false, &failure.reason);
+                self.failed_verdict(&failure.reason, why.clone());
+                outcome.failure = why;
+                let logs = self.logs(outcome.failure.as_deref()).await;
+                outcome = outcome.with_logs(logs);
                 self.warn(format!(
                     "the return to {} is not healthy; nothing was changed; check: {}",
                     short(&arn),
@@ -265,7 +284,8 @@ impl Attachment<'_> {
                 Conclusion::NeedsHuman(None)
             }
             Verdict::Failed(failure) => {
-                self.verdict(false, &failure.reason);
+                self.failed_verdict(&failure.reason, why.clone());
+                outcome.failure = why;
                 outcome.reason = Some(failure.reason.clone());
                 return self
                     .failed(
@@ -334,12 +354,14 @@ impl Attachment<'_> {
         outcome: Outcome,
     ) -> Result<Outcome> {
         let arn = &attached.goal.task_definition;
+        let logs = self.logs(outcome.failure.as_deref());
         if !self.settings.watch.rollback {
             self.warn(format!(
                 "not rolling back (shipit watch changes nothing without --rollback): the service runs {}; to roll back: {}",
                 short(arn),
                 self.rollback_command(attached.previous.as_deref())
             ));
+            let outcome = outcome.with_logs(logs.await);
             return Ok(self.finish(outcome, Conclusion::Failed(None)));
         }
         let target = match &attached.previous {
@@ -355,6 +377,7 @@ impl Attachment<'_> {
                     short(arn),
                     self.rollback_command(None)
                 ));
+                let outcome = outcome.with_logs(logs.await);
                 return Ok(self.finish(outcome, Conclusion::Failed(None)));
             }
             Err(err) => {
@@ -363,6 +386,7 @@ impl Attachment<'_> {
                     err.message(),
                     self.rollback_command(None)
                 ));
+                let outcome = outcome.with_logs(logs.await);
                 return Ok(self.finish(outcome, Conclusion::Failed(None)));
             }
         };
@@ -375,19 +399,21 @@ impl Attachment<'_> {
             health_checked: self.health_checked(&target).await,
             ..Move::default()
         };
-        let rolled = self
-            .rollout
-            .roll_back(&mv, reason, signals, &mut self.timings)
-            .await
-            .unwrap_or_else(|err| {
-                rollback_outcome(&target, false, err.message().to_string(), None)
-            });
+        // The logs are read while the rollback runs: they never delay it.
+        let (rolled, logs) = tokio::join!(
+            self.rollout
+                .roll_back(&mv, reason, signals, &mut self.timings),
+            logs
+        );
+        let rolled = rolled.unwrap_or_else(|err| {
+            rollback_outcome(&target, false, err.message().to_string(), None)
+        });
         let conclusion = if rolled.healthy {
             Conclusion::RolledBack(RollbackCause::DeployFailed)
         } else {
             Conclusion::NeedsHuman(rolled.interrupted)
         };
-        let mut outcome = outcome;
+        let mut outcome = outcome.with_logs(logs);
         outcome.rollback = Some(rolled);
         Ok(self.finish(outcome, conclusion))
     }
@@ -475,6 +501,28 @@ impl Attachment<'_> {
         });
     }
 
+    fn failed_verdict(&self, reason: &str, failure: Option<Box<FailureReport>>) {
+        self.report.emit(&Event::Verdict {
+            healthy: false,
+            reason: reason.to_string(),
+            failure,
+        });
+    }
+
+    /// The failed containers' last log lines (see [`failure_logs`]).
+    fn logs(
+        &self,
+        failure: Option<&FailureReport>,
+    ) -> impl std::future::Future<Output = Vec<ContainerLog>> + Send + 'a {
+        failure_logs(
+            self.deps.logs,
+            self.report,
+            &self.task_definition,
+            failure,
+            self.settings.watch.log_lines,
+        )
+    }
+
     fn warn(&self, message: String) {
         self.report.emit(&Event::Warning { message });
     }
@@ -504,6 +552,7 @@ fn rollback_outcome(
         healthy,
         reason,
         by: RolledBackBy::Shipit,
+        failure: None,
         interrupted,
     }
 }

@@ -88,6 +88,9 @@ pub enum Event {
     RollbackFinished {
         healthy: bool,
         reason: String,
+        /// Why the revision rolled back to is not healthy either, when a poll saw it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        failure: Option<Box<crate::failure::FailureReport>>,
     },
     /// The run ended with an error (before or instead of a verdict). Line and
     /// terminal output print it as `error:`/`Caused by:`/`hint:` text.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::{Event, Outcome, Reporter};
+use crate::failure::FailureReport;
 
 pub struct GithubActions {
     summary: Option<PathBuf>,
@@ -131,15 +132,36 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
     }
     md.push('\n');
     if let Some(failure) = &outcome.failure {
-        md.push_str(&format!(
-            "**Why:** {} — {}\n\n**Fix:** {}\n\n<details><summary>failure report</summary>\n\n```\n{}\n```\n\n</details>\n\n",
-            failure.cause.title(),
-            failure.summary.replace('|', "\\|"),
-            failure.hint,
-            crate::failure::lines(failure).join("\n").replace("```", "'''"),
-        ));
+        md.push_str(&failure_section("", failure));
+    }
+    // The revision rolled back to failed too (`shipit rollback` puts it in `failure`).
+    if let Some(failure) = outcome
+        .rollback
+        .as_ref()
+        .and_then(|r| r.failure.as_deref())
+        .filter(|f| outcome.failure.as_deref() != Some(*f))
+    {
+        md.push_str(&failure_section("rollback: ", failure));
     }
     md
+}
+
+fn failure_section(label: &str, failure: &FailureReport) -> String {
+    format!(
+        "**{label}Why:** {} — {}\n\n**Fix:** {}\n\n<details><summary>{label}failure report</summary>\n\n```\n{}\n```\n\n</details>\n\n",
+        failure.cause.title(),
+        failure.summary.replace('|', "\\|"),
+        failure.hint,
+        crate::failure::lines(failure).join("\n").replace("```", "'''"),
+    )
+}
+
+/// The `::error::` annotation's cause and hint.
+fn why(failure: &Option<Box<FailureReport>>) -> String {
+    failure
+        .as_ref()
+        .map(|f| format!(" — {}: {} (hint: {})", f.cause.title(), f.summary, f.hint))
+        .unwrap_or_default()
 }
 
 fn escape(text: &str) -> String {
@@ -163,23 +185,20 @@ impl Reporter for GithubActions {
                 failure,
             } => {
                 self.end_group();
-                let why = failure
-                    .as_ref()
-                    .map(|f| format!(" — {}: {} (hint: {})", f.cause.title(), f.summary, f.hint))
-                    .unwrap_or_default();
                 self.command(&format!(
                     "::error title=shipit deploy failed::{}",
-                    escape(&format!("{reason}{why}"))
+                    escape(&format!("{reason}{}", why(failure)))
                 ));
             }
             Event::RollbackFinished {
                 healthy: false,
                 reason,
+                failure,
             } => {
                 self.end_group();
                 self.command(&format!(
                     "::error title=shipit rollback failed::{}",
-                    escape(reason)
+                    escape(&format!("{reason}{}", why(failure)))
                 ));
             }
             Event::Warning { message } => self.command(&format!("::warning::{}", escape(message))),

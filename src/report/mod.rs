@@ -170,11 +170,20 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
         Event::RollbackFinished {
             healthy: true,
             reason,
+            ..
         } => format!("rollback healthy — {reason}"),
         Event::RollbackFinished {
             healthy: false,
             reason,
-        } => format!("rollback FAILED — {reason}"),
+            failure,
+        } => {
+            let mut text = format!("rollback FAILED — {reason}");
+            for line in failure.iter().flat_map(|f| crate::failure::lines(f)) {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            text
+        }
         _ => return None,
     })
 }

@@ -68,6 +68,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
         Event::RollbackFinished {
             healthy: true,
             reason: "1/1 new tasks running on web:7, healthy in 1 target group(s)".into(),
+            failure: None,
         },
         Event::Result(Box::new(Outcome {
             command: "deploy".into(),
@@ -85,6 +86,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 healthy: true,
                 reason: "healthy".into(),
                 by: crate::outcome::RolledBackBy::Shipit,
+                failure: None,
                 interrupted: None,
             }),
             failure: None,

@@ -55,6 +55,7 @@ pub struct Aws {
     pub ecr: aws_sdk_ecr::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Aws {
@@ -65,6 +66,7 @@ impl Aws {
             ecr: aws_sdk_ecr::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
         }
     }
 }
