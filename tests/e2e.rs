@@ -264,7 +264,8 @@ async fn a_container_that_exits_fails_with_its_exit_code_and_is_rolled_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_and_is_rolled_back() {
+async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_named_in_the_report_and_is_rolled_back(
+) {
     let s = Scenario::new("e2e-pull", vec![]).await;
     let app = app_dir();
     assert_eq!(
@@ -288,34 +289,18 @@ async fn an_image_that_cannot_be_pulled_fails_with_the_pull_error_and_is_rolled_
     });
     std::fs::write(&file, body.to_string()).unwrap();
     let missing = format!("{}:no-such-tag", s.repository_uri);
-    let dir = app.path().to_str().unwrap();
-    let bad = shipit(
-        &[
-            "deploy",
-            "-C",
-            dir,
-            "--sha",
-            GOOD_SHA,
-            "--repository",
-            &s.repository,
-            "--cluster",
-            &s.cluster,
-            "--service",
-            &s.service,
-            "--task-definition",
-            "taskdef.json",
-            "--container",
-            "app",
-            "--poll-interval",
-            "2s",
-            "--timeout",
-            "4m",
-        ],
-        &[("APP_IMAGE", "placeholder"), ("MISSING_IMAGE", &missing)],
-    );
+    let bad = deploy_json(&s, app.path(), &[], &[("MISSING_IMAGE", &missing)]);
     assert_eq!(bad.code, 1, "{}", bad.stderr);
     assert!(bad.stderr.contains("image pull failed"), "{}", bad.stderr);
     assert!(bad.stderr.contains("no-such-tag"), "{}", bad.stderr);
+    // The failure report classifies it and names the image it is about.
+    let failure = result_json(&bad)["failure"].clone();
+    assert_eq!(failure["cause"], "image_not_found", "{failure:#}");
+    assert_eq!(
+        failure["summary"],
+        format!("the image `{missing}` is not in the registry"),
+        "{failure:#}"
+    );
     assert_eq!(s.service_task_definition().await, deployed);
 }
 
@@ -339,38 +324,22 @@ fn awslogs_task_definition(s: &Scenario, app: &std::path::Path, group: &str) {
     std::fs::write(app.join("taskdef.json"), body.to_string()).unwrap();
 }
 
-/// `deploy` with the scenario's service and `taskdef.json`, the JSON result on stdout.
+/// `deploy` with the scenario's service and `taskdef.json` (container `app`),
+/// the JSON result on stdout.
 fn deploy_json(s: &Scenario, app: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
-    let dir = app.to_str().unwrap();
-    let mut args = vec![
-        "deploy",
-        "-C",
-        dir,
-        "--sha",
-        GOOD_SHA,
-        "--repository",
-        &s.repository,
-        "--cluster",
-        &s.cluster,
-        "--service",
-        &s.service,
-        "--task-definition",
-        "taskdef.json",
-        "--container",
-        "app",
-        "--poll-interval",
-        "2s",
-        "--timeout",
-        "4m",
-        "--rollback-timeout",
-        "4m",
-        "--output",
-        "json",
-    ];
+    let file = ["--task-definition", "taskdef.json", "--container", "app"];
+    let mut args = json_output(s.deploy_args(app.to_str().unwrap(), GOOD_SHA, &file));
     args.extend_from_slice(extra);
     let mut env = env.to_vec();
     env.push(("APP_IMAGE", "placeholder"));
     shipit(&args, &env)
+}
+
+/// `--output` may be given once: the JSON result instead of lines.
+fn json_output(mut args: Vec<&str>) -> Vec<&str> {
+    let at = args.iter().position(|a| *a == "lines").unwrap();
+    args[at] = "json";
+    args
 }
 
 fn result_json(run: &Run) -> serde_json::Value {
@@ -471,7 +440,7 @@ async fn the_failure_report_of_a_404_health_check_names_the_path_and_the_matcher
     let good = s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"]);
     assert_eq!(good.code, 0, "{}", good.stderr);
 
-    let mut args = s.deploy_args(
+    let args = json_output(s.deploy_args(
         app.path().to_str().unwrap(),
         GOOD_SHA,
         &[
@@ -480,10 +449,7 @@ async fn the_failure_report_of_a_404_health_check_names_the_path_and_the_matcher
             "--unhealthy-grace",
             "10s",
         ],
-    );
-    // `--output` may be given once: the JSON result instead of lines.
-    let at = args.iter().position(|a| *a == "lines").unwrap();
-    args[at] = "json";
+    ));
     let bad = shipit(&args, &[]);
     assert_eq!(bad.code, 1, "{}", bad.stderr);
     let failure = result_json(&bad)["failure"].clone();
@@ -498,36 +464,6 @@ async fn the_failure_report_of_a_404_health_check_names_the_path_and_the_matcher
         failure["summary"].as_str().unwrap().contains("`/health`"),
         "{failure:#}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_failure_report_of_an_unpullable_image_classifies_it_and_names_the_tag() {
-    let s = Scenario::new("e2e-report-pull", vec![]).await;
-    let app = app_dir();
-    let good = s.deploy(app.path(), GOOD_SHA, &["--desired-count", "1"]);
-    assert_eq!(good.code, 0, "{}", good.stderr);
-
-    let body = serde_json::json!({
-        "family": s.service,
-        "networkMode": "awsvpc",
-        "requiresCompatibilities": ["FARGATE"],
-        "cpu": "256", "memory": "512",
-        "containerDefinitions": [
-            {"name": "app", "image": "${APP_IMAGE}", "essential": true, "portMappings": [{"containerPort": 8080}]},
-            {"name": "proxy", "image": "${MISSING_IMAGE}", "essential": true}
-        ]
-    });
-    std::fs::write(app.path().join("taskdef.json"), body.to_string()).unwrap();
-    let missing = format!("{}:no-such-tag", s.repository_uri);
-    let bad = deploy_json(&s, app.path(), &[], &[("MISSING_IMAGE", &missing)]);
-    assert_eq!(bad.code, 1, "{}", bad.stderr);
-    let failure = result_json(&bad)["failure"].clone();
-    assert_eq!(failure["cause"], "image_not_found", "{failure:#}");
-    assert!(
-        failure["summary"].as_str().unwrap().contains("no-such-tag"),
-        "the tag is named: {failure:#}"
-    );
-    assert!(failure["hint"].as_str().unwrap().len() > 10, "{failure:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

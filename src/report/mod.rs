@@ -154,15 +154,7 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
             healthy: false,
             reason,
             failure,
-        } => {
-            let mut text = format!("verdict: FAILED — {reason}");
-            // The report is kept with -q: it is the why of the verdict.
-            for line in failure.iter().flat_map(|f| crate::failure::lines(f)) {
-                text.push('\n');
-                text.push_str(&line);
-            }
-            text
-        }
+        } => with_report(format!("verdict: FAILED — {reason}"), failure),
         Event::FailureLogs { logs } if !logs.is_empty() => {
             crate::failure::log_lines(logs).join("\n")
         }
@@ -176,16 +168,20 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
             healthy: false,
             reason,
             failure,
-        } => {
-            let mut text = format!("rollback FAILED — {reason}");
-            for line in failure.iter().flat_map(|f| crate::failure::lines(f)) {
-                text.push('\n');
-                text.push_str(&line);
-            }
-            text
-        }
+        } => with_report(format!("rollback FAILED — {reason}"), failure),
         _ => return None,
     })
+}
+
+/// A failed verdict's line and, below it, its failure report: kept with -q,
+/// it is the why of the verdict.
+fn with_report(line: String, failure: &Option<Box<crate::failure::FailureReport>>) -> String {
+    let mut text = line;
+    for line in failure.iter().flat_map(|f| crate::failure::lines(f)) {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
 }
 
 pub use crate::arn::short as short_arn;
