@@ -2894,6 +2894,18 @@ async fn issue_11_an_app_that_prints_an_error_and_exits_3_shows_the_exit_and_tha
     );
     assert_eq!(call.field("limit"), "20");
     assert_eq!(updates(&aws), ["web:8", "web:7"], "{}", run.story(&aws));
+    // The rollback starts before the logs are read: never delayed by them.
+    let at = |kind: &str| {
+        run.stderr
+            .lines()
+            .position(|l| l.contains(&format!("\"type\":\"{kind}\"")))
+    };
+    let (started, logs) = (at("rollback_started"), at("failure_logs"));
+    assert!(
+        started.is_some() && logs.is_some() && started < logs,
+        "rollback_started at {started:?}, failure_logs at {logs:?}: {}",
+        run.story(&aws)
+    );
 }
 
 #[tokio::test]
