@@ -3051,3 +3051,53 @@ async fn issue_11_a_rollback_that_fails_too_gets_a_report_of_its_own() {
         "{back}"
     );
 }
+
+/// Real ECS writes service events (the emulator does not): the report keeps
+/// those since the update, newest first, and leaves out older ones.
+#[tokio::test]
+async fn issue_11_the_report_shows_the_service_events_since_the_update() {
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    let events = json!([
+        {"id": "e2", "createdAt": now() + 1.0,
+         "message": "(service web) has started 1 tasks: (task 8ff34785799e5cbd687835955579c9a1)."},
+        {"id": "e1", "createdAt": now() - 7_200.0,
+         "message": "(service web) has reached a steady state."}
+    ]);
+    aws.after_update_to(
+        NEW,
+        vec![Frame::new(
+            rolling(
+                base.clone(),
+                NEW,
+                vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+            )
+            .set("/events", events),
+        )
+        .task(old_task())
+        .task(crashed_with_exit_3())
+        .targets(TG, vec![target(OLD_IP, PORT, "healthy")])],
+    );
+    aws.after_update_to(
+        OLD,
+        healthy_return(
+            base,
+            DeploymentDoc::new(NEW_DEP, "ACTIVE", NEW, "IN_PROGRESS").counts(1, 0, 1),
+        ),
+    );
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "rolled_back"),
+        "{}",
+        run.story(&aws)
+    );
+    let shown: Vec<&str> = run.result["failure"]["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].contains("has started 1 tasks"), "{shown:?}");
+}
