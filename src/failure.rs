@@ -43,6 +43,10 @@ pub enum Cause {
     HealthCheckPath,
     /// The health check does not reach the app on its port.
     HealthCheckPort,
+    /// The load balancer's health check failed, and neither a target's reason
+    /// nor anything else says how (ECS's "failed ELB health checks" stop,
+    /// `Elb.InternalError`).
+    HealthCheckFailed,
     /// An essential container exited.
     ContainerExited,
     /// A container health check stayed UNHEALTHY.
@@ -67,6 +71,7 @@ impl Cause {
             Cause::HealthCheckPort => "health check does not reach the app",
             Cause::ContainerExited => "container exited",
             Cause::ContainerUnhealthy => "container health check failing",
+            Cause::HealthCheckFailed => "load balancer health check failing",
             Cause::TaskFailedToStart => "task failed to start",
             Cause::Unknown => "cause not recognised",
         }
@@ -244,7 +249,10 @@ pub fn exit_meaning(code: i32) -> Option<&'static str> {
         126 => "the command cannot be executed (permissions or not a binary)",
         127 => "command not found (check the image's entrypoint and the task's command)",
         134 => "aborted (SIGABRT)",
-        137 => "killed (SIGKILL) — often out of memory",
+        // Also what a container gets that ignores SIGTERM for `stopTimeout` (30 s).
+        137 => {
+            "killed (SIGKILL): out of memory, or it did not stop within stopTimeout after SIGTERM"
+        }
         139 => "segmentation fault (SIGSEGV)",
         143 => "terminated (SIGTERM)",
         _ => return None,
@@ -279,6 +287,12 @@ pub fn report(ev: &Evidence) -> FailureReport {
         .iter()
         .copied()
         .filter(|t| t.is_leaving() && (t.stopped_reason.is_some() || t.stop_code.is_some()))
+        // Scale-in, draining, maintenance, Spot, and a person's StopTask are
+        // not why a revision fails (the rollback's own stops among them).
+        .filter(|t| {
+            !crate::watch::verdict::tasks::is_infrastructure_stop(t)
+                && t.stop_code != Some(crate::ecs::StopCode::UserInitiated)
+        })
         .collect();
     let more = failing.len().saturating_sub(MAX_TASKS);
     let (stops, more_stops) = stops(ev, &failing[..failing.len().min(MAX_TASKS)]);
@@ -394,10 +408,13 @@ fn target_problems(ev: &Evidence, ours: &[&Task]) -> Vec<TargetProblem> {
             .collect();
         let info = ev.groups.iter().find(|g| &g.arn == group);
         for target in targets {
+            // `initial` always carries a reason (Elb.RegistrationInProgress,
+            // Elb.InitialHealthChecking): not a problem yet.
+            // https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html
             let bad = matches!(
                 target.state,
                 TargetState::Unhealthy | TargetState::UnhealthyDraining
-            ) || (target.reason.is_some() && target.state == TargetState::Initial);
+            );
             let port = target.port.unwrap_or_default();
             let is_ours = our_ids
                 .iter()
@@ -447,7 +464,9 @@ pub fn health_check_words(info: &TargetGroupInfo) -> String {
     // (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_Matcher.html).
     match &info.matcher {
         Some(matcher) => line.push_str(&format!(", expects {matcher}")),
-        None if words[0].starts_with("HTTP") => line.push_str(", expects 200 (the default)"),
+        None if words[0].starts_with("HTTP") => {
+            line.push_str(", expects 200 (ALB's default; an NLB's is 200-399)")
+        }
         None => {}
     }
     line.push_str(&format!(
@@ -548,10 +567,18 @@ fn classify(
     if let Some((stop, text)) = pull {
         let image = image_of(td, stop, text).unwrap_or_else(|| "the image".into());
         return if is_denied(text) {
-            let action = denied_action(text).unwrap_or("ecr:GetAuthorizationToken");
+            // A 403 on the manifest names no action: usually ecr:BatchGetImage
+            // or a repository policy, not the auth token.
+            let lacks = denied_action(text).map_or_else(
+                || {
+                    "access denied (403): check ecr:BatchGetImage and the repository policy"
+                        .to_string()
+                },
+                |action| format!("it lacks {action}"),
+            );
             (
                 Cause::ImagePullDenied,
-                format!("the task execution role may not pull `{image}`: it lacks {action}"),
+                format!("the task execution role may not pull `{image}`: {lacks}"),
                 "attach AmazonECSTaskExecutionRolePolicy (ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer) to the task definition's executionRoleArn".into(),
             )
         } else if is_network(text) {
@@ -651,20 +678,39 @@ fn classify(
             }
         }
     }
-    // 5. The load balancer's health check.
+    // 5. The load balancer's health check: a target's reason, else ECS's
+    // "Task failed ELB health checks in (target-group …)" stop (its exit
+    // code is only the SIGTERM/SIGKILL of the stop, not the cause).
     if let Some(found) = health_check(ev, targets) {
         return found;
     }
-    // 6. An essential container exited.
-    let exited = stops
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .find(|c| c.exit_code.is_some_and(|e| e != 0) || c.exit_code == Some(0));
+    if let Some(stop) = stops.iter().find(|s| {
+        s.stopped_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("failed ELB health checks"))
+    }) {
+        let check = ev
+            .groups
+            .first()
+            .map(|g| format!(" ({})", health_check_words(g)))
+            .unwrap_or_default();
+        return (
+            Cause::HealthCheckFailed,
+            format!(
+                "ECS stopped the task: {}{check}",
+                stop.stopped_reason.as_deref().unwrap_or_default()
+            ),
+            "check that the app answers the target group's health check path on its port within the timeout; give it a healthCheckGracePeriodSeconds if it starts slowly".into(),
+        );
+    }
+    // 6. An essential container exited: a code of its own first, before the
+    // 0/143/137 of a container that was stopped.
+    let exits = || stops.iter().flat_map(|s| s.containers.iter());
+    let exited = exits()
+        .find(|c| c.exit_code.is_some_and(|e| ![0, 137, 143].contains(&e)))
+        .or_else(|| exits().find(|c| c.exit_code.is_some()));
     if let Some(c) = exited {
         let code = c.exit_code.unwrap_or_default();
-        if code == 137 && c.memory_mib.is_some() {
-            return out_of_memory(c);
-        }
         let meaning = c
             .meaning
             .as_deref()
@@ -762,7 +808,12 @@ fn health_check(ev: &Evidence, targets: &[TargetProblem]) -> Option<(Cause, Stri
                 format!("serve {matcher} on `{path}` in the app, or set the target group's health check path (and matcher) to one the app answers"),
             ))
         }
-        "Target.Timeout" | "Target.FailedHealthChecks" | "Elb.InternalError" => {
+        "Elb.InternalError" => Some((
+            Cause::HealthCheckFailed,
+            format!("the load balancer's health check of `{path}` failed inside ELB (Elb.InternalError)"),
+            "an ELB-side error, not the app's: retry the deploy; if it persists, open an AWS support case".into(),
+        )),
+        "Target.Timeout" | "Target.FailedHealthChecks" => {
             let port = container_port
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "its port".into());
@@ -790,24 +841,19 @@ fn health_check(ev: &Evidence, targets: &[TargetProblem]) -> Option<(Cause, Stri
                 .description
                 .clone()
                 .unwrap_or_else(|| reason.to_string());
+            // A TCP check has no path.
+            let of = info
+                .and_then(|i| i.health_check_path.as_deref())
+                .map(|p| format!(" of `{p}`"))
+                .unwrap_or_default();
             Some((
                 Cause::HealthCheckPort,
-                format!("the health check of `{path}` on port {port} gets no answer ({what})"),
+                format!("the health check{of} on port {port} gets no answer ({what})"),
                 format!("make the app listen on 0.0.0.0:{port} (not 127.0.0.1, not another port), and let the load balancer's security group reach the task on {port}"),
             ))
         }
-        _ => Some((
-            Cause::Unknown,
-            format!(
-                "target unhealthy: {reason}{}",
-                problem
-                    .description
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            ),
-            "see the target health reason codes in the ELB documentation".into(),
-        )),
+        // Another reason: the stops (or the report's target list) say more.
+        _ => None,
     }
 }
 
@@ -832,7 +878,7 @@ pub fn log_lines(logs: &[ContainerLog]) -> Vec<String> {
                 log.container, log.task
             )),
             None if log.lines.is_empty() => out.push(format!(
-                "  logs of {} in task {}: the stream is empty",
+                "  logs of {} in task {}: no lines returned",
                 log.container, log.task
             )),
             None => {
@@ -1083,12 +1129,61 @@ mod tests {
         );
     }
 
+    /// The replacement's target is still `initial` (ELB always gives a reason
+    /// there) while the crashed task's exit code is the cause.
+    #[test]
+    fn a_target_still_in_initial_beside_a_crash_is_no_problem_the_exit_code_is_the_cause() {
+        let mut case = Case::tasks(vec![
+            stopped(
+                "t1",
+                "Essential container in task exited",
+                StopCode::EssentialContainerExited,
+                vec![container(Some(3), None)],
+            ),
+            running("t2", "10.0.1.7"),
+        ]);
+        case.targets = vec![TargetHealth {
+            id: "10.0.1.7".into(),
+            port: Some(8080),
+            state: TargetState::Initial,
+            reason: Some("Elb.InitialHealthChecking".into()),
+            description: Some("Initial health checks in progress".into()),
+        }];
+        let report = case.run();
+        assert_eq!(report.cause, Cause::ContainerExited, "{report:?}");
+        assert!(report.targets.is_empty(), "{report:?}");
+    }
+
+    /// A 403 on the manifest names no action: the report does not guess the
+    /// auth token permission.
+    #[test]
+    fn a_denied_pull_without_a_named_action_does_not_blame_the_auth_token() {
+        let text = format!("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {IMAGE}: unexpected status from HEAD request: 403 Forbidden");
+        let report = stopped_with(
+            &text,
+            StopCode::TaskFailedToStart,
+            container(None, Some(&text)),
+        )
+        .run();
+        assert_eq!(report.cause, Cause::ImagePullDenied);
+        assert!(
+            report.summary.contains("access denied (403)"),
+            "{}",
+            report.summary
+        );
+        assert!(
+            !report.summary.contains("GetAuthorizationToken"),
+            "{}",
+            report.summary
+        );
+    }
+
     #[test]
     fn a_health_check_without_a_matcher_in_the_answer_expects_elbs_default_200() {
         let mut info = group("/health", "traffic-port", "200");
         info.matcher = None;
         assert!(health_check_words(&info)
-            .contains("/health on traffic-port, expects 200 (the default)"));
+            .contains("/health on traffic-port, expects 200 (ALB's default; an NLB's is 200-399)"));
         info.health_check_protocol = Some("TCP".into());
         info.health_check_path = None;
         assert!(!health_check_words(&info).contains("expects"));
@@ -1164,14 +1259,26 @@ mod tests {
                 "limit 512 MiB",
             ),
             (
-                "137",
+                // 137 alone is SIGKILL: out of memory, or SIGTERM ignored for
+                // stopTimeout; only ECS's OutOfMemoryError says which.
+                "137 without OutOfMemoryError",
                 stopped_with(
                     "Essential container in task exited",
                     exited.clone(),
                     container(Some(137), None),
                 ),
-                Cause::OutOfMemory,
-                "too much memory",
+                Cause::ContainerExited,
+                "did not stop within stopTimeout",
+            ),
+            (
+                "ELB health check stop",
+                stopped_with(
+                    "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067)",
+                    StopCode::ServiceSchedulerInitiated,
+                    container(Some(143), None),
+                ),
+                Cause::HealthCheckFailed,
+                "HTTP /health on traffic-port, expects 200",
             ),
             (
                 "exit 3",
@@ -1317,7 +1424,7 @@ mod tests {
     fn well_known_exit_codes_have_a_meaning() {
         assert_eq!(
             exit_meaning(137),
-            Some("killed (SIGKILL) — often out of memory")
+            Some("killed (SIGKILL): out of memory, or it did not stop within stopTimeout after SIGTERM")
         );
         assert_eq!(exit_meaning(139), Some("segmentation fault (SIGSEGV)"));
         assert_eq!(exit_meaning(1), Some("application error"));

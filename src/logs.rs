@@ -80,6 +80,28 @@ pub fn source(
     })
 }
 
+/// The most events one GetLogEvents call returns
+/// (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html).
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Why a stream's lines cannot be shown, in words, from the error's code:
+/// a missing permission names the one needed; a missing group or stream is
+/// not a permission problem (the container wrote nothing there, or the
+/// group is gone).
+pub fn unreadable(code: Option<&str>, message: &str, group: &str) -> String {
+    let denied = code.is_some_and(|c| c.starts_with("AccessDenied"))
+        || message.contains("not authorized to perform");
+    match code {
+        _ if denied => {
+            format!("cannot be read ({message}); shipit needs logs:GetLogEvents on {group}")
+        }
+        Some("ResourceNotFoundException") => format!(
+            "not in CloudWatch Logs ({message}): the group {group} or the task's stream does not exist (the container wrote no line, or the group was deleted)"
+        ),
+        _ => format!("cannot be read ({message})"),
+    }
+}
+
 /// CloudWatch Logs through the SDK (awsJson 1.1).
 pub struct CloudWatchLogs {
     config: aws_config::SdkConfig,
@@ -113,7 +135,8 @@ impl ContainerLogs for CloudWatchLogs {
             .log_group_name(&source.group)
             .log_stream_name(&source.stream)
             .start_from_head(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            // GetLogEvents takes at most 10,000 events a call.
+            .limit(i32::try_from(limit.min(MAX_LIMIT)).unwrap_or(10_000))
             .send()
             .await
             .map_err(|err| {
@@ -158,6 +181,35 @@ mod tests {
                 stream: "ecs/app/8ff34785799e5cbd687835955579c9a1".into(),
             })
         );
+    }
+
+    #[test]
+    fn an_unreadable_stream_says_whether_a_permission_or_the_stream_is_missing() {
+        let denied = unreadable(
+            Some("AccessDeniedException"),
+            "User: arn:aws:sts::123456789012:assumed-role/ci/1 is not authorized to perform: logs:GetLogEvents",
+            "/ecs/web",
+        );
+        assert!(
+            denied.ends_with("shipit needs logs:GetLogEvents on /ecs/web"),
+            "{denied}"
+        );
+        let missing = unreadable(
+            Some("ResourceNotFoundException"),
+            "The specified log group does not exist.",
+            "/ecs/web",
+        );
+        assert!(
+            missing.contains("The specified log group does not exist."),
+            "{missing}"
+        );
+        assert!(
+            missing.contains("/ecs/web or the task's stream does not exist"),
+            "{missing}"
+        );
+        assert!(!missing.contains("needs logs:GetLogEvents"), "{missing}");
+        let other = unreadable(Some("ThrottlingException"), "Rate exceeded", "/ecs/web");
+        assert_eq!(other, "cannot be read (Rate exceeded)");
     }
 
     #[test]

@@ -298,11 +298,7 @@ pub fn failure_logs<'a>(
                     Err(err) => ContainerLog::note(
                         &task,
                         &container,
-                        format!(
-                            "cannot be read ({}); shipit needs logs:GetLogEvents on {}",
-                            err.message(),
-                            source.group
-                        ),
+                        logs::unreadable(err.aws_code(), err.message(), &source.group),
                     ),
                 },
             };

@@ -4,7 +4,7 @@
 
 use crate::arn::short;
 use crate::ecs::{LoadBalancerRef, Service, StopCode, Task, TaskStatus};
-use crate::elb::TargetHealth;
+use crate::elb::{TargetGroupInfo, TargetHealth};
 use crate::error::{Error, Result};
 use crate::failure::{self, FailureReport};
 use crate::settings::ServiceSettings;
@@ -29,16 +29,11 @@ pub fn last_failed_revision(tasks: &[Task]) -> Option<&str> {
     tasks
         .iter()
         .filter(|t| t.last_status == TaskStatus::Stopped)
+        // The scheduler's own stops count when they are the revision's fault
+        // ("Task failed ELB health checks"), not when it scales or drains.
         .filter(|t| {
-            !matches!(
-                t.stop_code,
-                Some(
-                    StopCode::ServiceSchedulerInitiated
-                        | StopCode::UserInitiated
-                        | StopCode::SpotInterruption
-                        | StopCode::TerminationNotice
-                )
-            )
+            !crate::watch::verdict::tasks::is_infrastructure_stop(t)
+                && t.stop_code != Some(StopCode::UserInitiated)
         })
         .filter(|t| t.stopped_reason.is_some() || t.stop_code.is_some())
         .max_by(|a, b| {
@@ -57,6 +52,7 @@ fn failure_of(
     svc: &Service,
     tasks: &[Task],
     targets: &[(LoadBalancerRef, Vec<TargetHealth>)],
+    groups: &[TargetGroupInfo],
 ) -> FailureReport {
     let targets: Vec<(String, Vec<TargetHealth>)> = targets
         .iter()
@@ -71,7 +67,7 @@ fn failure_of(
         tasks,
         ours: None,
         targets: &targets,
-        groups: &[],
+        groups,
     })
 }
 
@@ -104,9 +100,17 @@ pub async fn gather(service: &ServiceSettings, deps: &Deps<'_>) -> Result<Snapsh
             .await
             .map(|doc| doc.json)
             .unwrap_or(serde_json::Value::Null);
+        // The health checks in words (path, matcher); a group that cannot be
+        // read is left out, the report says less.
+        let mut groups = Vec::new();
+        for (lb, _) in &targets {
+            if let Ok(Some(info)) = deps.elb.target_group(&lb.target_group_arn).await {
+                groups.push(info);
+            }
+        }
         failure = Some((
             revision.to_string(),
-            failure_of(revision, &td, &svc, &tasks, &targets),
+            failure_of(revision, &td, &svc, &tasks, &targets, &groups),
         ));
     }
     Ok(Snapshot {
@@ -306,6 +310,7 @@ mod tests {
             &snapshot.service,
             &snapshot.tasks,
             &snapshot.targets,
+            &[],
         );
         let snapshot = Snapshot {
             failure: Some((revision, report)),

@@ -2931,7 +2931,7 @@ async fn issue_11_logs_that_cannot_be_read_still_give_the_verdict_and_say_why() 
         .to_string();
     assert!(
         note.contains("The specified log group does not exist")
-            && note.contains("logs:GetLogEvents"),
+            && note.contains("the group /ecs/web or the task's stream does not exist"),
         "{note}"
     );
     assert_eq!(run.result["failure"]["cause"], "container_exited");
@@ -3100,4 +3100,81 @@ async fn issue_11_the_report_shows_the_service_events_since_the_update() {
         .unwrap_or_default();
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert!(shown[0].contains("has started 1 tasks"), "{shown:?}");
+}
+
+/// ListTasks keeps stopped tasks for about an hour: a crash of revision 8
+/// from before `shipit watch` attached is history, not this rollout's
+/// failure. The service (COMPLETED, its task healthy) is `deployed`.
+#[tokio::test]
+async fn issue_10_watch_ignores_a_crash_from_before_it_attached() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let done = rolling(service_on_old(), NEW, vec![new_primary("COMPLETED", 1)]);
+    let earlier = now() - 1_800.0;
+    let old_crash = TaskDoc::running(&task(81), NEW, NEW_DEP, CONTAINER, "10.0.2.81")
+        .started_at(earlier - 60.0)
+        .stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        )
+        .container_exit(Some(3), None)
+        .set("/stoppingAt", json!(earlier - 2.0))
+        .set("/executionStoppedAt", json!(earlier - 1.0))
+        .set("/stoppedAt", json!(earlier));
+    aws.before(vec![Frame::new(done)
+        .task(new_task(8, NEW_IP).started_at(now() - 600.0))
+        .task(old_crash)
+        .targets(TG, vec![target(NEW_IP, PORT, "healthy")])]);
+
+    let mut args = vec!["watch"];
+    args.extend(settle());
+    let run = shipit(&aws, &args, &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "{}",
+        run.story(&aws)
+    );
+}
+
+/// ECS replaces a task it stops for Fargate maintenance
+/// (`ServiceSchedulerInitiated`): during a rollout that is not the revision's
+/// fault; the replacement turns healthy and the deploy is `deployed`.
+#[tokio::test]
+async fn issue_10_a_fargate_maintenance_stop_during_the_rollout_is_not_a_failure() {
+    let base = service_on_old();
+    let aws = world(base.clone(), old_task_definition()).await;
+    let starting = rolling(
+        base.clone(),
+        NEW,
+        vec![new_primary("IN_PROGRESS", 0), old_active(1)],
+    );
+    let done = rolling(base, NEW, vec![new_primary("COMPLETED", 1)]);
+    let maintained = new_task(8, NEW_IP).stopped(
+        "ServiceSchedulerInitiated",
+        "Task stopped because ECS is performing maintenance on the underlying infrastructure hosting the task",
+    );
+    aws.after_update_to(
+        NEW,
+        vec![
+            Frame::new(starting.clone())
+                .task(old_task())
+                .task(maintained.clone())
+                .targets(TG, vec![target(OLD_IP, PORT, "healthy")]),
+            Frame::new(done)
+                .task(maintained)
+                .task(new_task(9, "10.0.2.9"))
+                .targets(TG, vec![target("10.0.2.9", PORT, "healthy")]),
+        ],
+    );
+
+    let run = deploy(&aws, &settle()).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
 }

@@ -23,7 +23,7 @@ mod deployment;
 mod health;
 mod settle;
 mod targets;
-mod tasks;
+pub(crate) mod tasks;
 
 #[cfg(test)]
 mod cases;

@@ -92,7 +92,7 @@ impl Tracker {
 /// stopped with its failure as the reason ("Essential container in task
 /// exited", "Task failed ELB health checks", …), never with this one.
 /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
-fn is_infrastructure_stop(task: &Task) -> bool {
+pub(crate) fn is_infrastructure_stop(task: &Task) -> bool {
     match &task.stop_code {
         Some(
             StopCode::SpotInterruption
