@@ -123,6 +123,16 @@ pub struct ImageArgs {
     /// Extra tag to push as well (repeatable, or comma-separated in the env var).
     #[arg(long = "tag", env = env::SHIPIT_EXTRA_TAGS, value_delimiter = ',', value_name = "TAG")]
     pub extra_tags: Vec<String>,
+    /// Builder: BuildKit when the engine can run it, else the classic builder [default: auto].
+    #[arg(long, env = env::SHIPIT_BUILDER, value_enum)]
+    pub builder: Option<BuilderArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuilderArg {
+    Auto,
+    Buildkit,
+    Classic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -153,6 +163,9 @@ pub struct PushOnlyArgs {
     /// With --create-repository: make tags immutable.
     #[arg(long, requires = "create_repository")]
     pub immutable_tags: bool,
+    /// Do not reuse the layers of the image in ECR (the one the service runs, else the newest commit tag).
+    #[arg(long, env = env::SHIPIT_NO_CACHE_FROM)]
+    pub no_cache_from: bool,
 }
 
 #[derive(Debug, Args)]

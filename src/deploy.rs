@@ -92,13 +92,14 @@ impl<'a> Deploy<'a> {
             let plan = plan::plan(settings, commit, deps, image).await?;
             plan::warn(&plan, report);
             clock.finish(report, timings);
-            let pushed = pipeline::ensure(
+            let pushed = pipeline::ensure_with_cache(
                 &plan.image,
                 &settings.image,
                 commit,
                 deps.registry,
                 deps.engine,
                 report,
+                &plan.running_images(),
             )
             .await
             .map_err(|err| err.context(not_changed(settings)))?;

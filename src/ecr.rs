@@ -26,6 +26,18 @@ pub struct Repository {
     pub uri: String,
 }
 
+/// A tagged image in a repository, as far as choosing a layer cache needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedImage {
+    pub tags: Vec<String>,
+    /// `imagePushedAt`, seconds since the epoch.
+    pub pushed_at: Option<i64>,
+}
+
+/// At most this many `DescribeImages` pages (1000 images each) are read to
+/// find the newest commit tag.
+const TAGGED_IMAGE_PAGES: usize = 5;
+
 #[derive(Debug, Clone, Default)]
 pub struct RepositoryOptions {
     pub scan_on_push: bool,
@@ -43,6 +55,11 @@ pub trait Registry: Send + Sync {
     /// The digest of `tag` in the repository, if the tag exists.
     async fn image_digest(&self, repository: &str, tag: &str) -> Result<Option<String>>;
     async fn authorization(&self) -> Result<RegistryAuth>;
+    /// The repository's tagged images with when each was pushed (for the
+    /// layer cache). A registry that cannot tell answers with none.
+    async fn tagged_images(&self, _repository: &str) -> Result<Vec<TaggedImage>> {
+        Ok(Vec::new())
+    }
 }
 
 pub struct Ecr {
@@ -164,6 +181,39 @@ impl Registry for Ecr {
         let token = data.authorization_token().unwrap_or_default();
         let endpoint = data.proxy_endpoint().unwrap_or_default();
         parse_authorization(token, endpoint)
+    }
+
+    async fn tagged_images(&self, repository: &str) -> Result<Vec<TaggedImage>> {
+        use aws_sdk_ecr::types::{DescribeImagesFilter, TagStatus};
+        let mut pages = self
+            .client
+            .describe_images()
+            .repository_name(repository)
+            .filter(
+                DescribeImagesFilter::builder()
+                    .tag_status(TagStatus::Tagged)
+                    .build(),
+            )
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        let mut images = Vec::new();
+        for _ in 0..TAGGED_IMAGE_PAGES {
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|err| {
+                sdk_error(
+                    &format!("listing the images of ECR repository `{repository}`"),
+                    err,
+                )
+            })?;
+            images.extend(page.image_details().iter().map(|d| TaggedImage {
+                tags: d.image_tags().to_vec(),
+                pushed_at: d.image_pushed_at().map(|t| t.secs()),
+            }));
+        }
+        Ok(images)
     }
 }
 

@@ -24,6 +24,14 @@ pub const ALL: &[(&str, &str)] = &[
         "`full` or `short` commit SHA as the image tag",
     ),
     (SHIPIT_EXTRA_TAGS, "comma-separated extra tags to push"),
+    (
+        SHIPIT_BUILDER,
+        "`auto` (default), `buildkit` or `classic`: the engine's builder",
+    ),
+    (
+        SHIPIT_NO_CACHE_FROM,
+        "`true`: do not reuse the layers of the image in ECR (same as --no-cache-from)",
+    ),
     (SHIPIT_CLUSTER, "ECS cluster name or ARN"),
     (SHIPIT_SERVICE, "ECS service name or ARN"),
     (
@@ -111,6 +119,8 @@ pub const SHIPIT_CONTEXT: &str = "SHIPIT_CONTEXT";
 pub const SHIPIT_TARGET: &str = "SHIPIT_TARGET";
 pub const SHIPIT_TAG_FORMAT: &str = "SHIPIT_TAG_FORMAT";
 pub const SHIPIT_EXTRA_TAGS: &str = "SHIPIT_EXTRA_TAGS";
+pub const SHIPIT_BUILDER: &str = "SHIPIT_BUILDER";
+pub const SHIPIT_NO_CACHE_FROM: &str = "SHIPIT_NO_CACHE_FROM";
 pub const SHIPIT_CLUSTER: &str = "SHIPIT_CLUSTER";
 pub const SHIPIT_SERVICE: &str = "SHIPIT_SERVICE";
 pub const SHIPIT_CONTAINERS: &str = "SHIPIT_CONTAINERS";

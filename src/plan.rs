@@ -65,6 +65,19 @@ impl DeployPlan {
             .unwrap_or_default()
     }
 
+    /// The images the changed containers run now, for the build's layer
+    /// cache (with whether ECR still has them, as looked up for the rollback).
+    pub fn running_images(&self) -> Vec<crate::image::cache::RunningImage> {
+        self.rollback_images
+            .iter()
+            .filter(|c| self.containers.contains(&c.container))
+            .map(|c| crate::image::cache::RunningImage {
+                image: c.image.clone(),
+                in_ecr: c.found != ImageFound::Missing,
+            })
+            .collect()
+    }
+
     /// The rollback target's images that are no longer in ECR (a rollback
     /// to it would fail to pull them).
     pub fn missing_rollback_images(&self) -> Vec<&ImageCheck> {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::cli;
 use crate::error::{Error, Result};
+use crate::image::BuilderRequest;
 use crate::watch::Deadline;
 
 pub const CONFIG_FILE: &str = "shipit.toml";
@@ -43,6 +44,10 @@ pub struct FileImage {
     pub create_repository: Option<bool>,
     pub scan_on_push: Option<bool>,
     pub immutable_tags: Option<bool>,
+    /// `auto`, `buildkit` or `classic`.
+    pub builder: Option<BuilderRequest>,
+    /// `false`: do not reuse the layers of the image in ECR.
+    pub cache_from: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +178,10 @@ pub struct ImageSettings {
     pub scan_on_push: bool,
     pub immutable_tags: bool,
     pub force: bool,
+    pub builder: BuilderRequest,
+    /// Reuse the layers of the image in ECR (push and deploy; `shipit build`
+    /// makes no AWS call, so never).
+    pub cache_from: bool,
 }
 
 impl ImageSettings {
@@ -396,6 +405,13 @@ pub fn image(
         immutable_tags: push.is_some_and(|p| p.immutable_tags)
             || file.immutable_tags.unwrap_or(false),
         force: push.is_some_and(|p| p.force),
+        builder: match args.builder {
+            Some(cli::BuilderArg::Auto) => BuilderRequest::Auto,
+            Some(cli::BuilderArg::Buildkit) => BuilderRequest::BuildKit,
+            Some(cli::BuilderArg::Classic) => BuilderRequest::Classic,
+            None => file.builder.unwrap_or_default(),
+        },
+        cache_from: push.is_some_and(|p| !p.no_cache_from) && file.cache_from.unwrap_or(true),
     })
 }
 

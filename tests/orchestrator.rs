@@ -306,6 +306,8 @@ fn settings() -> DeploySettings {
             scan_on_push: false,
             immutable_tags: false,
             force: false,
+            builder: Default::default(),
+            cache_from: true,
         },
         service: ServiceSettings {
             cluster: "c".into(),

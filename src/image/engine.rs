@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
+use bollard::models::BuildInfoAux;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, TagImageOptionsBuilder,
+    BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder, PushImageOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::builder::{Builder, EngineFacts};
+use super::buildkit::Progress;
 use super::{BuildContext, ContextStats};
 use crate::ecr::RegistryAuth;
 use crate::error::{Error, Result};
@@ -26,17 +30,38 @@ pub struct BuildSpec {
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
     pub labels: Vec<(String, String)>,
+    pub builder: Builder,
+    /// Images whose layers the build may reuse (`cachefrom`): with BuildKit
+    /// read from the registry, with the classic builder pulled first.
+    pub cache_from: Vec<String>,
+    /// Credentials for the registry of `cache_from`, passed in memory (to
+    /// BuildKit through the build's session).
+    pub registry_auth: Option<RegistryAuth>,
+}
+
+/// How a build ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Built {
+    /// The image id.
+    Image(String),
+    /// The engine refused a BuildKit build before starting it (the reason):
+    /// the caller may fall back to the classic builder.
+    BuildKitRefused(String),
 }
 
 #[async_trait]
 pub trait ContainerEngine: Send + Sync {
-    /// Builds, streaming the context and the log; returns the image id.
+    /// What the engine said about itself when shipit connected.
+    fn facts(&self) -> EngineFacts;
+    /// Builds, streaming the context and the log.
     async fn build(
         &self,
         spec: &BuildSpec,
         context: BuildContext,
         report: &Report,
-    ) -> Result<String>;
+    ) -> Result<Built>;
+    /// Pulls `reference` with credentials passed in memory.
+    async fn pull(&self, reference: &str, auth: &RegistryAuth) -> Result<()>;
     /// Adds `repository:tag` to an image.
     async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<()>;
     /// Pushes `repository:tag` with credentials passed in memory; returns the digest.
@@ -51,6 +76,7 @@ pub trait ContainerEngine: Send + Sync {
 
 pub struct DockerEngine {
     docker: Docker,
+    facts: EngineFacts,
 }
 
 impl DockerEngine {
@@ -70,18 +96,30 @@ impl DockerEngine {
             .await
             .map_err(|err| unreachable(&err))?;
         docker.ping().await.map_err(|err| unreachable(&err))?;
-        Ok(Self { docker })
+        // An engine that does not answer /version gets the classic builder
+        // (the choice says why); it is not a reason to fail.
+        let facts = match docker.version().await {
+            Ok(version) => EngineFacts {
+                version: version.version.unwrap_or_default(),
+                api_version: version.api_version.unwrap_or_default(),
+                os: version.os.unwrap_or_default(),
+                podman: version
+                    .components
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.name.to_ascii_lowercase().contains("podman")),
+            },
+            Err(_) => EngineFacts::default(),
+        };
+        Ok(Self { docker, facts })
     }
-}
 
-#[async_trait]
-impl ContainerEngine for DockerEngine {
-    async fn build(
+    fn build_options(
         &self,
         spec: &BuildSpec,
-        context: BuildContext,
-        report: &Report,
-    ) -> Result<String> {
+        context: &BuildContext,
+        session: Option<&str>,
+    ) -> bollard::query_parameters::BuildImageOptions {
         let build_args: HashMap<&str, &str> = spec
             .build_args
             .iter()
@@ -98,11 +136,75 @@ impl ContainerEngine for DockerEngine {
             .rm(true)
             .forcerm(true)
             .buildargs(&build_args)
-            .labels(&labels)
-            .version(BuilderVersion::BuilderV1);
+            .labels(&labels);
+        options = match session {
+            Some(id) => options.version(BuilderVersion::BuilderBuildKit).session(id),
+            None => options.version(BuilderVersion::BuilderV1),
+        };
+        if !spec.cache_from.is_empty() {
+            options = options.cachefrom(&spec.cache_from);
+        }
         if let Some(target) = &spec.target {
             options = options.target(target);
         }
+        options.build()
+    }
+}
+
+/// A session id for one BuildKit build (the engine pairs the build with the
+/// session shipit opens, which answers BuildKit's credential requests).
+fn session_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.write_u32(std::process::id());
+    let high = hasher.finish();
+    hasher.write_u8(1);
+    format!("shipit-{high:016x}{:016x}", hasher.finish())
+}
+
+/// The engine's error text from a bollard error.
+fn engine_message(err: bollard::errors::Error) -> String {
+    match err {
+        bollard::errors::Error::DockerStreamError { error } => error,
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+#[async_trait]
+impl ContainerEngine for DockerEngine {
+    fn facts(&self) -> EngineFacts {
+        self.facts.clone()
+    }
+
+    async fn build(
+        &self,
+        spec: &BuildSpec,
+        context: BuildContext,
+        report: &Report,
+    ) -> Result<Built> {
+        let session = (spec.builder == Builder::BuildKit).then(session_id);
+        let options = self.build_options(spec, &context, session.as_deref());
+        let credentials = spec.registry_auth.as_ref().map(|auth| {
+            HashMap::from([(
+                auth.server.clone(),
+                DockerCredentials {
+                    username: Some(auth.username.clone()),
+                    password: Some(auth.password.expose().to_string()),
+                    serveraddress: Some(auth.server.clone()),
+                    ..Default::default()
+                },
+            )])
+        });
+        // The classic builder would only use the credentials for FROM images:
+        // hand them to BuildKit's session alone.
+        let credentials = credentials.filter(|_| session.is_some());
         let stats = Arc::new(ContextStats::default());
         let body = bollard::body_try_stream(context.into_stream(stats.clone()));
         let ticker = {
@@ -117,37 +219,37 @@ impl ContainerEngine for DockerEngine {
                 }
             })
         };
-        let mut stream = self.docker.build_image(options.build(), None, Some(body));
-        let mut recent: Vec<String> = Vec::new();
-        let mut partial = String::new();
+        let mut stream = self.docker.build_image(options, credentials, Some(body));
+        let mut log = BuildLog::new(spec.builder, report);
         let mut failure: Option<String> = None;
+        let mut refused = None;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
                     if let Some(text) = info.stream {
-                        partial.push_str(&text);
-                        while let Some(pos) = partial.find('\n') {
-                            let line: String = partial.drain(..=pos).collect();
-                            let line = line.trim_end().to_string();
-                            if line.is_empty() {
-                                continue;
-                            }
-                            report.emit(&Event::BuildLog { line: line.clone() });
-                            if line.starts_with("Step ") {
-                                recent.clear();
-                            }
-                            recent.push(line);
-                        }
+                        log.text(&text);
+                    }
+                    if let Some(BuildInfoAux::BuildKit(status)) = &info.aux {
+                        log.status(status);
                     }
                     if let Some(detail) = info.error_detail {
                         failure = Some(detail.message.unwrap_or_else(|| "build failed".into()));
                     }
                 }
                 Err(err) => {
-                    failure = Some(match err {
-                        bollard::errors::Error::DockerStreamError { error } => error,
-                        other => other.to_string(),
-                    });
+                    // An engine that answers a BuildKit build with an error
+                    // status before any step (no BuildKit, no session support)
+                    // refused it; anything else is the build's own failure.
+                    if let bollard::errors::Error::DockerResponseServerError {
+                        status_code,
+                        message,
+                    } = &err
+                    {
+                        if session.is_some() && log.progress.seen == 0 {
+                            refused = Some(format!("the engine answered {status_code}: {message}"));
+                        }
+                    }
+                    failure = Some(engine_message(err));
                     break;
                 }
             }
@@ -157,14 +259,19 @@ impl ContainerEngine for DockerEngine {
             bytes: stats.bytes.load(Ordering::Relaxed),
             files: stats.files.load(Ordering::Relaxed),
         });
+        if let Some(reason) = refused {
+            return Ok(Built::BuildKitRefused(reason));
+        }
+        for (reference, error) in &log.progress.cache_import_errors {
+            report.emit(&Event::Info {
+                message: format!(
+                    "layer cache: {reference} could not be read ({}); building without it",
+                    error.trim()
+                ),
+            });
+        }
         if let Some(message) = failure {
-            let mut error = Error::failed(format!("image build failed: {}", message.trim()));
-            for line in recent.iter().rev().take(20).rev() {
-                error = error.cause(line.clone());
-            }
-            return Err(error.hint(
-                "fix the failing Dockerfile step shown above; nothing was pushed or deployed",
-            ));
+            return Err(log.failure(message.trim()));
         }
         let image = self.docker.inspect_image(&spec.tag).await.map_err(|err| {
             Error::failed(format!(
@@ -173,7 +280,32 @@ impl ContainerEngine for DockerEngine {
             ))
             .caused_by(&err)
         })?;
-        Ok(image.id.unwrap_or_else(|| spec.tag.clone()))
+        Ok(Built::Image(image.id.unwrap_or_else(|| spec.tag.clone())))
+    }
+
+    async fn pull(&self, reference: &str, auth: &RegistryAuth) -> Result<()> {
+        let credentials = DockerCredentials {
+            username: Some(auth.username.clone()),
+            password: Some(auth.password.expose().to_string()),
+            serveraddress: Some(auth.server.clone()),
+            ..Default::default()
+        };
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let mut stream = self
+            .docker
+            .create_image(Some(options), None, Some(credentials));
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|err| {
+                Error::failed(format!("pulling {reference} failed")).cause(engine_message(err))
+            })?;
+            if let Some(detail) = info.error_detail {
+                return Err(Error::failed(format!("pulling {reference} failed"))
+                    .cause(detail.message.unwrap_or_default()));
+            }
+        }
+        Ok(())
     }
 
     async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<()> {
@@ -243,6 +375,72 @@ impl ContainerEngine for DockerEngine {
             ))
             .hint("check the registry with `shipit status` or DescribeImages")
         })
+    }
+}
+
+/// The build's log as it streams: lines to the report, and what a failure
+/// message needs (the failing step and its last lines).
+struct BuildLog<'a> {
+    builder: Builder,
+    report: &'a Report,
+    /// Classic builder: text not yet ended by a newline, and the lines of
+    /// the current step.
+    partial: String,
+    recent: Vec<String>,
+    /// BuildKit: the steps.
+    progress: Progress,
+}
+
+impl<'a> BuildLog<'a> {
+    fn new(builder: Builder, report: &'a Report) -> Self {
+        Self {
+            builder,
+            report,
+            partial: String::new(),
+            recent: Vec::new(),
+            progress: Progress::default(),
+        }
+    }
+
+    fn line(&self, line: String) {
+        self.report.emit(&Event::BuildLog { line });
+    }
+
+    /// The classic builder's `stream` text (BuildKit sends none of its log so).
+    fn text(&mut self, text: &str) {
+        self.partial.push_str(text);
+        while let Some(pos) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=pos).collect();
+            let line = line.trim_end().to_string();
+            if line.is_empty() {
+                continue;
+            }
+            self.line(line.clone());
+            if line.starts_with("Step ") {
+                self.recent.clear();
+            }
+            self.recent.push(line);
+        }
+    }
+
+    fn status(&mut self, status: &bollard::moby::buildkit::v1::StatusResponse) {
+        for line in self.progress.lines(status) {
+            self.line(line);
+        }
+    }
+
+    fn failure(&self, message: &str) -> Error {
+        let mut error = Error::failed(format!("image build failed: {message}"));
+        let causes: Vec<String> = match (self.builder, &self.progress.failed) {
+            (Builder::BuildKit, Some(step)) => std::iter::once(format!("step {}", step.name))
+                .chain(step.tail.iter().cloned())
+                .collect(),
+            _ => self.recent.iter().rev().take(20).rev().cloned().collect(),
+        };
+        for cause in causes {
+            error = error.cause(cause);
+        }
+        error.hint("fix the failing Dockerfile step shown above; nothing was pushed or deployed")
     }
 }
 

@@ -1,13 +1,15 @@
 //! The image half of a deploy: work out what is needed, then build and push
 //! only if the commit's tag is not already in ECR.
 
-use crate::ecr::{Registry, RepositoryOptions};
+use crate::ecr::{Registry, RegistryAuth, RepositoryOptions};
 use crate::error::{Error, Result};
 use crate::git::Commit;
 use crate::report::{Event, Phase, PhaseClock, Report, Timings};
 use crate::settings::{ImageSettings, TagFormat};
 
-use super::{BuildContext, BuildSpec, ContainerEngine};
+use super::builder::{self, Builder, BuilderChoice, BuilderRequest, EngineFacts};
+use super::cache::{self, CacheSource, RunningImage};
+use super::{BuildContext, BuildSpec, Built, ContainerEngine};
 
 /// Everything about the image decided before any side effect.
 #[derive(Debug, Clone)]
@@ -132,6 +134,7 @@ pub async fn build(
     engine: &dyn ContainerEngine,
     report: &Report,
 ) -> Result<String> {
+    let preflight = preflight(settings, engine, report)?;
     build_timed(
         settings,
         commit,
@@ -139,10 +142,61 @@ pub async fn build(
         engine,
         report,
         &mut Timings::default(),
+        preflight,
+        None,
     )
     .await
 }
 
+/// What is decided about a build before any side effect: the builder, and
+/// that the Dockerfile can be built with it.
+#[derive(Debug, Clone)]
+struct Preflight {
+    request: BuilderRequest,
+    choice: BuilderChoice,
+    facts: EngineFacts,
+    /// The BuildKit-only syntax the Dockerfile uses.
+    uses: Vec<builder::Use>,
+}
+
+fn preflight(
+    settings: &ImageSettings,
+    engine: &dyn ContainerEngine,
+    report: &Report,
+) -> Result<Preflight> {
+    let facts = engine.facts();
+    let choice = builder::choose(settings.builder, &facts)?;
+    // An unreadable Dockerfile is reported by the context with its hint.
+    let text = std::fs::read_to_string(&settings.dockerfile).unwrap_or_default();
+    let uses = builder::buildkit_syntax(&text);
+    report.emit(&Event::BuilderChosen {
+        builder: choice.builder.name().into(),
+        reason: choice.reason.clone(),
+    });
+    if choice.builder == Builder::Classic {
+        if let Some(err) = builder::classic_cannot_build(&uses, &choice) {
+            return Err(err);
+        }
+    }
+    Ok(Preflight {
+        request: settings.builder,
+        choice,
+        facts,
+        uses,
+    })
+}
+
+/// A layer cache the build may use: the image, with the registry's credentials.
+struct Cache {
+    source: CacheSource,
+    auth: RegistryAuth,
+}
+
+/// Asks BuildKit to write its cache metadata into the image (inline cache),
+/// so that the next build can reuse its layers straight from ECR.
+const INLINE_CACHE_ARG: &str = "BUILDKIT_INLINE_CACHE";
+
+#[allow(clippy::too_many_arguments)]
 async fn build_timed(
     settings: &ImageSettings,
     commit: &Commit,
@@ -150,32 +204,122 @@ async fn build_timed(
     engine: &dyn ContainerEngine,
     report: &Report,
     timings: &mut Timings,
+    mut preflight: Preflight,
+    cache: Option<&Cache>,
 ) -> Result<String> {
-    let mut context = BuildContext::prepare(&settings.context, &settings.dockerfile)?;
-    let mut labels = labels(commit);
-    // The classic builder turns each API label into a step of its own (a
-    // container run and committed per label, ~65 ms each here); one appended
-    // LABEL line is one step. With --target the labels must land on that
-    // stage, which the engine does for API labels only.
-    if settings.target.is_none() {
-        if let Some(line) = label_instruction(&labels) {
-            context = context.with_appended(&line);
-            labels.clear();
+    let clock = PhaseClock::start(report, Phase::Build);
+    // A classic build pulls the cache image first; a failed pull only loses the cache.
+    let mut pulled = false;
+    loop {
+        let builder = preflight.choice.builder;
+        let mut context = BuildContext::prepare(&settings.context, &settings.dockerfile)?;
+        let mut labels = labels(commit);
+        // The classic builder turns each API label into a step of its own (a
+        // container run and committed per label, ~65 ms each here); one appended
+        // LABEL line is one step. With --target the labels must land on that
+        // stage, which the engine does for API labels only. BuildKit sets API
+        // labels on the image config, with no step.
+        if builder == Builder::Classic && settings.target.is_none() {
+            if let Some(line) = label_instruction(&labels) {
+                context = context.with_appended(&line);
+                labels.clear();
+            }
+        }
+        let mut build_args = settings.build_args.clone();
+        if builder == Builder::BuildKit && !build_args.iter().any(|(k, _)| k == INLINE_CACHE_ARG) {
+            build_args.push((INLINE_CACHE_ARG.to_string(), "1".to_string()));
+        }
+        let mut cache_from = Vec::new();
+        if let Some(cache) = cache {
+            match builder {
+                Builder::BuildKit => cache_from.push(cache.source.image.clone()),
+                Builder::Classic if pulled => cache_from.push(cache.source.image.clone()),
+                Builder::Classic => match engine.pull(&cache.source.image, &cache.auth).await {
+                    Ok(()) => {
+                        pulled = true;
+                        cache_from.push(cache.source.image.clone());
+                    }
+                    Err(err) => report.emit(&Event::Info {
+                        message: format!(
+                            "layer cache: {} ({}); building without it",
+                            err.message(),
+                            err.causes().join(": ")
+                        ),
+                    }),
+                },
+            }
+        }
+        let spec = BuildSpec {
+            tag: local_tag.to_string(),
+            build_args,
+            target: settings.target.clone(),
+            labels,
+            builder,
+            cache_from,
+            registry_auth: cache.map(|c| c.auth.clone()),
+        };
+        match engine.build(&spec, context, report).await {
+            Ok(Built::Image(id)) => {
+                clock.finish(report, timings);
+                return Ok(id);
+            }
+            Ok(Built::BuildKitRefused(why)) if preflight.request == BuilderRequest::Auto => {
+                preflight.choice = BuilderChoice {
+                    builder: Builder::Classic,
+                    reason: format!("fallback: the engine refused a BuildKit build ({why})"),
+                };
+                report.emit(&Event::BuilderChosen {
+                    builder: Builder::Classic.name().into(),
+                    reason: preflight.choice.reason.clone(),
+                });
+                if let Some(err) = builder::classic_cannot_build(&preflight.uses, &preflight.choice)
+                {
+                    return Err(err);
+                }
+            }
+            Ok(Built::BuildKitRefused(why)) => {
+                return Err(Error::failed("the engine refused a BuildKit build")
+                    .cause(why)
+                    .hint("use --builder auto to fall back to the classic builder, or an engine that runs BuildKit"))
+            }
+            Err(err) if builder == Builder::BuildKit => {
+                return Err(
+                    builder::frontend_too_old(err.message(), &preflight.uses, &preflight.facts)
+                        .unwrap_or(err),
+                )
+            }
+            Err(err) => return Err(err),
         }
     }
-    let spec = BuildSpec {
-        tag: local_tag.to_string(),
-        build_args: settings.build_args.clone(),
-        target: settings.target.clone(),
-        labels,
-    };
-    let clock = PhaseClock::start(report, Phase::Build);
-    let id = engine.build(&spec, context, report).await?;
-    clock.finish(report, timings);
-    Ok(id)
 }
 
-/// Builds (if the plan says so) and pushes; returns the reference and digest in ECR.
+/// Where the layers of a build can come from, reported in one line; `None`
+/// when there is no usable source (never an error: the build goes on cold).
+async fn cache_source(
+    plan: &ImagePlan,
+    settings: &ImageSettings,
+    registry: &dyn Registry,
+    running: &[RunningImage],
+) -> std::result::Result<CacheSource, String> {
+    if !settings.cache_from {
+        return Err("turned off with --no-cache-from".into());
+    }
+    let Some(uri) = &plan.repository_uri else {
+        return Err("the repository is new".into());
+    };
+    if let Some(source) = cache::from_running(uri, running) {
+        return Ok(source);
+    }
+    let images = registry
+        .tagged_images(&plan.repository)
+        .await
+        .map_err(|err| format!("cannot list the repository's images: {}", err.message()))?;
+    cache::newest_sha_tag(uri, &images)
+        .ok_or_else(|| format!("no earlier commit image in {}", plan.repository))
+}
+
+/// Builds (if the plan says so) and pushes; returns the reference and digest
+/// in ECR. The layer cache is the newest commit image in the repository.
 pub async fn ensure(
     plan: &ImagePlan,
     settings: &ImageSettings,
@@ -183,6 +327,20 @@ pub async fn ensure(
     registry: &dyn Registry,
     engine: Option<&dyn ContainerEngine>,
     report: &Report,
+) -> Result<PushedImage> {
+    ensure_with_cache(plan, settings, commit, registry, engine, report, &[]).await
+}
+
+/// [`ensure`], with the images the service runs now as the first choice of
+/// layer cache (`deploy`).
+pub async fn ensure_with_cache(
+    plan: &ImagePlan,
+    settings: &ImageSettings,
+    commit: &Commit,
+    registry: &dyn Registry,
+    engine: Option<&dyn ContainerEngine>,
+    report: &Report,
+    running: &[RunningImage],
 ) -> Result<PushedImage> {
     if !plan.build {
         let reference = plan
@@ -201,6 +359,9 @@ pub async fn ensure(
     }
     let engine = engine
         .ok_or_else(|| Error::failed("a build is needed but no container engine is connected"))?;
+    // Before the repository is created: a Dockerfile this engine cannot build
+    // changes nothing.
+    let preflight = preflight(settings, engine, report)?;
     let uri = match &plan.repository_uri {
         Some(uri) => uri.clone(),
         None => {
@@ -219,10 +380,58 @@ pub async fn ensure(
     };
     let mut timings = Timings::default();
     let local = format!("{uri}:{}", plan.tag);
-    let image_id = build_timed(settings, commit, &local, engine, report, &mut timings).await?;
+    let source = cache_source(plan, settings, registry, running).await;
+    // One token for the cache and the push; if it cannot be had now, the
+    // build goes on without the cache and the push asks again (and says why).
+    let mut auth = None;
+    let cache = match source {
+        Ok(source) => match registry.authorization().await {
+            Ok(token) => {
+                auth = Some(token.clone());
+                Some(Cache {
+                    source,
+                    auth: token,
+                })
+            }
+            Err(err) => {
+                report.emit(&Event::LayerCache {
+                    image: None,
+                    reason: format!("no registry credentials: {}", err.message()),
+                });
+                None
+            }
+        },
+        Err(reason) => {
+            report.emit(&Event::LayerCache {
+                image: None,
+                reason,
+            });
+            None
+        }
+    };
+    if let Some(cache) = &cache {
+        report.emit(&Event::LayerCache {
+            image: Some(cache.source.image.clone()),
+            reason: cache.source.why.clone(),
+        });
+    }
+    let image_id = build_timed(
+        settings,
+        commit,
+        &local,
+        engine,
+        report,
+        &mut timings,
+        preflight,
+        cache.as_ref(),
+    )
+    .await?;
 
     let clock = PhaseClock::start(report, Phase::Push);
-    let auth = registry.authorization().await?;
+    let auth = match auth {
+        Some(auth) => auth,
+        None => registry.authorization().await?,
+    };
     let digest = engine.push(&uri, &plan.tag, &auth, report).await?;
     let mut tags = vec![plan.tag.clone()];
     for extra in &plan.extra_tags {

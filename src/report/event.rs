@@ -27,6 +27,18 @@ pub enum Event {
     BuildLog {
         line: String,
     },
+    /// The builder the build runs with (`buildkit` or `classic`) and why:
+    /// the engine it found, a fallback and its cause, or the user's choice.
+    BuilderChosen {
+        builder: String,
+        reason: String,
+    },
+    /// Where the build's layers may come from: an image in ECR, or none
+    /// (`image` null) and why.
+    LayerCache {
+        image: Option<String>,
+        reason: String,
+    },
     /// Bytes of build context sent so far.
     ContextProgress {
         bytes: u64,

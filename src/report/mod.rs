@@ -107,6 +107,17 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
         Event::Info { message } if !quiet => message.clone(),
         Event::Warning { message } => format!("warning: {message}"),
         Event::BuildLog { line } if !quiet => format!("    | {line}"),
+        Event::BuilderChosen { builder, reason } if !quiet => {
+            format!("builder: {builder} ({reason})")
+        }
+        Event::LayerCache {
+            image: Some(image),
+            reason,
+        } if !quiet => format!("layer cache: {image} ({reason})"),
+        Event::LayerCache {
+            image: None,
+            reason,
+        } if !quiet => format!("layer cache: none ({reason})"),
         Event::ContextProgress { .. } => return None,
         Event::PushProgress { layer, status, .. } if verbosity == Verbosity::Verbose => {
             format!("    {layer}: {status}")

@@ -1,0 +1,313 @@
+//! BuildKit builds and the layer cache from ECR (issue 14), end to end on
+//! the local stack: the engine's own answers, the images it holds, the
+//! layers in the registry.
+
+use crate::support::{self, app_dir, random_sha, shipit, unique, Run};
+
+/// The JSON events of a run (`--output json` writes them to stderr).
+fn events(run: &Run) -> Vec<serde_json::Value> {
+    run.stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect()
+}
+
+fn build_log(run: &Run) -> Vec<String> {
+    events(run)
+        .into_iter()
+        .filter(|e| e["type"] == "build_log")
+        .filter_map(|e| e["line"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The step number BuildKit gave the step whose name contains `needle`
+/// (`#5 [2/4] RUN …` → `#5`).
+fn step_number(log: &[String], needle: &str) -> String {
+    let line = log
+        .iter()
+        .find(|l| l.contains(needle) && l.contains(" RUN "))
+        .unwrap_or_else(|| panic!("no step with {needle:?} in the build log: {log:#?}"));
+    line.split_whitespace().next().unwrap().to_string()
+}
+
+fn step_cached(log: &[String], needle: &str) -> bool {
+    let n = step_number(log, needle);
+    log.iter().any(|l| *l == format!("{n} CACHED"))
+}
+
+fn builder_of(run: &Run) -> serde_json::Value {
+    events(run)
+        .into_iter()
+        .find(|e| e["type"] == "builder_chosen")
+        .unwrap_or_else(|| panic!("no builder_chosen event: {}", run.stderr))
+}
+
+fn push(dir: &std::path::Path, repository: &str, sha: &str, extra: &[&str]) -> Run {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec![
+        "push",
+        "-C",
+        dir,
+        "--sha",
+        sha,
+        "--repository",
+        repository,
+        "--create-repository",
+        "--output",
+        "json",
+        "-v",
+    ];
+    args.extend_from_slice(extra);
+    shipit(&args, &[])
+}
+
+async fn docker() -> bollard::Docker {
+    bollard::Docker::connect_with_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap()
+}
+
+/// The image's layer ids (`RootFS.Layers`, diff ids), as the engine holds it.
+async fn layers(docker: &bollard::Docker, image: &str) -> Vec<String> {
+    docker
+        .inspect_image(image)
+        .await
+        .unwrap_or_else(|e| panic!("inspect {image}: {e}"))
+        .root_fs
+        .and_then(|fs| fs.layers)
+        .unwrap_or_default()
+}
+
+/// What a fresh CI runner has: not these images, and no BuildKit cache.
+/// Removes the images by name, then the engine's unused BuildKit cache
+/// (records in use by a build running now are kept, so builds of other
+/// tests only lose speed).
+async fn make_engine_cold(docker: &bollard::Docker, images: &[String]) {
+    use bollard::query_parameters::{PruneBuildOptionsBuilder, RemoveImageOptionsBuilder};
+    for image in images {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match docker.remove_image(image, Some(options), None).await {
+            Ok(_) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(err) => panic!("removing {image}: {err}"),
+        }
+        assert!(
+            docker.inspect_image(image).await.is_err(),
+            "{image} is gone"
+        );
+    }
+    docker
+        .prune_build(Some(PruneBuildOptionsBuilder::default().all(true).build()))
+        .await
+        .expect("prune the BuildKit cache");
+}
+
+/// Issue 14, test 1: BuildKit-only syntax builds on this engine; with the
+/// classic builder it is refused up front with the limitation named.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dockerfile_using_run_mount_type_cache_builds_with_buildkit_and_the_classic_builder_names_why_not(
+) {
+    support::require_stack();
+    let app = app_dir();
+    let token = unique("mount");
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        format!(
+            r#"FROM scratch
+COPY busybox /bin/busybox
+RUN --mount=type=cache,target=/cache ["/bin/busybox", "sh", "-c", "echo {token} >> /cache/seen && /bin/busybox cp /cache/seen /built-with-cache"]
+COPY start.sh /start.sh
+COPY www /www
+CMD ["/bin/busybox", "sh", "/start.sh"]
+"#
+        ),
+    )
+    .unwrap();
+    let repository = unique("shipit-e2e-mount");
+    let sha = random_sha();
+
+    let run = push(app.path(), &repository, &sha, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let builder = builder_of(&run);
+    assert_eq!(builder["builder"], "buildkit", "{builder}");
+    assert!(
+        builder["reason"].as_str().unwrap().contains("API 1."),
+        "{builder}"
+    );
+    // The step ran under BuildKit (numbered steps), and wrote through the cache mount.
+    let log = build_log(&run);
+    let n = step_number(&log, "--mount=type=cache");
+    assert!(
+        log.iter().any(|l| l.starts_with(&format!("{n} DONE"))),
+        "{log:#?}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let image = result["image"].as_str().unwrap();
+    let out = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            image,
+            "/bin/busybox",
+            "cat",
+            "/built-with-cache",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&token),
+        "the file written from the cache mount: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it is in ECR, with the labels (set through the API with BuildKit).
+    let aws = support::Aws::from_env().await;
+    let found = aws
+        .ecr
+        .describe_images()
+        .repository_name(&repository)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(&sha)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        found.image_details()[0].image_digest(),
+        result["digest"].as_str()
+    );
+    let config = docker()
+        .await
+        .inspect_image(image)
+        .await
+        .unwrap()
+        .config
+        .unwrap();
+    assert_eq!(
+        config.labels.unwrap()["org.opencontainers.image.revision"],
+        sha
+    );
+
+    // The classic builder cannot: a clear error before anything is created.
+    let fresh = unique("shipit-e2e-mount-classic");
+    let run = push(app.path(), &fresh, &random_sha(), &["--builder", "classic"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let error = events(&run)
+        .into_iter()
+        .find(|e| e["type"] == "error")
+        .unwrap_or_else(|| panic!("no error event: {}", run.stderr));
+    let text = error.to_string();
+    assert!(
+        text.contains("`RUN --mount` on line 3") && text.contains("classic builder"),
+        "{text}"
+    );
+    assert!(text.contains("hint"), "{text}");
+    assert!(
+        !text.contains("--mount option requires BuildKit"),
+        "not the engine's parse error: {text}"
+    );
+    let missing = aws
+        .ecr
+        .describe_repositories()
+        .repository_names(&fresh)
+        .send()
+        .await;
+    assert!(missing.is_err(), "no repository was created");
+}
+
+/// Issue 14, test 2: on a cold engine (images and build cache gone), the
+/// second build of a changed app reuses the unchanged layers from ECR; the
+/// same build with --no-cache-from runs the slow step again.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_engine_forgets_the_image_a_changed_app_reuses_its_unchanged_layers_from_ecr() {
+    support::require_stack();
+    let app = app_dir();
+    let token = unique("dep");
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        format!(
+            r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2 && echo {token} > /dependency"]
+COPY start.sh /start.sh
+COPY www /www
+CMD ["/bin/busybox", "sh", "/start.sh"]
+"#
+        ),
+    )
+    .unwrap();
+    let repository = unique("shipit-e2e-cache");
+    let docker = docker().await;
+
+    let first_sha = random_sha();
+    let first = push(app.path(), &repository, &first_sha, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        !step_cached(&build_log(&first), &token),
+        "the first build runs the step"
+    );
+    let uri = serde_json::from_str::<serde_json::Value>(first.stdout.lines().last().unwrap())
+        .unwrap()["image"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .0
+        .to_string();
+    let first_image = format!("{uri}:{first_sha}");
+    let first_layers = layers(&docker, &first_image).await;
+    assert_eq!(first_layers.len(), 4, "{first_layers:?}");
+
+    // A fresh runner: the engine has neither the image nor any build cache.
+    make_engine_cold(&docker, std::slice::from_ref(&first_image)).await;
+    std::fs::write(app.path().join("www/index.html"), "changed\n").unwrap();
+    let second_sha = random_sha();
+    let second = push(app.path(), &repository, &second_sha, &[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let cache = events(&second)
+        .into_iter()
+        .find(|e| e["type"] == "layer_cache")
+        .unwrap();
+    assert_eq!(cache["image"], first_image.as_str(), "{cache}");
+    let log = build_log(&second);
+    assert!(
+        step_cached(&log, &token),
+        "the slow step came from ECR: {log:#?}"
+    );
+    let second_image = format!("{uri}:{second_sha}");
+    let second_layers = layers(&docker, &second_image).await;
+    assert_eq!(
+        second_layers[..3],
+        first_layers[..3],
+        "busybox, the dependency step and start.sh are the same layers"
+    );
+    assert_ne!(second_layers[3], first_layers[3], "the app layer changed");
+
+    // The control: the same cold start with --no-cache-from runs the step again.
+    make_engine_cold(&docker, &[first_image.clone(), second_image.clone()]).await;
+    std::fs::write(app.path().join("www/index.html"), "changed again\n").unwrap();
+    let third = push(app.path(), &repository, &random_sha(), &["--no-cache-from"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let cache = events(&third)
+        .into_iter()
+        .find(|e| e["type"] == "layer_cache")
+        .unwrap();
+    assert_eq!(cache["image"], serde_json::Value::Null, "{cache}");
+    assert!(
+        cache["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--no-cache-from"),
+        "{cache}"
+    );
+    assert!(
+        !step_cached(&build_log(&third), &token),
+        "without the cache the step runs again"
+    );
+}
