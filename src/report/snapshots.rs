@@ -92,6 +92,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 polls: 9,
                 aws_calls: 45,
             }),
+            tasks: vec![],
             timings: vec![(Phase::Plan, 0.4).into(), (Phase::Watch, 40.0).into()],
             aws_api_calls: Some(crate::api_calls::ApiCallCount {
                 total: 47,
