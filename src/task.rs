@@ -101,10 +101,11 @@ pub struct Verdict {
 
 // ---------------------------------------------------------------- before anything starts
 
-/// The service's placement for a task of `task_definition`. A revision in
-/// awsvpc mode (every Fargate one) needs subnets and security groups: from a
-/// service without an awsvpc configuration, that is bad input.
-pub fn placement(service: &Service, task_definition: &Value) -> Result<Placement> {
+/// The service's placement for a task of `task_definition` in `cluster` (as
+/// the user named it). A revision in awsvpc mode (every Fargate one) needs
+/// subnets and security groups: from a service without an awsvpc
+/// configuration, that is bad input.
+pub fn placement(cluster: &str, service: &Service, task_definition: &Value) -> Result<Placement> {
     let mode = task_definition
         .get("networkMode")
         .and_then(Value::as_str)
@@ -117,7 +118,7 @@ pub fn placement(service: &Service, task_definition: &Value) -> Result<Placement
         .hint("give the service a networkConfiguration (aws ecs update-service --network-configuration …), then re-run; nothing was started"));
     }
     Ok(Placement {
-        cluster: service.cluster.clone(),
+        cluster: cluster.to_string(),
         network: service.network_configuration.clone(),
         // RunTask takes a launch type or a capacity provider strategy, never both.
         launch_type: service
@@ -279,7 +280,7 @@ pub fn before_steps(
     if settings.before.is_empty() {
         return Ok(Vec::new());
     }
-    let place = placement(&plan.service, &plan.next)?;
+    let place = placement(&settings.service.cluster, &plan.service, &plan.next)?;
     let count = settings.before.len();
     settings
         .before
@@ -888,11 +889,11 @@ mod tests {
             name: "web".into(),
             ..Default::default()
         };
-        let err = placement(&service, &td).unwrap_err();
+        let err = placement("prod", &service, &td).unwrap_err();
         assert_eq!(err.exit_code(), ExitCode::Usage);
         assert!(err.hint_text().is_some());
         let bridge = json!({"networkMode": "bridge", "containerDefinitions": []});
-        assert!(placement(&service, &bridge).is_ok());
+        assert!(placement("prod", &service, &bridge).is_ok());
     }
 
     #[test]
@@ -908,7 +909,7 @@ mod tests {
             platform_version: Some("1.4.0".into()),
             ..Default::default()
         };
-        let p = placement(&service, &json!({"networkMode": "awsvpc"})).unwrap();
+        let p = placement("prod", &service, &json!({"networkMode": "awsvpc"})).unwrap();
         assert_eq!(p.launch_type, None);
         assert_eq!(p.capacity_provider_strategy.len(), 1);
         assert_eq!(p.platform_version.as_deref(), Some("1.4.0"));

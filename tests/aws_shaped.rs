@@ -3318,7 +3318,8 @@ async fn issue_12_shipit_run_exits_with_the_containers_exit_code() {
         "{body}"
     );
     assert!(
-        run.stderr.contains("[run] reindexing"),
+        run.stderr.contains(r#""type":"one_off_log","label":"run""#)
+            && run.stderr.contains(r#""line":"reindexing""#),
         "{}",
         run.story(&aws)
     );

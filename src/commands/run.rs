@@ -115,7 +115,7 @@ async fn prepare(settings: &RunSettings, deps: &Deps<'_>) -> Result<OneOff> {
     };
     let doc = deps.ecs.task_definition(&arn).await?;
     let container = task::pick_container(&doc.json, settings.container.as_deref(), None)?;
-    let place = task::placement(&service, &doc.json)?;
+    let place = task::placement(&svc.cluster, &service, &doc.json)?;
     Ok(OneOff {
         label: "run".into(),
         run: task::task_run(
