@@ -315,6 +315,23 @@ pub fn before_steps(
         .collect()
 }
 
+/// The `--before` steps as the plan prints them.
+pub fn render_steps(steps: &[OneOff]) -> String {
+    let mut text = String::from(
+        "\nbefore the update, in a task of the new revision on the service's network:\n",
+    );
+    for (i, step) in steps.iter().enumerate() {
+        text.push_str(&format!(
+            "  {}. {}: {} (timeout {})\n",
+            i + 1,
+            step.run.container,
+            command_text(&step.run.command),
+            humantime(step.timeout)
+        ));
+    }
+    text
+}
+
 /// The RunTask request for one task of `arn` placed at `place`.
 pub fn task_run(
     place: &Placement,
