@@ -148,10 +148,15 @@ impl<'a> Deploy<'a> {
         new_arn: &str,
         outcome: &mut Outcome,
     ) -> Option<Conclusion> {
-        let steps = task::before_steps(self.settings, plan, new_arn).ok()?;
-        if steps.is_empty() {
-            return None;
-        }
+        // Checked in the plan already: an error here still never skips a step.
+        let steps = match task::before_steps(self.settings, plan, new_arn) {
+            Ok(steps) if steps.is_empty() => return None,
+            Ok(steps) => steps,
+            Err(err) => {
+                outcome.reason = Some(err.message().to_string());
+                return Some(Conclusion::Error(err.exit_code()));
+            }
+        };
         let clock = PhaseClock::start(self.report, Phase::Before);
         let untouched = format!(
             "the service `{}` was not changed (it still runs {})",

@@ -911,6 +911,58 @@ mod tests {
     }
 
     #[test]
+    fn before_steps_come_from_the_file_unless_before_flags_replace_them() {
+        let file = FileConfig::parse(
+            "[[ecs.before]]\ncommand = \"bin/migrate --all\"\ntimeout = \"5m\"\n\n[[ecs.before]]\ncommand = [\"bin/seed\", \"a b\"]\ncontainer = \"worker\"\n",
+        )
+        .unwrap();
+        let cli = parse_cli(&["deploy", "--repository", "web"]);
+        let cli::Command::Deploy(args) = cli.command else {
+            unreachable!()
+        };
+        let steps = before(&file, &args).unwrap();
+        assert_eq!(
+            steps,
+            [
+                BeforeSettings {
+                    command: vec!["bin/migrate".into(), "--all".into()],
+                    container: None,
+                    timeout: Duration::from_secs(300),
+                },
+                BeforeSettings {
+                    command: vec!["bin/seed".into(), "a b".into()],
+                    container: Some("worker".into()),
+                    timeout: ONE_OFF_TIMEOUT,
+                },
+            ]
+        );
+        let cli = parse_cli(&[
+            "deploy",
+            "--repository",
+            "web",
+            "--before",
+            "sh -c 'x && y'",
+            "--before-timeout",
+            "90s",
+        ]);
+        let cli::Command::Deploy(args) = cli.command else {
+            unreachable!()
+        };
+        let steps = before(&file, &args).unwrap();
+        assert_eq!(steps.len(), 1, "--before replaces the file's steps");
+        assert_eq!(steps[0].command, ["sh", "-c", "x && y"]);
+        assert_eq!(steps[0].timeout, Duration::from_secs(90));
+        let cli = parse_cli(&["deploy", "--repository", "web", "--before", "echo 'oops"]);
+        let cli::Command::Deploy(args) = cli.command else {
+            unreachable!()
+        };
+        let err = before(&file, &args).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert!(err.hint_text().is_some());
+        assert!(FileConfig::parse("[[ecs.before]]\ncommand = \"x\"\nimage = \"y\"\n").is_err());
+    }
+
+    #[test]
     fn flag_beats_file_and_file_beats_default() {
         let repo = repo_with(&[
             ("Dockerfile", "FROM scratch"),

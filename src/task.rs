@@ -513,14 +513,16 @@ impl<'a> Follow<'a> {
     }
 
     async fn run(mut self, signals: &mut Signals) -> Ended {
-        let started = tokio::select! {
-            started = self.start() => started,
-            code = signals.next() => {
-                // RunTask may not have been sent; nothing of ours is known to run.
-                let outcome = self.finish(false, None, format!("interrupted by {} before the task started", code.signal_name()));
-                return Ended::Interrupted(code, outcome);
-            }
-        };
+        // RunTask is not raced with a signal: a task ECS started must be known,
+        // to be stopped. A signal that came meanwhile is seen by the first wait.
+        if let Some(code) = futures_util::FutureExt::now_or_never(signals.next()) {
+            let reason = format!(
+                "interrupted by {} before the task started",
+                code.signal_name()
+            );
+            return Ended::Interrupted(code, self.finish(false, None, reason));
+        }
+        let started = self.start().await;
         let task = match started {
             Ok(task) => task,
             Err(reason) => return Ended::Done(self.finish(false, None, reason)),
