@@ -70,6 +70,8 @@ pub enum Command {
     Status(ServiceArgs),
     /// Attach to the service's rollout in progress and give its verdict; changes nothing unless `--rollback`.
     Watch(WatchCommandArgs),
+    /// Run a one-off task of the service's revision on its network configuration; exit with its exit code.
+    Run(RunArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -88,6 +90,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Status(_) => "status",
             Command::Watch(_) => "watch",
+            Command::Run(_) => "run",
             Command::Completions { .. } => "completions",
         }
     }
@@ -287,6 +290,51 @@ pub struct DeployArgs {
     /// If UpdateService fails after the new revision was registered, deregister that revision.
     #[arg(long)]
     pub deregister_on_failure: bool,
+    /// Run this command in a task of the new revision after it is registered and before the
+    /// service is updated, e.g. migrations (repeatable, in order; replaces `[[ecs.before]]`).
+    /// A failure stops the deploy: no update.
+    #[arg(long = "before", value_name = "COMMAND")]
+    pub before: Vec<String>,
+    /// Container the --before commands run in [default: the container the deploy updates].
+    #[arg(long, value_name = "NAME")]
+    pub before_container: Option<String>,
+    /// How long each --before task may take, from RunTask to its stop [default: 30m].
+    #[arg(long, value_name = "DURATION")]
+    pub before_timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Revision to run: `current` (the service's), a revision number of its family, an ARN or a commit SHA.
+    #[arg(long, value_name = "current|REV", default_value = "current")]
+    pub revision: String,
+    /// Container the command runs in [default: the only container, or the only essential one].
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Start the task and exit 0 once ECS placed it, without waiting for it.
+    #[arg(long)]
+    pub detach: bool,
+    /// Set an environment variable for this task: `KEY=VALUE` (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Set a secret for this task: `NAME=ARN` (repeatable). ECS cannot override
+    /// secrets per task, so this registers a revision with them.
+    #[arg(long = "secret", value_name = "NAME=ARN")]
+    pub secrets: Vec<String>,
+    /// How long the task may take, from RunTask to its stop [default: 30m].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// How often to look at the task and read its log [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+    /// Last log lines shown when the task fails; 0 turns them off.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub log_lines: usize,
+    /// The command, in exec form: everything after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

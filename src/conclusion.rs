@@ -44,6 +44,13 @@ pub enum Conclusion {
     Pushed,
     AlreadyPushed,
     Planned,
+    /// A `--before` task failed (or never ran): the service was not updated
+    /// and the new revision is tagged failed (exit 1).
+    BeforeFailed,
+    /// `shipit run`: the task ran to its end; its container's exit code.
+    TaskExited(u8),
+    /// `shipit run --detach`: the task was started; nobody waits for it.
+    TaskStarted,
     /// `status`, `completions`.
     #[default]
     Ok,
@@ -67,6 +74,9 @@ impl Conclusion {
         "pushed",
         "already_pushed",
         "planned",
+        "before_failed",
+        "exited",
+        "started",
         "ok",
         "error",
     ];
@@ -86,6 +96,9 @@ impl Conclusion {
             Self::Pushed => "pushed",
             Self::AlreadyPushed => "already_pushed",
             Self::Planned => "planned",
+            Self::BeforeFailed => "before_failed",
+            Self::TaskExited(_) => "exited",
+            Self::TaskStarted => "started",
             Self::Ok => "ok",
             Self::Error(_) => "error",
         }
@@ -101,7 +114,11 @@ impl Conclusion {
             | Self::Pushed
             | Self::AlreadyPushed
             | Self::Planned
+            | Self::TaskStarted
+            | Self::TaskExited(0)
             | Self::Ok => ExitCode::Success,
+            Self::BeforeFailed => ExitCode::Failed,
+            Self::TaskExited(code) => ExitCode::Task(code),
             Self::RolledBack(RollbackCause::DeployFailed) => ExitCode::Failed,
             Self::RolledBack(RollbackCause::Signal(code)) | Self::Interrupted(code) => code,
             Self::Failed(signal) | Self::NeedsHuman(signal) => {
@@ -150,6 +167,9 @@ mod tests {
             Pushed,
             AlreadyPushed,
             Planned,
+            BeforeFailed,
+            TaskExited(0),
+            TaskStarted,
             Ok,
             Error(ExitCode::Usage),
         ]
@@ -181,6 +201,11 @@ mod tests {
             (Superseded, 4),
             (Interrupted(ExitCode::Interrupted), 130),
             (Error(ExitCode::Usage), 2),
+            (BeforeFailed, 1),
+            (TaskExited(0), 0),
+            (TaskExited(3), 3),
+            (TaskExited(255), 255),
+            (TaskStarted, 0),
         ];
         for (conclusion, code) in cases {
             assert_eq!(conclusion.exit_code().code(), code, "{conclusion:?}");

@@ -17,6 +17,7 @@ use crate::report::{Event, PhaseClock, Report, Timings};
 use crate::rollout::{failure_logs, Leg, Move, Rollout, Watched};
 use crate::settings::{DeploySettings, OnInterrupt, Until};
 use crate::signals::Signals;
+use crate::task::{self, Ended};
 use crate::watch::{Goal, Verdict};
 use crate::world::Deps;
 
@@ -54,6 +55,9 @@ pub async fn run(
     deploy.timings.extend(&pushed.timings);
     let new_arn = deploy.register(&plan, &pushed).await?;
     outcome.new_task_definition = Some(new_arn.clone());
+    if let Some(stopped) = deploy.before_update(&plan, &new_arn, &mut outcome).await {
+        return Ok(deploy.finish(outcome, stopped));
+    }
     let rolled = deploy.roll_out(&plan, &new_arn).await?;
     deploy.conclude(&plan, &new_arn, rolled, outcome).await
 }
@@ -90,6 +94,7 @@ impl<'a> Deploy<'a> {
         let work = async move {
             let clock = PhaseClock::start(report, Phase::Plan);
             let plan = plan::plan(settings, commit, deps, image).await?;
+            task::before_steps(settings, &plan, "")?;
             plan::warn(&plan, report);
             clock.finish(report, timings);
             let pushed = pipeline::ensure_with_cache(
@@ -133,6 +138,66 @@ impl<'a> Deploy<'a> {
             .emit(&Event::TaskDefinitionRegistered { arn: arn.clone() });
         clock.finish(self.report, &mut self.timings);
         Ok(arn)
+    }
+
+    /// The `--before` tasks of the new revision, in order, before the service
+    /// changes. `Some` ends the deploy there: a task failed (the revision is
+    /// tagged failed) or a signal stopped it (nothing more is changed).
+    async fn before_update(
+        &mut self,
+        plan: &DeployPlan,
+        new_arn: &str,
+        outcome: &mut Outcome,
+    ) -> Option<Conclusion> {
+        // Checked in the plan already: an error here still never skips a step.
+        let steps = match task::before_steps(self.settings, plan, new_arn) {
+            Ok(steps) if steps.is_empty() => return None,
+            Ok(steps) => steps,
+            Err(err) => {
+                outcome.reason = Some(err.message().to_string());
+                return Some(Conclusion::Error(err.exit_code()));
+            }
+        };
+        let clock = PhaseClock::start(self.report, Phase::Before);
+        let untouched = format!(
+            "the service `{}` was not changed (it still runs {})",
+            self.settings.service.service,
+            short(&plan.current.arn)
+        );
+        let mut stop = None;
+        for step in &steps {
+            match task::run(step, self.deps, self.report, &mut self.signals).await {
+                Ended::Done(done) if done.success => outcome.tasks.push(done),
+                Ended::Done(failed) => {
+                    outcome.reason =
+                        Some(format!("{}: {}; {untouched}", failed.label, failed.reason));
+                    outcome.tasks.push(failed);
+                    stop = Some(Conclusion::BeforeFailed);
+                    break;
+                }
+                Ended::Interrupted(code, stopped) => {
+                    outcome.reason = Some(format!(
+                        "{}: {}; {untouched}",
+                        stopped.label, stopped.reason
+                    ));
+                    outcome.tasks.push(stopped);
+                    stop = Some(Conclusion::Interrupted(code));
+                    break;
+                }
+            }
+        }
+        clock.finish(self.report, &mut self.timings);
+        if stop == Some(Conclusion::BeforeFailed) {
+            self.rollout.mark(new_arn, "failed").await;
+            self.report.emit(&Event::Warning {
+                message: format!(
+                    "deploy stopped before the update: {untouched}; {} is tagged {}=failed",
+                    short(new_arn),
+                    crate::ecs::tags::VERDICT
+                ),
+            });
+        }
+        stop
     }
 
     /// Updates the service to the new revision and watches it. From the

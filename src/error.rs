@@ -12,20 +12,22 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Deployed (or the command did what it was asked).
-    Success = 0,
+    Success,
     /// The deploy failed; the service is on a healthy revision (rolled back,
     /// or never changed).
-    Failed = 1,
+    Failed,
     /// Bad input, configuration or usage: nothing was changed in AWS.
-    Usage = 2,
+    Usage,
     /// The deploy failed and the rollback failed or is unhealthy: a human is needed.
-    NeedsHuman = 3,
+    NeedsHuman,
     /// Another deployment took over the service; shipit changed nothing more.
-    Superseded = 4,
+    Superseded,
     /// Interrupted by SIGINT.
-    Interrupted = 130,
+    Interrupted,
     /// Terminated by SIGTERM.
-    Terminated = 143,
+    Terminated,
+    /// `shipit run`: the one-off task's container exit code, passed through.
+    Task(u8),
 }
 
 impl ExitCode {
@@ -48,7 +50,16 @@ impl ExitCode {
     }
 
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failed => 1,
+            ExitCode::Usage => 2,
+            ExitCode::NeedsHuman => 3,
+            ExitCode::Superseded => 4,
+            ExitCode::Interrupted => 130,
+            ExitCode::Terminated => 143,
+            ExitCode::Task(code) => i32::from(code),
+        }
     }
 }
 

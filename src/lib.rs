@@ -34,6 +34,7 @@ pub mod secret;
 pub mod settings;
 pub mod signals;
 pub mod status;
+pub mod task;
 pub mod watch;
 pub mod world;
 

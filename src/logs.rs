@@ -25,10 +25,66 @@ pub struct LogSource {
     pub stream: String,
 }
 
+/// One forward read of a stream: its events oldest first, and the token the
+/// next read goes on from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogPage {
+    pub lines: Vec<LogLine>,
+    pub next_token: Option<String>,
+}
+
 #[async_trait]
 pub trait ContainerLogs: Send + Sync {
     /// The last `limit` events of the stream, oldest first.
     async fn last_lines(&self, source: &LogSource, limit: usize) -> Result<Vec<LogLine>>;
+
+    /// The events after `token` (from the head without one), oldest first.
+    /// A stream that does not exist yet reads as empty, with the token kept.
+    async fn read_forward(&self, _source: &LogSource, _token: Option<&str>) -> Result<LogPage> {
+        Err(crate::error::Error::failed(
+            "this log reader cannot follow a stream",
+        ))
+    }
+}
+
+/// Follows one stream as it grows (a one-off task's output): each
+/// [`read_new`](Self::read_new) returns the lines not returned before.
+#[derive(Debug, Clone)]
+pub struct LogFollower {
+    pub source: LogSource,
+    token: Option<String>,
+}
+
+impl LogFollower {
+    pub fn new(source: LogSource) -> Self {
+        Self {
+            source,
+            token: None,
+        }
+    }
+
+    /// The lines written since the last read. Pages on until GetLogEvents
+    /// gives back the token it was passed ("If you have reached the end of the
+    /// stream, it returns the same token you passed in":
+    /// https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html).
+    pub async fn read_new(&mut self, logs: &dyn ContainerLogs) -> Result<Vec<LogLine>> {
+        let mut lines = Vec::new();
+        // 10 pages of up to 10,000 events: a later poll reads on from there.
+        for _ in 0..10 {
+            let page = logs
+                .read_forward(&self.source, self.token.as_deref())
+                .await?;
+            let end = page.lines.is_empty() || page.next_token == self.token;
+            lines.extend(page.lines);
+            if page.next_token.is_some() {
+                self.token = page.next_token;
+            }
+            if end {
+                break;
+            }
+        }
+        Ok(lines)
+    }
 }
 
 /// The `awslogs` stream of `container` in task `task_id`: `prefix/container/task-id`
@@ -156,6 +212,47 @@ impl ContainerLogs for CloudWatchLogs {
         let skip = lines.len().saturating_sub(limit);
         lines.drain(..skip);
         Ok(lines)
+    }
+
+    async fn read_forward(&self, source: &LogSource, token: Option<&str>) -> Result<LogPage> {
+        use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
+        // With a nextToken, startFromHead must be true (API_GetLogEvents).
+        let out = self
+            .client(source.region.as_deref())
+            .get_log_events()
+            .log_group_name(&source.group)
+            .log_stream_name(&source.stream)
+            .start_from_head(true)
+            .set_next_token(token.map(str::to_string))
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // The awslogs driver creates the stream when the container starts.
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {
+                return Ok(LogPage {
+                    lines: Vec::new(),
+                    next_token: token.map(str::to_string),
+                })
+            }
+            Err(err) => {
+                return Err(sdk_error(
+                    &format!("reading log stream {} in {}", source.stream, source.group),
+                    err,
+                ))
+            }
+        };
+        Ok(LogPage {
+            lines: out
+                .events()
+                .iter()
+                .map(|e| LogLine {
+                    timestamp: e.timestamp().unwrap_or_default() as f64 / 1000.0,
+                    message: e.message().unwrap_or_default().trim_end().to_string(),
+                })
+                .collect(),
+            next_token: out.next_forward_token().map(str::to_string),
+        })
     }
 }
 

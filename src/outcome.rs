@@ -16,6 +16,10 @@ pub enum Phase {
     Update,
     Watch,
     Rollback,
+    /// `--before` tasks, between register and update.
+    Before,
+    /// `shipit run`'s task.
+    Run,
 }
 
 impl Phase {
@@ -28,6 +32,8 @@ impl Phase {
             Phase::Update => "update service",
             Phase::Watch => "watch rollout",
             Phase::Rollback => "rollback",
+            Phase::Before => "before-update task",
+            Phase::Run => "one-off task",
         }
     }
 }
@@ -49,6 +55,8 @@ pub struct Outcome {
     pub failure: Option<Box<crate::failure::FailureReport>>,
     /// Polls and AWS API calls the rollout watch made (deploy only).
     pub watch: Option<WatchStats>,
+    /// One-off tasks run (`--before`, `shipit run`): ARN, exit code, seconds.
+    pub tasks: Vec<crate::task::TaskOutcome>,
     /// Seconds per phase, in the order they ran.
     pub timings: Vec<Timing>,
     /// Every AWS API call the run made (attempts, retries included), when it made any.
@@ -138,6 +146,8 @@ struct Wire<'a> {
     failure: &'a Option<Box<crate::failure::FailureReport>>,
     exit_code: i32,
     watch: &'a Option<WatchStats>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tasks: &'a [crate::task::TaskOutcome],
     timings: &'a [Timing],
     aws_api_calls: &'a Option<crate::api_calls::ApiCallCount>,
 }
@@ -157,6 +167,7 @@ impl Serialize for Outcome {
             failure: &self.failure,
             exit_code: self.conclusion.exit_code().code(),
             watch: &self.watch,
+            tasks: &self.tasks,
             timings: &self.timings,
             aws_api_calls: &self.aws_api_calls,
         }

@@ -67,6 +67,26 @@ pub struct FileEcs {
     #[serde(default)]
     pub docker_labels: BTreeMap<String, BTreeMap<String, String>>,
     pub deregister_on_failure: Option<bool>,
+    /// `[[ecs.before]]`: one-off tasks of the new revision before the update.
+    #[serde(default)]
+    pub before: Vec<FileBefore>,
+}
+
+/// One `[[ecs.before]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBefore {
+    /// `"bin/migrate --all"` (split as a shell would) or `["bin/migrate", "--all"]`.
+    pub command: FileCommand,
+    pub container: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FileCommand {
+    Line(String),
+    Words(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -255,6 +275,37 @@ pub struct DeploySettings {
     pub wait_for_rollout: bool,
     /// Deregister the new revision when UpdateService fails.
     pub deregister_on_failure: bool,
+    /// One-off tasks of the new revision before the update, in order.
+    pub before: Vec<BeforeSettings>,
+}
+
+/// One `--before` step (or `[[ecs.before]]` table), resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeforeSettings {
+    /// Exec form.
+    pub command: Vec<String>,
+    /// `None`: the container the deploy updates.
+    pub container: Option<String>,
+    pub timeout: Duration,
+}
+
+/// How long a one-off task may take unless told.
+pub const ONE_OFF_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// `shipit run`, resolved.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub service: ServiceSettings,
+    /// `None`: the service's current revision.
+    pub revision: Option<String>,
+    pub container: Option<String>,
+    pub command: Vec<String>,
+    pub environment: Vec<(String, String)>,
+    pub secrets: BTreeMap<String, String>,
+    pub detach: bool,
+    pub timeout: Duration,
+    pub poll_interval: Duration,
+    pub log_lines: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -574,6 +625,123 @@ pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<
         wait_for_rollout: args.wait_for_rollout,
         deregister_on_failure: args.deregister_on_failure
             || file.ecs.deregister_on_failure.unwrap_or(false),
+        before: before(file, args)?,
+    })
+}
+
+/// `--before` (each split as a shell would), else `[[ecs.before]]`.
+fn before(file: &FileConfig, args: &cli::DeployArgs) -> Result<Vec<BeforeSettings>> {
+    let timeout = |given: Option<&str>, what: &str| -> Result<Duration> {
+        match given {
+            None => Ok(ONE_OFF_TIMEOUT),
+            Some(text) => parse_duration(text).map_err(|err| {
+                Error::bad_input(format!("invalid {what} `{text}`: {err}"))
+                    .hint("write a duration such as 90s, 10m or 1h")
+            }),
+        }
+    };
+    let bad_command = |text: &str, why: String, hint: &str| {
+        Error::bad_input(format!("cannot parse the before command `{text}`: {why}"))
+            .hint(hint.to_string())
+    };
+    if !args.before.is_empty() {
+        let timeout = timeout(args.before_timeout.as_deref(), "--before-timeout")?;
+        return args
+            .before
+            .iter()
+            .map(|text| {
+                let command = crate::task::parse_command(text).map_err(|why| {
+                    bad_command(
+                        text,
+                        why,
+                        "quote it as a shell would: --before \"sh -c 'bin/migrate && bin/seed'\"",
+                    )
+                })?;
+                Ok(BeforeSettings {
+                    command,
+                    container: args.before_container.clone(),
+                    timeout,
+                })
+            })
+            .collect();
+    }
+    file.ecs
+        .before
+        .iter()
+        .map(|step| {
+            let command = match &step.command {
+                FileCommand::Line(text) => crate::task::parse_command(text).map_err(|why| {
+                    bad_command(text, why, "in [[ecs.before]], write `command` as a shell would, or as a list of words")
+                })?,
+                FileCommand::Words(words) if words.is_empty() => {
+                    return Err(bad_command("[]", "the command is empty".into(), "give [[ecs.before]] a command"))
+                }
+                FileCommand::Words(words) => words.clone(),
+            };
+            Ok(BeforeSettings {
+                command,
+                container: args.before_container.clone().or_else(|| step.container.clone()),
+                timeout: timeout(
+                    args.before_timeout.as_deref().or(step.timeout.as_deref()),
+                    "[[ecs.before]] timeout",
+                )?,
+            })
+        })
+        .collect()
+}
+
+/// `shipit run`.
+pub fn run(file: &FileConfig, args: &cli::RunArgs) -> Result<RunSettings> {
+    let service = service(&file.ecs, &args.service)?;
+    let duration = |given: &Option<String>, flag: &str, default: Duration| -> Result<Duration> {
+        match given {
+            None => Ok(default),
+            Some(text) => parse_duration(text).map_err(|err| {
+                Error::bad_input(format!("invalid {flag} `{text}`: {err}"))
+                    .hint("write a duration such as 90s, 10m or 1h")
+            }),
+        }
+    };
+    let poll_interval = duration(
+        &args.poll_interval,
+        "--poll-interval",
+        Duration::from_secs(5),
+    )?;
+    if poll_interval < Duration::from_secs(1) {
+        return Err(Error::bad_input("--poll-interval must be at least 1s")
+            .hint("ECS and CloudWatch Logs throttle faster polling; use 1s or more"));
+    }
+    let mut environment = Vec::new();
+    for value in &args.env {
+        let (key, val) = split_assignment(value).ok_or_else(|| {
+            Error::bad_input(format!("invalid --env `{value}`")).hint("write it as --env KEY=VALUE")
+        })?;
+        environment.push((key.to_string(), val.to_string()));
+    }
+    let mut secrets = BTreeMap::new();
+    for value in &args.secrets {
+        let (key, val) = split_assignment(value).ok_or_else(|| {
+            Error::bad_input(format!("invalid --secret `{value}`"))
+                .hint("write it as --secret NAME=ARN (a Secrets Manager or SSM parameter ARN)")
+        })?;
+        secrets.insert(key.to_string(), val.to_string());
+    }
+    if args.command.is_empty() || args.command[0].is_empty() {
+        return Err(Error::bad_input("no command to run").hint(
+            "put the command after `--`: shipit run --cluster C --service S -- bin/migrate",
+        ));
+    }
+    Ok(RunSettings {
+        service,
+        revision: Some(args.revision.clone()).filter(|r| r != "current"),
+        container: args.container.clone(),
+        command: args.command.clone(),
+        environment,
+        secrets,
+        detach: args.detach,
+        timeout: duration(&args.timeout, "--timeout", ONE_OFF_TIMEOUT)?,
+        poll_interval,
+        log_lines: args.log_lines,
     })
 }
 
@@ -761,6 +929,58 @@ mod tests {
             std::fs::write(path, body).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn before_steps_come_from_the_file_unless_before_flags_replace_them() {
+        let file = FileConfig::parse(
+            "[[ecs.before]]\ncommand = \"bin/migrate --all\"\ntimeout = \"5m\"\n\n[[ecs.before]]\ncommand = [\"bin/seed\", \"a b\"]\ncontainer = \"worker\"\n",
+        )
+        .unwrap();
+        let cli = parse_cli(&["deploy", "--repository", "web"]);
+        let cli::Command::Deploy(args) = cli.command else {
+            unreachable!()
+        };
+        let steps = before(&file, &args).unwrap();
+        assert_eq!(
+            steps,
+            [
+                BeforeSettings {
+                    command: vec!["bin/migrate".into(), "--all".into()],
+                    container: None,
+                    timeout: Duration::from_secs(300),
+                },
+                BeforeSettings {
+                    command: vec!["bin/seed".into(), "a b".into()],
+                    container: Some("worker".into()),
+                    timeout: ONE_OFF_TIMEOUT,
+                },
+            ]
+        );
+        let cli = parse_cli(&[
+            "deploy",
+            "--repository",
+            "web",
+            "--before",
+            "sh -c 'x && y'",
+            "--before-timeout",
+            "90s",
+        ]);
+        let cli::Command::Deploy(args) = cli.command else {
+            unreachable!()
+        };
+        let steps = before(&file, &args).unwrap();
+        assert_eq!(steps.len(), 1, "--before replaces the file's steps");
+        assert_eq!(steps[0].command, ["sh", "-c", "x && y"]);
+        assert_eq!(steps[0].timeout, Duration::from_secs(90));
+        let cli = parse_cli(&["deploy", "--repository", "web", "--before", "echo 'oops"]);
+        let cli::Command::Deploy(args) = cli.command else {
+            unreachable!()
+        };
+        let err = before(&file, &args).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert!(err.hint_text().is_some());
+        assert!(FileConfig::parse("[[ecs.before]]\ncommand = \"x\"\nimage = \"y\"\n").is_err());
     }
 
     #[test]

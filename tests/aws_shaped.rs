@@ -337,6 +337,12 @@ async fn deploy_in(
 /// `args` gives its own.
 async fn shipit(aws: &FakeAws, args: &[&str], timings: &[&str], env: &[(&str, &str)]) -> Deploy {
     let mut args = args.to_vec();
+    // `shipit run … -- <command>`: the flags go before the command.
+    let command = args
+        .iter()
+        .position(|a| *a == "--")
+        .map(|i| args.split_off(i))
+        .unwrap_or_default();
     args.extend(["--cluster", CLUSTER, "--service", SERVICE]);
     if !args.contains(&"--output") {
         args.extend(["--output", "json"]);
@@ -352,6 +358,7 @@ async fn shipit(aws: &FakeAws, args: &[&str], timings: &[&str], env: &[(&str, &s
             args.extend([flag, value]);
         }
     }
+    args.extend(command);
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
     command
         .args(&args)
@@ -3177,4 +3184,497 @@ async fn issue_10_a_fargate_maintenance_stop_during_the_rollout_is_not_a_failure
         run.story(&aws)
     );
     assert_eq!(updates(&aws), ["web:8"], "{}", run.story(&aws));
+}
+
+// ---------------------------------------------------------------------------
+// Issue 12: one-off tasks (`deploy --before`, `shipit run`), RunTask,
+// DescribeTasks, StopTask and GetLogEvents shaped as the API references say.
+
+/// The one-off task RunTask starts.
+const ONEOFF: &str =
+    "arn:aws:ecs:us-east-1:123456789012:task/prod/3f0e5a6b7c8d4e9fa0b1c2d3e4f50617";
+const ONEOFF_IP: &str = "10.0.2.90";
+
+fn oneoff(task_definition: &str, started_by: &str) -> TaskDoc {
+    TaskDoc::running(ONEOFF, task_definition, started_by, CONTAINER, ONEOFF_IP)
+        .set("/group", json!("family:web"))
+}
+
+/// RunTask answers the task PROVISIONING; DescribeTasks of it answers
+/// `states` in turn (the last repeats); its stream holds `lines`.
+fn script_oneoff(
+    aws: &FakeAws,
+    task_definition: &str,
+    started_by: &str,
+    states: Vec<TaskDoc>,
+    lines: &[&str],
+) {
+    aws.on("ECS.RunTask").reply(Reply::Doc(json!({
+        "tasks": [oneoff(task_definition, started_by).status("PROVISIONING", "RUNNING").0],
+        "failures": [],
+    })));
+    aws.on("ECS.DescribeTasks").when("tasks", ONEOFF).replies(
+        states
+            .into_iter()
+            .map(|t| Reply::Doc(json!({"tasks": [t.0], "failures": []})))
+            .collect(),
+    );
+    aws.on("ECS.StopTask").reply(Reply::Doc(json!({
+        "task": oneoff(task_definition, started_by).status("RUNNING", "STOPPED").0,
+    })));
+    let ms = (now() * 1000.0) as i64;
+    let events: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| json!({"timestamp": ms + i as i64, "message": format!("{l}\n"), "ingestionTime": ms}))
+        .collect();
+    let stream = format!("ecs/{CONTAINER}/{}", ONEOFF.rsplit('/').next().unwrap());
+    aws.on("Logs.GetLogEvents")
+        .when("logStreamName", &stream)
+        .reply(Reply::Doc(json!({
+            "events": events, "nextForwardToken": "f/2", "nextBackwardToken": "b/0",
+        })));
+    // The end of the stream: GetLogEvents gives back the token it was passed.
+    aws.on("Logs.GetLogEvents")
+        .when("nextToken", "f/2")
+        .reply(Reply::Doc(json!({
+            "events": [], "nextForwardToken": "f/2", "nextBackwardToken": "b/0",
+        })));
+}
+
+fn exited(task_definition: &str, started_by: &str, code: i32) -> TaskDoc {
+    oneoff(task_definition, started_by)
+        .stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        )
+        .container_exit(Some(code), None)
+}
+
+#[tokio::test]
+async fn issue_12_a_migration_that_exits_0_runs_before_the_update_on_the_services_network() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    script_oneoff(
+        &aws,
+        NEW,
+        "shipit/before",
+        vec![
+            oneoff(NEW, "shipit/before"),
+            exited(NEW, "shipit/before", 0),
+        ],
+        &["migrating 3 tables", "migrations done"],
+    );
+
+    let mut args = vec!["--before", "bin/migrate --all"];
+    args.extend(settle());
+    let run = deploy(&aws, &args).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutation_summary(),
+        [
+            "RegisterTaskDefinition web",
+            "RunTask",
+            "UpdateService web:8",
+            "TagResource web:8 shipit:verdict=healthy"
+        ],
+        "the task runs after the register and before the update; {}",
+        run.story(&aws)
+    );
+    let body = &aws.calls_of("ECS.RunTask")[0].body;
+    assert_eq!(body["taskDefinition"], NEW, "the NEW revision runs: {body}");
+    assert_eq!(body["cluster"], CLUSTER);
+    assert_eq!(body["startedBy"], "shipit/before");
+    assert_eq!(body["launchType"], "FARGATE");
+    assert_eq!(body["platformVersion"], "LATEST");
+    assert_eq!(
+        body["networkConfiguration"]["awsvpcConfiguration"],
+        json!({"subnets": ["subnet-0a1b2c3d4e5f60718"], "securityGroups": ["sg-0123456789abcdef0"], "assignPublicIp": "DISABLED"}),
+        "the service's own network configuration: {body}"
+    );
+    assert_eq!(
+        body["overrides"]["containerOverrides"],
+        json!([{"name": CONTAINER, "command": ["bin/migrate", "--all"]}]),
+        "{body}"
+    );
+    assert!(
+        run.stderr.contains("migrating 3 tables"),
+        "its log lines are streamed: {}",
+        run.story(&aws)
+    );
+    let task = &run.result["tasks"][0];
+    assert_eq!(task["task_arn"], ONEOFF, "{}", run.result);
+    assert_eq!(task["exit_code"], 0);
+    assert_eq!(task["success"], true);
+    let phases: Vec<&str> = run.result["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["phase"].as_str())
+        .collect();
+    assert!(
+        phases
+            .windows(3)
+            .any(|w| w == ["register", "before", "update"]),
+        "the before phase is timed between register and update: {phases:?}"
+    );
+}
+
+#[tokio::test]
+async fn issue_12_a_migration_that_exits_3_stops_the_deploy_before_any_update() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    script_oneoff(
+        &aws,
+        NEW,
+        "shipit/before",
+        vec![
+            oneoff(NEW, "shipit/before"),
+            exited(NEW, "shipit/before", 3),
+        ],
+        &[
+            "migrating 3 tables",
+            "ERROR: relation \"users\" already exists",
+        ],
+    );
+
+    let run = deploy(&aws, &["--before", "bin/migrate"]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "before_failed"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        aws.mutation_summary(),
+        [
+            "RegisterTaskDefinition web",
+            "RunTask",
+            "TagResource web:8 shipit:verdict=failed"
+        ],
+        "no UpdateService: the service stays on web:7; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().contains("exited with code 3") && run.reason().contains("was not changed"),
+        "{}",
+        run.story(&aws)
+    );
+    let task = &run.result["tasks"][0];
+    assert_eq!(task["exit_code"], 3, "{}", run.result);
+    let last: Vec<&str> = task["last_lines"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        last.last()
+            .is_some_and(|l| l.ends_with("ERROR: relation \"users\" already exists")),
+        "the last log lines come with the failure: {last:?}"
+    );
+    assert!(run.stderr.contains("already exists"), "{}", run.story(&aws));
+}
+
+#[tokio::test]
+async fn issue_12_a_migration_ecs_cannot_place_fails_the_deploy_before_any_update() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    // RunTask's answer when no capacity can take the task: a failure, no task.
+    aws.on("ECS.RunTask").reply(Reply::Doc(json!({
+        "tasks": [],
+        "failures": [{
+            "arn": "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/8d1f0b2c3e4a5b6c7d8e9f0a1b2c3d4e",
+            "reason": "RESOURCE:MEMORY",
+        }],
+    })));
+
+    let run = deploy(&aws, &["--before", "bin/migrate"]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "before_failed"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason().contains("RESOURCE:MEMORY"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(updates(&aws).is_empty(), "{}", run.story(&aws));
+    assert!(aws.calls_of("ECS.StopTask").is_empty(), "nothing to stop");
+    assert_eq!(
+        run.result["tasks"][0]["task_arn"],
+        Value::Null,
+        "{}",
+        run.result
+    );
+}
+
+#[tokio::test]
+async fn issue_12_sigterm_during_a_migration_stops_the_task_and_changes_nothing_else() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    script_oneoff(
+        &aws,
+        NEW,
+        "shipit/before",
+        vec![oneoff(NEW, "shipit/before")],
+        &["migrating"],
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
+    command
+        .args([
+            "deploy",
+            "-C",
+            dir.path().to_str().unwrap(),
+            "--sha",
+            SHA,
+            "--repository",
+            REPOSITORY,
+            "--cluster",
+            CLUSTER,
+            "--service",
+            SERVICE,
+            "--output",
+            "json",
+            "--poll-interval",
+            "1s",
+            "--before",
+            "bin/migrate",
+        ])
+        .env("CI", "true")
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
+        command.env_remove(key);
+    }
+    command.envs(aws.env());
+    let child = command.spawn().expect("the shipit binary runs");
+    let pid = child.id().expect("a pid").to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while aws
+        .calls_of("ECS.DescribeTasks")
+        .iter()
+        .filter(|c| c.field("tasks").contains(ONEOFF))
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shipit never followed the task"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("shipit stopped within 30 s")
+        .unwrap();
+    let result: Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status.code(), result["verdict"].as_str()),
+        (Some(143), Some("interrupted")),
+        "stderr: {stderr}"
+    );
+    let short = ONEOFF.rsplit('/').next().unwrap();
+    assert_eq!(
+        aws.mutation_summary(),
+        [
+            "RegisterTaskDefinition web".to_string(),
+            "RunTask".into(),
+            format!("StopTask {short}")
+        ],
+        "the task is stopped; no update, no tag; stderr: {stderr}"
+    );
+    assert!(
+        aws.calls_of("ECS.StopTask")[0]
+            .field("reason")
+            .contains("SIGTERM"),
+        "ECS records why: {:?}",
+        aws.calls_of("ECS.StopTask")[0].body
+    );
+}
+
+#[tokio::test]
+async fn issue_12_shipit_run_exits_with_the_containers_exit_code() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    script_oneoff(
+        &aws,
+        OLD,
+        "shipit/run",
+        vec![oneoff(OLD, "shipit/run"), exited(OLD, "shipit/run", 3)],
+        &["reindexing", "reindex failed"],
+    );
+
+    let run = shipit(
+        &aws,
+        &["run", "--env", "BATCH=500", "--", "bin/reindex", "--all"],
+        &[],
+        &[],
+    )
+    .await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (3, "exited"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(aws.mutation_summary(), ["RunTask"], "{}", run.story(&aws));
+    let body = &aws.calls_of("ECS.RunTask")[0].body;
+    assert_eq!(body["taskDefinition"], OLD, "--revision current: {body}");
+    assert_eq!(body["startedBy"], "shipit/run");
+    assert_eq!(
+        body["overrides"]["containerOverrides"],
+        json!([{"name": CONTAINER, "command": ["bin/reindex", "--all"], "environment": [{"name": "BATCH", "value": "500"}]}]),
+        "{body}"
+    );
+    assert!(
+        run.stderr.contains(r#""type":"one_off_log","label":"run""#)
+            && run.stderr.contains(r#""line":"reindexing""#),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(run.result["tasks"][0]["exit_code"], 3);
+}
+
+#[tokio::test]
+async fn issue_12_shipit_run_of_a_task_that_cannot_pull_its_image_fails_without_an_exit_code() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    let reason =
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found";
+    script_oneoff(
+        &aws,
+        OLD,
+        "shipit/run",
+        vec![oneoff(OLD, "shipit/run")
+            .stopped("TaskFailedToStart", reason)
+            .container_exit(None, Some(reason))],
+        &[],
+    );
+
+    let run = shipit(&aws, &["run", "--", "true"], &[], &[]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "error"),
+        "{}",
+        run.story(&aws)
+    );
+    assert!(
+        run.reason()
+            .contains("never started: CannotPullContainerError"),
+        "{}",
+        run.story(&aws)
+    );
+    assert_eq!(run.result["tasks"][0]["exit_code"], Value::Null);
+}
+
+#[tokio::test]
+async fn issue_12_bad_input_for_a_one_off_task_starts_and_registers_nothing() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    let no_network = world(
+        service_on_old().set("/networkConfiguration", Value::Null),
+        old_task_definition(),
+    )
+    .await;
+
+    let cases: Vec<(&FakeAws, Vec<&str>, &str)> = vec![
+        (
+            &aws,
+            vec!["run", "--container", "nope", "--", "true"],
+            "nope",
+        ),
+        (
+            &aws,
+            vec![
+                "deploy",
+                "--sha",
+                SHA,
+                "--repository",
+                REPOSITORY,
+                "--before",
+                "true",
+                "--before-container",
+                "nope",
+            ],
+            "nope",
+        ),
+        (
+            &aws,
+            vec![
+                "deploy",
+                "--sha",
+                SHA,
+                "--repository",
+                REPOSITORY,
+                "--before",
+                "sh -c 'unclosed",
+            ],
+            "single quote",
+        ),
+        (
+            &no_network,
+            vec!["run", "--", "true"],
+            "network configuration",
+        ),
+        (
+            &no_network,
+            vec![
+                "deploy",
+                "--sha",
+                SHA,
+                "--repository",
+                REPOSITORY,
+                "--before",
+                "true",
+            ],
+            "network configuration",
+        ),
+    ];
+    for (world, args, says) in cases {
+        let run = shipit(world, &args, &[], &[]).await;
+        assert_eq!(
+            (run.code, run.verdict()),
+            (2, "error"),
+            "{args:?}: {}",
+            run.story(world)
+        );
+        assert!(
+            run.reason().contains(says),
+            "{args:?}: {}",
+            run.story(world)
+        );
+        assert!(
+            run.stderr.contains("\"hint\":\""),
+            "{args:?}: {}",
+            run.story(world)
+        );
+        assert!(
+            world.mutations().is_empty(),
+            "{args:?}: {:?}",
+            world.mutation_summary()
+        );
+    }
 }

@@ -1117,3 +1117,206 @@ async fn provisioning_the_same_resources_side_by_side_converges() {
         .count();
     assert_eq!(active, 1, "one service");
 }
+
+// ---------------------------------------------------------------------------
+// Issue 12: one-off tasks on the emulator, which runs RunTask's tasks as real
+// containers, reports their exit codes and forwards awslogs output.
+
+/// A task definition file for `s` whose container logs through awslogs to
+/// `group` (the bootstrap revision has no log configuration).
+fn task_definition_with_logs(
+    s: &Scenario,
+    dir: &std::path::Path,
+    group: &str,
+) -> std::path::PathBuf {
+    let td = serde_json::json!({
+        "family": s.service,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [{
+            "name": "app",
+            "image": format!("{}:bootstrap", s.repository_uri),
+            "essential": true,
+            "portMappings": [{"containerPort": 8080}],
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": group,
+                "awslogs-region": "us-east-1",
+                "awslogs-stream-prefix": "ecs",
+            }},
+        }],
+    });
+    let path = dir.join("taskdef.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&td).unwrap()).unwrap();
+    path
+}
+
+async fn create_log_group(group: &str) {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let _ = logs.create_log_group().log_group_name(group).send().await;
+}
+
+/// A scenario whose service runs a GOOD_SHA revision with awslogs (desired
+/// count 0: no task of the service runs, the one-off tasks are alone).
+async fn scenario_with_logs(name: &str) -> (Scenario, tempfile::TempDir, String) {
+    let s = Scenario::new(name, vec![]).await;
+    let app = app_dir();
+    let group = format!("/shipit-e2e/{}", s.service);
+    create_log_group(&group).await;
+    let td = task_definition_with_logs(&s, app.path(), &group);
+    let first = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &[
+            "--task-definition",
+            td.to_str().unwrap(),
+            "--desired-count",
+            "0",
+        ],
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let current = s.service_task_definition().await;
+    assert_ne!(current, s.bootstrap);
+    (s, app, current)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shipit_run_passes_the_containers_exit_code_through() {
+    let (s, _app, current) = scenario_with_logs("e2e-run").await;
+    let run = |code: &str| {
+        let script = format!("echo run-marker-{code}; exit {code}");
+        shipit(
+            &[
+                "run",
+                "--cluster",
+                &s.cluster,
+                "--service",
+                &s.service,
+                "--poll-interval",
+                "1s",
+                "--timeout",
+                "2m",
+                "--output",
+                "lines",
+                "--",
+                "/bin/busybox",
+                "sh",
+                "-c",
+                &script,
+            ],
+            &[],
+        )
+    };
+    let ok = run("0");
+    assert_eq!(ok.code, 0, "{}", ok.all());
+    assert!(
+        ok.stdout.starts_with("exited arn:aws:ecs:"),
+        "{}",
+        ok.stdout
+    );
+    let failed = run("3");
+    assert_eq!(
+        failed.code,
+        3,
+        "the container's exit code passes through: {}",
+        failed.all()
+    );
+    assert!(
+        failed.stderr.contains("exited with code 3"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("run-marker-3"),
+        "its log line is printed: {}",
+        failed.stderr
+    );
+    // The task was really run, of the service's revision, and stopped.
+    let task = failed.stdout.split_whitespace().nth(1).unwrap().to_string();
+    let described = s
+        .aws
+        .ecs
+        .describe_tasks()
+        .cluster(&s.cluster)
+        .tasks(&task)
+        .send()
+        .await
+        .unwrap();
+    let t = &described.tasks()[0];
+    assert_eq!(t.task_definition_arn(), Some(current.as_str()));
+    assert_eq!(t.last_status(), Some("STOPPED"));
+    assert_eq!(t.started_by(), Some("shipit/run"));
+    assert_eq!(t.containers()[0].exit_code(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_whose_before_task_fails_leaves_the_service_on_its_old_revision() {
+    let (s, app, current) = scenario_with_logs("e2e-before").await;
+    let revisions = s.revisions().await;
+
+    let bad = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &[
+            "--before",
+            "/bin/busybox sh -c 'echo before-marker: migration failed; exit 3'",
+        ],
+    );
+
+    assert_eq!(bad.code, 1, "{}", bad.all());
+    assert!(bad.stdout.starts_with("before_failed"), "{}", bad.stdout);
+    assert!(bad.stderr.contains("exited with code 3"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("before-marker: migration failed"),
+        "the task's log line is in the output: {}",
+        bad.stderr
+    );
+    assert_eq!(
+        s.service_task_definition().await,
+        current,
+        "the service was never updated"
+    );
+    assert_eq!(
+        s.revisions().await,
+        revisions + 1,
+        "one revision registered"
+    );
+    let new = bad.stdout.split_whitespace().nth(1).unwrap().to_string();
+    let tags = s
+        .aws
+        .ecs
+        .list_tags_for_resource()
+        .resource_arn(&new)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == Some("shipit:verdict") && t.value() == Some("failed")),
+        "{:?}",
+        tags.tags()
+    );
+
+    let good = s.deploy(
+        app.path(),
+        GOOD_SHA,
+        &[
+            "--before",
+            "/bin/busybox sh -c 'echo before-marker: migrated'",
+        ],
+    );
+    assert_eq!(good.code, 0, "{}", good.all());
+    assert!(
+        good.stderr.contains("before-marker: migrated"),
+        "{}",
+        good.stderr
+    );
+    assert_ne!(
+        s.service_task_definition().await,
+        current,
+        "updated after the task succeeded"
+    );
+}

@@ -49,6 +49,8 @@ struct World {
     controller: Option<String>,
     /// Every mutating call, in order.
     mutations: Vec<String>,
+    /// The exit code of the `app` container of a one-off task (RunTask).
+    oneoff_exit: Option<i32>,
 }
 
 #[derive(Clone, Default)]
@@ -275,6 +277,33 @@ impl Ecs for Fake {
     async fn task_definition_arns(&self, _: &str) -> Result<Vec<String>> {
         Ok(vec![NEW.into(), OLD.into()])
     }
+    async fn run_task(&self, run: &shipit::ecs::TaskRun) -> Result<shipit::ecs::RunStarted> {
+        self.0.lock().unwrap().mutations.push(format!(
+            "RunTask {} {}: {}",
+            shipit::report::short_arn(&run.task_definition),
+            run.container,
+            run.command.join(" ")
+        ));
+        Ok(shipit::ecs::RunStarted {
+            tasks: vec![task("oneoff", &run.task_definition, "PROVISIONING")],
+            failures: vec![],
+        })
+    }
+    async fn describe_task(&self, _: &str, arn: &str) -> Result<Option<Task>> {
+        let exit = self.0.lock().unwrap().oneoff_exit;
+        let mut t = task("oneoff", NEW, "STOPPED");
+        t.arn = arn.into();
+        t.stop_code = Some(shipit::ecs::StopCode::EssentialContainerExited);
+        t.containers = [("app", exit), ("proxy", Some(0))]
+            .into_iter()
+            .map(|(name, exit_code)| shipit::ecs::ContainerState {
+                name: name.into(),
+                exit_code,
+                ..Default::default()
+            })
+            .collect();
+        Ok(Some(t))
+    }
 }
 
 #[async_trait]
@@ -325,6 +354,7 @@ fn settings() -> DeploySettings {
         dry_run: false,
         wait_for_rollout: false,
         deregister_on_failure: false,
+        before: vec![],
     }
 }
 
@@ -754,4 +784,81 @@ async fn the_whole_program_runs_in_process_from_the_command_line_to_the_exit_cod
             "TagResource web:8 shipit:verdict=healthy"
         ]
     );
+}
+
+fn with_migration() -> DeploySettings {
+    let mut settings = settings();
+    settings.before = vec![shipit::settings::BeforeSettings {
+        command: vec!["bin/migrate".into()],
+        container: None,
+        timeout: std::time::Duration::from_secs(60),
+    }];
+    settings
+}
+
+#[tokio::test]
+async fn a_migration_that_exits_0_runs_on_the_new_revision_then_the_update() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )])
+    .script(vec![healthy_on(NEW, "ecs-svc/new")], vec![]);
+    fake.0.lock().unwrap().oneoff_exit = Some(0);
+    let (outcome, _) = run_with(&fake, with_migration()).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        outcome.conclusion.name(),
+        "deployed",
+        "{:?}",
+        outcome.reason
+    );
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition",
+            "RunTask web:8 app: bin/migrate",
+            &format!("UpdateService {NEW}"),
+            "TagResource web:8 shipit:verdict=healthy"
+        ]
+    );
+    assert_eq!(outcome.tasks[0].exit_code, Some(0));
+}
+
+#[tokio::test]
+async fn a_migration_that_exits_3_means_no_update_and_the_revision_tagged_failed() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )])
+    .script(vec![healthy_on(NEW, "ecs-svc/new")], vec![]);
+    fake.0.lock().unwrap().oneoff_exit = Some(3);
+    let (outcome, events) = run_with(&fake, with_migration()).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.conclusion.name(), outcome.exit_code().code()),
+        ("before_failed", 1)
+    );
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition",
+            "RunTask web:8 app: bin/migrate",
+            "TagResource web:8 shipit:verdict=failed"
+        ],
+        "no UpdateService"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        shipit::report::Event::OneOffFinished {
+            success: false,
+            exit_code: Some(3),
+            ..
+        }
+    )));
 }

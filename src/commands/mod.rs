@@ -8,6 +8,7 @@ mod deploy;
 mod plan;
 mod push;
 mod rollback;
+mod run;
 mod status;
 mod watch;
 
@@ -91,6 +92,7 @@ pub async fn dispatch(
         Command::Rollback(args) => rollback::run(&ctx, &args).await,
         Command::Status(args) => status::run(&ctx, &args).await,
         Command::Watch(args) => watch::run(&ctx, &args).await,
+        Command::Run(args) => run::run(&ctx, &args).await,
         Command::Completions { .. } => unreachable!("handled above"),
     }
 }

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::outcome::Outcome;
 use crate::plan;
 use crate::settings;
+use crate::task;
 
 pub async fn run(ctx: &Context<'_>, args: &DeployArgs) -> Result<Outcome> {
     let settings = settings::deploy(&ctx.repo, &ctx.file, args)?;
@@ -17,7 +18,12 @@ pub async fn run(ctx: &Context<'_>, args: &DeployArgs) -> Result<Outcome> {
     if plan.image.build {
         settings.image.require_dockerfile()?;
     }
+    // The --before steps are checked as a deploy checks them (bad input: exit 2).
+    let before = task::before_steps(&settings, &plan, "")?;
     ctx.say(plan::render(&plan, &commit));
+    if !before.is_empty() {
+        ctx.say(task::render_steps(&before));
+    }
     plan::warn(&plan, ctx.report);
     Ok(Outcome {
         sha: Some(commit.sha.to_string()),

@@ -25,6 +25,7 @@ use super::{
     ServiceDeployment, ServiceDeploymentRollback, ServiceDeploymentStatus, ServiceEvent,
     ServiceStatus, ServiceUpdate, StopCode, Task, TaskDefinitionDoc, TaskStatus,
 };
+use super::{RunFailure, RunStarted, TaskRun};
 use crate::aws_error::sdk_error;
 use crate::error::{Error, Result};
 
@@ -638,6 +639,119 @@ impl Ecs for AwsEcs {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         Ok(Some(deployments))
+    }
+
+    async fn run_task(&self, run: &TaskRun) -> Result<RunStarted> {
+        self.run_one(run).await
+    }
+
+    async fn describe_task(&self, cluster: &str, task: &str) -> Result<Option<Task>> {
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(task)
+            .send()
+            .await
+            .map_err(|err| sdk_error(&format!("describing task {task}"), err))?;
+        Ok(out.tasks().first().map(task_from))
+    }
+
+    async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> Result<()> {
+        self.client
+            .stop_task()
+            .cluster(cluster)
+            .task(task)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|err| sdk_error(&format!("stopping task {task}"), err))?;
+        Ok(())
+    }
+}
+
+impl AwsEcs {
+    /// RunTask of `run` (count 1), placed as the service places its tasks.
+    async fn run_one(&self, run: &TaskRun) -> Result<RunStarted> {
+        use aws_sdk_ecs::types::{
+            AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride,
+            KeyValuePair, LaunchType, NetworkConfiguration as SdkNetwork, TaskOverride,
+        };
+        let what = || format!("running a task of {}", run.task_definition);
+        let network = match &run.network {
+            None => None,
+            Some(net) => Some(
+                SdkNetwork::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .set_subnets(Some(net.subnets.clone()))
+                            .set_security_groups(Some(net.security_groups.clone()))
+                            .set_assign_public_ip(net.assign_public_ip.map(|on| {
+                                if on {
+                                    AssignPublicIp::Enabled
+                                } else {
+                                    AssignPublicIp::Disabled
+                                }
+                            }))
+                            .build()
+                            .map_err(|err| Error::failed(format!("{}: {err}", what())))?,
+                    )
+                    .build(),
+            ),
+        };
+        let strategy = run
+            .capacity_provider_strategy
+            .iter()
+            .map(|c| {
+                CapacityProviderStrategyItem::builder()
+                    .capacity_provider(&c.capacity_provider)
+                    .weight(c.weight)
+                    .base(c.base)
+                    .build()
+                    .map_err(|err| Error::failed(format!("{}: {err}", what())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let container = ContainerOverride::builder()
+            .name(&run.container)
+            .set_command(Some(run.command.clone()))
+            .set_environment((!run.environment.is_empty()).then(|| {
+                run.environment
+                    .iter()
+                    .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                    .collect()
+            }))
+            .build();
+        let out = self
+            .client
+            .run_task()
+            .cluster(&run.cluster)
+            .task_definition(&run.task_definition)
+            .count(1)
+            .started_by(&run.started_by)
+            .set_launch_type(run.launch_type.as_deref().map(LaunchType::from))
+            .set_capacity_provider_strategy((!strategy.is_empty()).then_some(strategy))
+            .set_network_configuration(network)
+            .set_platform_version(run.platform_version.clone())
+            .overrides(
+                TaskOverride::builder()
+                    .container_overrides(container)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| sdk_error(&what(), err))?;
+        Ok(RunStarted {
+            tasks: out.tasks().iter().map(task_from).collect(),
+            failures: out
+                .failures()
+                .iter()
+                .map(|f| RunFailure {
+                    arn: f.arn().map(str::to_string),
+                    reason: f.reason().unwrap_or("no reason given").to_string(),
+                    detail: f.detail().map(str::to_string),
+                })
+                .collect(),
+        })
     }
 }
 

@@ -427,6 +427,47 @@ pub struct ServiceUpdate {
     pub force_new_deployment: bool,
 }
 
+/// One RunTask of a revision (a one-off task: `--before`, `shipit run`),
+/// placed as the service places its tasks.
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskRun {
+    pub cluster: String,
+    pub task_definition: String,
+    /// The container whose command is overridden.
+    pub container: String,
+    /// Exec form: `containerOverrides[].command`.
+    pub command: Vec<String>,
+    /// `containerOverrides[].environment` (ContainerOverride has no `secrets`:
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerOverride.html).
+    pub environment: Vec<(String, String)>,
+    /// The service's awsvpc configuration (required for awsvpc revisions).
+    pub network: Option<NetworkConfiguration>,
+    /// The service's launch type, or else its capacity provider strategy
+    /// (RunTask takes one or the other; neither: the cluster's default strategy).
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
+    pub platform_version: Option<String>,
+    /// `startedBy` (up to 128 characters): how the task says it is shipit's.
+    pub started_by: String,
+}
+
+/// RunTask's `failures[]`: a task that was never placed ("RESOURCE:MEMORY",
+/// "AGENT", capacity). https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Failure.html
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFailure {
+    pub arn: Option<String>,
+    pub reason: String,
+    pub detail: Option<String>,
+}
+
+/// What RunTask answered: the tasks placed, and those that were not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunStarted {
+    pub tasks: Vec<Task>,
+    pub failures: Vec<RunFailure>,
+}
+
 #[async_trait]
 pub trait Ecs: Send + Sync {
     /// `Ok(None)` when the cluster exists but the service does not.
@@ -453,6 +494,24 @@ pub trait Ecs: Send + Sync {
         _created_after: f64,
     ) -> Result<Option<Vec<ServiceDeployment>>> {
         Ok(None)
+    }
+    /// RunTask of one task (one-off tasks). Seams that cannot run tasks say so.
+    async fn run_task(&self, _run: &TaskRun) -> Result<RunStarted> {
+        Err(crate::error::Error::failed(
+            "this ECS seam cannot run tasks (RunTask)",
+        ))
+    }
+    /// DescribeTasks of one task; `Ok(None)` when ECS does not know it (MISSING).
+    async fn describe_task(&self, _cluster: &str, _task: &str) -> Result<Option<Task>> {
+        Err(crate::error::Error::failed(
+            "this ECS seam cannot describe tasks",
+        ))
+    }
+    /// StopTask with a reason ECS records as the task's `stoppedReason`.
+    async fn stop_task(&self, _cluster: &str, _task: &str, _reason: &str) -> Result<()> {
+        Err(crate::error::Error::failed(
+            "this ECS seam cannot stop tasks",
+        ))
     }
 }
 

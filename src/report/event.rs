@@ -97,6 +97,32 @@ pub enum Event {
         to: String,
         reason: String,
     },
+    /// A one-off task (`--before`, `shipit run`) was started.
+    OneOffStarted {
+        /// `before 1/2`, `run`: which one-off task this is.
+        label: String,
+        task: String,
+        task_definition: String,
+        container: String,
+        command: Vec<String>,
+    },
+    /// One line the one-off task's container wrote (awslogs), as it arrives:
+    /// printed marked as the task's, never deduplicated.
+    OneOffLog {
+        label: String,
+        task: String,
+        container: String,
+        line: String,
+    },
+    /// The one-off task's verdict: its essential containers' exit codes, or
+    /// why it never ran to the end.
+    OneOffFinished {
+        label: String,
+        task: Option<String>,
+        success: bool,
+        exit_code: Option<i32>,
+        reason: String,
+    },
     RollbackFinished {
         healthy: bool,
         reason: String,

@@ -122,6 +122,18 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
             rollback.to, rollback.reason
         ));
     }
+    for task in &outcome.tasks {
+        let exit = task
+            .exit_code
+            .map_or_else(|| "no exit code".to_string(), |c| format!("exit {c}"));
+        md.push_str(&format!(
+            "| {} | `{}` {exit} in {:.1}s: {} |\n",
+            task.label,
+            task.task_arn.as_deref().unwrap_or("not started"),
+            task.seconds,
+            task.reason.replace('|', "\\|")
+        ));
+    }
     if !outcome.timings.is_empty() {
         let timings: Vec<String> = outcome
             .timings
@@ -201,6 +213,15 @@ impl Reporter for GithubActions {
                     escape(&format!("{reason}{}", why(failure)))
                 ));
             }
+            Event::OneOffFinished {
+                label,
+                success: false,
+                reason,
+                ..
+            } => self.command(&format!(
+                "::error title=shipit {label} failed::{}",
+                escape(reason)
+            )),
             Event::Warning { message } => self.command(&format!("::warning::{}", escape(message))),
             Event::Error {
                 command,

@@ -118,6 +118,15 @@ impl Reporter for Lines {
             Event::PhaseStarted { phase } => state.phase = Some((phase.title(), Instant::now())),
             Event::PhaseFinished { .. } => state.phase = None,
             Event::Output { text } => return super::write_stdout(text),
+            // A task's output repeats lines on purpose: every one is written.
+            Event::OneOffLog { .. } => {
+                if let Some(line) = describe(event, self.verbosity) {
+                    self.write(&line);
+                    state.last_line = Some(line);
+                    state.last_write = Instant::now();
+                }
+                return;
+            }
             Event::Error {
                 message,
                 causes,

@@ -169,6 +169,32 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
         Event::FailureLogs { logs } if !logs.is_empty() => {
             crate::failure::log_lines(logs).join("\n")
         }
+        Event::OneOffStarted {
+            label,
+            task,
+            task_definition,
+            container,
+            command,
+        } if !quiet => format!(
+            "{label}: started task {} of {} ({container}: {})",
+            short_id(task),
+            crate::arn::short(task_definition),
+            crate::task::command_text(command)
+        ),
+        Event::OneOffLog { label, line, .. } if !quiet => format!("    [{label}] {line}"),
+        Event::OneOffFinished {
+            label,
+            success: true,
+            reason,
+            ..
+        } if !quiet => format!("{label}: {reason}"),
+        // Kept with -q: it is why the command fails.
+        Event::OneOffFinished {
+            label,
+            success: false,
+            reason,
+            ..
+        } => format!("{label}: FAILED — {reason}"),
         Event::RollbackStarted { to, reason } => format!("rolling back to {to}: {reason}"),
         Event::RollbackFinished {
             healthy: true,
@@ -196,6 +222,12 @@ fn with_report(line: String, failure: &Option<Box<crate::failure::FailureReport>
 }
 
 pub use crate::arn::short as short_arn;
+
+/// A task ARN's id, shortened for a line (`9d5988f6`).
+fn short_id(task: &str) -> &str {
+    let id = task.rsplit('/').next().unwrap_or(task);
+    &id[..id.len().min(8)]
+}
 
 #[cfg(test)]
 mod snapshots;

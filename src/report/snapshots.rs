@@ -94,6 +94,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                 polls: 9,
                 aws_calls: 45,
             }),
+            tasks: vec![],
             timings: vec![(Phase::Plan, 0.4).into(), (Phase::Watch, 40.0).into()],
             aws_api_calls: Some(crate::api_calls::ApiCallCount {
                 total: 47,
@@ -239,6 +240,139 @@ fn github_actions_groups_errors_summary_and_outputs() {
         summary.contains(
             "| rollback | healthy on `arn:aws:ecs:us-east-1:123456789012:task-definition/web:7`"
         ),
+        "{summary}"
+    );
+}
+
+/// A deploy whose `--before` task exited 3: every renderer shows the task's
+/// lines, its failure and (GitHub) its ARN and exit code.
+fn before_failed() -> Vec<Event> {
+    let task = "arn:aws:ecs:us-east-1:123456789012:task/prod/3f0e5a6b7c8d4e9f";
+    let reason = "container `app` exited with code 3";
+    vec![
+        Event::PhaseStarted {
+            phase: Phase::Before,
+        },
+        Event::OneOffStarted {
+            label: "before".into(),
+            task: task.into(),
+            task_definition: NEW.into(),
+            container: "app".into(),
+            command: vec!["sh".into(), "-c".into(), "bin/migrate && exit 3".into()],
+        },
+        Event::OneOffLog {
+            label: "before".into(),
+            task: task.into(),
+            container: "app".into(),
+            line: "migrating".into(),
+        },
+        Event::OneOffLog {
+            label: "before".into(),
+            task: task.into(),
+            container: "app".into(),
+            line: "migrating".into(),
+        },
+        Event::OneOffFinished {
+            label: "before".into(),
+            task: Some(task.into()),
+            success: false,
+            exit_code: Some(3),
+            reason: reason.into(),
+        },
+        Event::PhaseFinished {
+            phase: Phase::Before,
+            elapsed: Duration::from_millis(2100),
+        },
+        Event::Result(Box::new(Outcome {
+            command: "deploy".into(),
+            new_task_definition: Some(NEW.into()),
+            conclusion: crate::conclusion::Conclusion::BeforeFailed,
+            reason: Some(format!(
+                "before: {reason}; the service `web` was not changed"
+            )),
+            tasks: vec![crate::task::TaskOutcome {
+                label: "before".into(),
+                task_arn: Some(task.into()),
+                task_definition: NEW.into(),
+                container: "app".into(),
+                command: vec!["bin/migrate".into()],
+                success: false,
+                exit_code: Some(3),
+                reason: reason.into(),
+                seconds: 2.1,
+                last_lines: vec!["12:00:01Z migrating".into()],
+            }],
+            timings: vec![(Phase::Before, 2.1).into()],
+            ..Outcome::default()
+        })),
+    ]
+}
+
+#[test]
+fn a_one_off_tasks_lines_are_all_printed_marked_as_its_own() {
+    let buf = Buf::default();
+    let lines = Lines::new(Box::new(buf.clone()), Verbosity::Normal, false);
+    for event in before_failed() {
+        lines.emit(&event);
+    }
+    let expected = "\
+==> before-update task
+before: started task 3f0e5a6b of web:8 (app: sh -c 'bin/migrate && exit 3')
+    [before] migrating
+    [before] migrating
+before: FAILED — container `app` exited with code 3
+    before-update task done in 2.1s
+";
+    assert_eq!(buf.text(), expected);
+    let quiet = Buf::default();
+    let lines = Lines::new(Box::new(quiet.clone()), Verbosity::Quiet, false);
+    for event in before_failed() {
+        lines.emit(&event);
+    }
+    assert_eq!(
+        quiet.text(),
+        "before: FAILED — container `app` exited with code 3\n"
+    );
+}
+
+#[test]
+fn a_one_off_task_is_in_the_json_result_and_the_github_summary() {
+    let (events, result) = (Buf::default(), Buf::default());
+    let json = Json::new(Box::new(events.clone()), Box::new(result.clone()));
+    for event in before_failed() {
+        json.emit(&event);
+    }
+    let result: serde_json::Value = serde_json::from_str(result.text().trim()).unwrap();
+    assert_eq!(result["verdict"], "before_failed");
+    assert_eq!(result["exit_code"], 1);
+    assert_eq!(result["tasks"][0]["exit_code"], 3);
+    assert_eq!(
+        result["tasks"][0]["task_arn"],
+        "arn:aws:ecs:us-east-1:123456789012:task/prod/3f0e5a6b7c8d4e9f"
+    );
+    assert_eq!(result["timings"][0]["phase"], "before");
+    assert!(
+        events.text().contains(r#""type":"one_off_log""#),
+        "{}",
+        events.text()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let buf = Buf::default();
+    let github = GithubActions::new(Some(summary.clone()), None, Box::new(buf.clone()));
+    for event in before_failed() {
+        github.emit(&event);
+    }
+    assert!(
+        buf.text()
+            .contains("::error title=shipit before failed::container `app` exited with code 3"),
+        "{}",
+        buf.text()
+    );
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.contains("| before | `arn:aws:ecs:us-east-1:123456789012:task/prod/3f0e5a6b7c8d4e9f` exit 3 in 2.1s: container `app` exited with code 3 |"),
         "{summary}"
     );
 }
