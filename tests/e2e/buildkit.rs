@@ -374,3 +374,60 @@ CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
     assert_eq!(second_layers[..2], first_layers[..2]);
     assert_ne!(second_layers[2], first_layers[2], "the app layer changed");
 }
+
+/// `deploy` takes its cache from the image the service runs now (the
+/// previous deploy's), even when a newer commit image sits in the repository.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_on_a_cold_engine_reuses_the_layers_of_the_image_the_service_runs() {
+    let s = support::Scenario::new("e2e-cache", vec![]).await;
+    let app = app_dir();
+    let token = unique("deploy-dep");
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        format!(
+            r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2 && echo {token} > /dependency"]
+COPY start.sh /start.sh
+COPY www /www
+EXPOSE 8080
+CMD ["/bin/busybox", "sh", "/start.sh"]
+"#
+        ),
+    )
+    .unwrap();
+    let docker = docker().await;
+    let first_sha = random_sha();
+    let first = s.deploy(app.path(), &first_sha, &["--desired-count", "1"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let running = format!("{}:{first_sha}", s.repository_uri);
+
+    // Another pipeline pushes a newer commit of the same repository meanwhile.
+    let other = push(app.path(), &s.repository, &random_sha(), &[]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+
+    make_engine_cold(&docker, std::slice::from_ref(&running)).await;
+    std::fs::write(app.path().join("www/index.html"), "changed\n").unwrap();
+    let second = s.deploy(app.path(), &random_sha(), &[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let cache_line = second
+        .stderr
+        .lines()
+        .find(|l| l.contains("layer cache: "))
+        .unwrap_or_else(|| panic!("no layer cache line: {}", second.stderr));
+    assert!(
+        cache_line.ends_with(&format!(
+            "layer cache: {running} (the image the service runs now)"
+        )),
+        "{cache_line}"
+    );
+    let log: Vec<String> = second
+        .stderr
+        .lines()
+        .filter_map(|l| l.split_once("    | ").map(|(_, line)| line.to_string()))
+        .collect();
+    assert!(
+        step_cached(&log, &token),
+        "the slow step came from ECR: {log:#?}"
+    );
+}
