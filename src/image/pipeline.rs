@@ -232,7 +232,7 @@ async fn build_timed(
         let mut cache_from = Vec::new();
         if let Some(cache) = cache {
             match builder {
-                Builder::BuildKit => cache_from.push(cache.source.image.clone()),
+                Builder::BuildKit => cache_from = cache.source.images(),
                 Builder::Classic if pulled => cache_from.push(cache.source.image.clone()),
                 Builder::Classic => match engine.pull(&cache.source.image, &cache.auth).await {
                     Ok(()) => {
@@ -293,8 +293,8 @@ async fn build_timed(
     }
 }
 
-/// Where the layers of a build can come from, reported in one line; `None`
-/// when there is no usable source (never an error: the build goes on cold).
+/// Where the layers of a build can come from, reported in one line; `Err`
+/// (why) when there is no usable source (never a failure: the build goes on cold).
 async fn cache_source(
     plan: &ImagePlan,
     settings: &ImageSettings,
@@ -307,14 +307,21 @@ async fn cache_source(
     let Some(uri) = &plan.repository_uri else {
         return Err("the repository is new".into());
     };
-    if let Some(source) = cache::from_running(uri, running) {
-        return Ok(source);
-    }
-    let images = registry
-        .tagged_images(&plan.repository)
-        .await
-        .map_err(|err| format!("cannot list the repository's images: {}", err.message()))?;
-    cache::newest_sha_tag(uri, &images)
+    let images = match registry.tagged_images(&plan.repository).await {
+        Ok(images) => images,
+        // The running image alone still makes a cache.
+        Err(err) if cache::from_running(uri, running).is_some() => {
+            tracing::debug!("listing {}'s images: {}", plan.repository, err.message());
+            Vec::new()
+        }
+        Err(err) => {
+            return Err(format!(
+                "cannot list the repository's images: {}",
+                err.message()
+            ))
+        }
+    };
+    cache::select(uri, running, &images)
         .ok_or_else(|| format!("no earlier commit image in {}", plan.repository))
 }
 
@@ -397,6 +404,7 @@ pub async fn ensure_with_cache(
                 report.emit(&Event::LayerCache {
                     image: None,
                     reason: format!("no registry credentials: {}", err.message()),
+                    older: Vec::new(),
                 });
                 None
             }
@@ -405,6 +413,7 @@ pub async fn ensure_with_cache(
             report.emit(&Event::LayerCache {
                 image: None,
                 reason,
+                older: Vec::new(),
             });
             None
         }
@@ -413,6 +422,7 @@ pub async fn ensure_with_cache(
         report.emit(&Event::LayerCache {
             image: Some(cache.source.image.clone()),
             reason: cache.source.why.clone(),
+            older: cache.source.older.clone(),
         });
     }
     let image_id = build_timed(
@@ -627,7 +637,11 @@ mod tests {
         assert_eq!(builds.len(), 1);
         let spec = &builds[0];
         assert_eq!(spec.builder, Builder::BuildKit);
-        assert_eq!(spec.cache_from, [format!("{URI}:1234567")]);
+        // The running image first, then the repository's newest commit image.
+        assert_eq!(
+            spec.cache_from,
+            [format!("{URI}:1234567"), format!("{URI}:aaaaaaa")]
+        );
         assert_eq!(
             spec.registry_auth.as_ref().unwrap().server,
             "127.0.0.1:4566"
@@ -648,7 +662,7 @@ mod tests {
         assert_eq!(lines[0], "builder: buildkit (Docker 20.10.24, API 1.41)");
         assert_eq!(
             lines[1],
-            format!("layer cache: {URI}:1234567 (the image the service runs now)")
+            format!("layer cache: {URI}:1234567 (the image the service runs now; 1 older commit image too)")
         );
     }
 
@@ -673,6 +687,7 @@ mod tests {
         let builders: Vec<Builder> = builds.iter().map(|b| b.builder).collect();
         assert_eq!(builders, [Builder::BuildKit, Builder::Classic]);
         let classic = &builds[1];
+        // The classic builder pulls one image: the newest.
         assert_eq!(classic.cache_from, [format!("{URI}:ccccccc")]);
         assert!(!classic
             .build_args
