@@ -66,7 +66,7 @@ pub fn newest_sha_tags(repository_uri: &str, images: &[TaggedImage]) -> Vec<Stri
             Some((image.pushed_at, tag))
         })
         .collect();
-    tagged.sort_by(|a, b| b.0.cmp(&a.0));
+    tagged.sort_by_key(|image| std::cmp::Reverse(image.0));
     tagged
         .into_iter()
         .map(|(_, tag)| format!("{repository_uri}:{tag}"))
