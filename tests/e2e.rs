@@ -5,7 +5,8 @@
 
 mod support;
 
-/// BuildKit builds and the layer cache from ECR (issue 14): tests/e2e/buildkit.rs.
+/// BuildKit builds and the layer cache from ECR (issue 14).
+#[path = "e2e/buildkit.rs"]
 mod buildkit;
 
 use support::{app_dir, random_sha, shipit, unique, Container, Run, Scenario, GOOD_SHA};

@@ -47,25 +47,38 @@ pub struct Progress {
 const TAIL: usize = 20;
 
 impl Progress {
+    /// The lines for one status message. Within a message: new steps are
+    /// announced first, then the output, then what finished (a step's last
+    /// output comes before its `DONE`).
     pub fn lines(&mut self, status: &StatusResponse) -> Vec<String> {
         let mut out = Vec::new();
         for vertex in &status.vertexes {
-            let fresh = !self.steps.contains_key(&vertex.digest);
-            let step = self.steps.entry(vertex.digest.clone()).or_default();
-            if fresh {
-                self.next_number += 1;
-                self.seen += 1;
-                step.number = self.next_number;
-            }
+            let step = self.step(&vertex.digest);
             if !vertex.name.is_empty() {
                 step.name = vertex.name.clone();
             }
-            let n = step.number;
             let active = vertex.started.is_some() || vertex.completed.is_some() || vertex.cached;
             if active && !step.announced {
                 step.announced = true;
-                out.push(format!("#{n} {}", step.name));
+                out.push(format!("#{} {}", step.number, step.name));
             }
+        }
+        for log in &status.logs {
+            let step = self.step(&log.vertex);
+            let n = step.number;
+            step.partial.push_str(&String::from_utf8_lossy(&log.msg));
+            while let Some(pos) = step.partial.find(['\n', '\r']) {
+                let line: String = step.partial.drain(..=pos).collect();
+                let line = line.trim_end();
+                if !line.is_empty() {
+                    push_tail(&mut step.tail, line);
+                    out.push(format!("#{n} {line}"));
+                }
+            }
+        }
+        for vertex in &status.vertexes {
+            let step = self.steps.get_mut(&vertex.digest).expect("seen above");
+            let n = step.number;
             if step.finished {
                 continue;
             }
@@ -100,20 +113,24 @@ impl Progress {
                 out.push(format!("#{n} DONE {secs:.1}s"));
             }
         }
-        for log in &status.logs {
-            let step = self.steps.entry(log.vertex.clone()).or_default();
-            let n = step.number;
-            step.partial.push_str(&String::from_utf8_lossy(&log.msg));
-            while let Some(pos) = step.partial.find(['\n', '\r']) {
-                let line: String = step.partial.drain(..=pos).collect();
-                let line = line.trim_end();
-                if !line.is_empty() {
-                    push_tail(&mut step.tail, line);
-                    out.push(format!("#{n} {line}"));
-                }
-            }
-        }
         out
+    }
+
+    /// The step of a vertex, numbered when first seen.
+    fn step(&mut self, digest: &str) -> &mut Step {
+        if !self.steps.contains_key(digest) {
+            self.next_number += 1;
+            self.seen += 1;
+            let number = self.next_number;
+            self.steps.insert(
+                digest.to_string(),
+                Step {
+                    number,
+                    ..Step::default()
+                },
+            );
+        }
+        self.steps.get_mut(digest).expect("inserted above")
     }
 }
 
@@ -140,11 +157,12 @@ mod tests {
 
     /// Sets a prost timestamp field (its type is reached through the field).
     macro_rules! set_time {
-        ($slot:expr, ($seconds:expr, $nanos:expr)) => {{
+        ($slot:expr, $time:expr) => {{
+            let (seconds, nanos): (i64, i32) = $time;
             $slot = Some(Default::default());
             let t = $slot.as_mut().unwrap();
-            t.seconds = $seconds;
-            t.nanos = $nanos;
+            t.seconds = seconds;
+            t.nanos = nanos;
         }};
     }
 
@@ -216,10 +234,10 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "#1 [2/3] RUN sleep 5",
                 "#2 [1/3] COPY busybox /bin/busybox",
-                "#2 CACHED",
+                "#1 [2/3] RUN sleep 5",
                 "#1 downloading",
+                "#2 CACHED",
                 "#1 half a line",
                 "#1 DONE 5.2s",
                 "#3 [3/3] RUN false",

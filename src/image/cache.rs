@@ -18,20 +18,38 @@ pub struct RunningImage {
 pub struct CacheSource {
     pub image: String,
     pub why: String,
+    /// Older commit images, newest first, offered to BuildKit as well.
+    pub older: Vec<String>,
 }
+
+impl CacheSource {
+    /// Every image offered as cache, the chosen one first.
+    pub fn images(&self) -> Vec<String> {
+        std::iter::once(self.image.clone())
+            .chain(self.older.iter().cloned())
+            .collect()
+    }
+}
+
+/// How many images at most are offered to BuildKit as cache. More than one:
+/// the BuildKit in Docker 20.10 exports an inline cache without the layers a
+/// build took from an imported cache, so an image built from the cache is a
+/// poor cache for the next build ("does not work every second time",
+/// https://github.com/moby/buildkit/issues/1981, tracked for 20.10 as
+/// https://github.com/moby/buildkit/issues/1992; fixed in BuildKit 0.14,
+/// https://github.com/moby/buildkit/pull/4796). With the older images offered
+/// too, a build still finds one that was built in full.
+pub const MAX_SOURCES: usize = 5;
 
 /// The first image the service runs now from this repository that ECR
 /// still has.
-pub fn from_running(repository_uri: &str, running: &[RunningImage]) -> Option<CacheSource> {
+pub fn from_running(repository_uri: &str, running: &[RunningImage]) -> Option<String> {
     running
         .iter()
         .find(|r| {
             r.in_ecr && image_repository(&r.image) == repository_uri && r.image != repository_uri
         })
-        .map(|r| CacheSource {
-            image: r.image.clone(),
-            why: "the image the service runs now".into(),
-        })
+        .map(|r| r.image.clone())
 }
 
 /// A tag shipit would have pushed: 7 to 40 hex characters (a commit SHA).
@@ -39,19 +57,47 @@ fn sha_like(tag: &str) -> bool {
     (7..=40).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The most recently pushed image with a commit-SHA tag.
-pub fn newest_sha_tag(repository_uri: &str, images: &[TaggedImage]) -> Option<CacheSource> {
-    images
+/// The images with a commit-SHA tag, most recently pushed first.
+pub fn newest_sha_tags(repository_uri: &str, images: &[TaggedImage]) -> Vec<String> {
+    let mut tagged: Vec<(Option<i64>, &String)> = images
         .iter()
         .filter_map(|image| {
             let tag = image.tags.iter().find(|t| sha_like(t))?;
             Some((image.pushed_at, tag))
         })
-        .max_by_key(|(pushed_at, _)| *pushed_at)
-        .map(|(_, tag)| CacheSource {
-            image: format!("{repository_uri}:{tag}"),
-            why: "the newest commit tag in the repository".into(),
-        })
+        .collect();
+    tagged.sort_by_key(|image| std::cmp::Reverse(image.0));
+    tagged
+        .into_iter()
+        .map(|(_, tag)| format!("{repository_uri}:{tag}"))
+        .collect()
+}
+
+/// The cache for a build: the image the service runs now, else the newest
+/// commit image; with the next newest commit images behind it.
+pub fn select(
+    repository_uri: &str,
+    running: &[RunningImage],
+    images: &[TaggedImage],
+) -> Option<CacheSource> {
+    let newest = newest_sha_tags(repository_uri, images);
+    let (image, why) = match from_running(repository_uri, running) {
+        Some(image) => (image, "the image the service runs now"),
+        None => (
+            newest.first()?.clone(),
+            "the newest commit tag in the repository",
+        ),
+    };
+    let older = newest
+        .into_iter()
+        .filter(|other| *other != image)
+        .take(MAX_SOURCES - 1)
+        .collect();
+    Some(CacheSource {
+        image,
+        why: why.into(),
+        older,
+    })
 }
 
 #[cfg(test)]
@@ -80,7 +126,7 @@ mod tests {
             (
                 "runs a tag of this repository",
                 vec![running(&format!("{URI}:0123abc"), true)],
-                Some("0123abc"),
+                Some(":0123abc"),
             ),
             (
                 "pinned by digest",
@@ -93,7 +139,7 @@ mod tests {
                     running("public.ecr.aws/nginx/nginx:1.27", true),
                     running(&format!("{URI}:feed123"), true),
                 ],
-                Some("feed123"),
+                Some(":feed123"),
             ),
             (
                 "expired from ECR",
@@ -107,24 +153,27 @@ mod tests {
             ),
             ("no service (shipit push)", vec![], None),
         ];
-        for (name, images, expected) in cases {
-            let got = from_running(URI, images);
+        // The repository has one newer commit image: it comes second, or first without a running one.
+        let images = [tagged(&["9999999"], 50)];
+        for (name, running, expected) in cases {
+            let got = select(URI, running, &images).unwrap();
             match expected {
                 Some(part) => {
-                    let got = got.unwrap_or_else(|| panic!("{name}: none"));
-                    assert!(
-                        got.image.starts_with(URI) && got.image.ends_with(part),
-                        "{name}: {got:?}"
-                    );
-                    assert_eq!(got.why, "the image the service runs now");
+                    assert_eq!(got.image, format!("{URI}{part}"), "{name}");
+                    assert_eq!(got.why, "the image the service runs now", "{name}");
+                    assert_eq!(got.older, [format!("{URI}:9999999")], "{name}");
                 }
-                None => assert_eq!(got, None, "{name}"),
+                None => {
+                    assert_eq!(got.image, format!("{URI}:9999999"), "{name}");
+                    assert_eq!(got.why, "the newest commit tag in the repository", "{name}");
+                    assert!(got.older.is_empty(), "{name}");
+                }
             }
         }
     }
 
     #[test]
-    fn otherwise_the_newest_commit_tag_not_latest_or_a_release_name() {
+    fn otherwise_the_newest_commit_tags_not_latest_or_a_release_name() {
         let images = vec![
             tagged(&["1111111"], 100),
             tagged(&["latest", "v1.2.0"], 400),
@@ -135,13 +184,28 @@ mod tests {
             tagged(&["333333g"], 500), // not hex
             tagged(&["444"], 600),     // too short
         ];
-        let got = newest_sha_tag(URI, &images).unwrap();
+        let got = select(URI, &[], &images).unwrap();
         assert_eq!(
-            got.image,
-            format!("{URI}:2222222222222222222222222222222222222222")
+            got.images(),
+            [
+                format!("{URI}:2222222222222222222222222222222222222222"),
+                format!("{URI}:1111111"),
+            ]
         );
         assert_eq!(got.why, "the newest commit tag in the repository");
-        assert_eq!(newest_sha_tag(URI, &[tagged(&["latest"], 1)]), None);
-        assert_eq!(newest_sha_tag(URI, &[]), None);
+        assert_eq!(select(URI, &[], &[tagged(&["latest"], 1)]), None);
+        assert_eq!(select(URI, &[], &[]), None);
+    }
+
+    #[test]
+    fn at_most_five_images_are_offered_and_the_running_one_is_not_repeated() {
+        let images: Vec<TaggedImage> = (0..9)
+            .map(|i| tagged(&[&format!("{i}{i}{i}{i}{i}{i}{i}")], i))
+            .collect();
+        let got = select(URI, &[running(&format!("{URI}:7777777"), true)], &images).unwrap();
+        assert_eq!(
+            got.images(),
+            ["7777777", "8888888", "6666666", "5555555", "4444444"].map(|t| format!("{URI}:{t}"))
+        );
     }
 }

@@ -232,7 +232,7 @@ async fn build_timed(
         let mut cache_from = Vec::new();
         if let Some(cache) = cache {
             match builder {
-                Builder::BuildKit => cache_from.push(cache.source.image.clone()),
+                Builder::BuildKit => cache_from = cache.source.images(),
                 Builder::Classic if pulled => cache_from.push(cache.source.image.clone()),
                 Builder::Classic => match engine.pull(&cache.source.image, &cache.auth).await {
                     Ok(()) => {
@@ -293,8 +293,8 @@ async fn build_timed(
     }
 }
 
-/// Where the layers of a build can come from, reported in one line; `None`
-/// when there is no usable source (never an error: the build goes on cold).
+/// Where the layers of a build can come from, reported in one line; `Err`
+/// (why) when there is no usable source (never a failure: the build goes on cold).
 async fn cache_source(
     plan: &ImagePlan,
     settings: &ImageSettings,
@@ -307,14 +307,21 @@ async fn cache_source(
     let Some(uri) = &plan.repository_uri else {
         return Err("the repository is new".into());
     };
-    if let Some(source) = cache::from_running(uri, running) {
-        return Ok(source);
-    }
-    let images = registry
-        .tagged_images(&plan.repository)
-        .await
-        .map_err(|err| format!("cannot list the repository's images: {}", err.message()))?;
-    cache::newest_sha_tag(uri, &images)
+    let images = match registry.tagged_images(&plan.repository).await {
+        Ok(images) => images,
+        // The running image alone still makes a cache.
+        Err(err) if cache::from_running(uri, running).is_some() => {
+            tracing::debug!("listing {}'s images: {}", plan.repository, err.message());
+            Vec::new()
+        }
+        Err(err) => {
+            return Err(format!(
+                "cannot list the repository's images: {}",
+                err.message()
+            ))
+        }
+    };
+    cache::select(uri, running, &images)
         .ok_or_else(|| format!("no earlier commit image in {}", plan.repository))
 }
 
@@ -397,6 +404,7 @@ pub async fn ensure_with_cache(
                 report.emit(&Event::LayerCache {
                     image: None,
                     reason: format!("no registry credentials: {}", err.message()),
+                    older: Vec::new(),
                 });
                 None
             }
@@ -405,6 +413,7 @@ pub async fn ensure_with_cache(
             report.emit(&Event::LayerCache {
                 image: None,
                 reason,
+                older: Vec::new(),
             });
             None
         }
@@ -413,6 +422,7 @@ pub async fn ensure_with_cache(
         report.emit(&Event::LayerCache {
             image: Some(cache.source.image.clone()),
             reason: cache.source.why.clone(),
+            older: cache.source.older.clone(),
         });
     }
     let image_id = build_timed(
@@ -457,6 +467,322 @@ pub async fn ensure_with_cache(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ecr::{Repository, TaggedImage};
+    use crate::error::ExitCode;
+    use crate::git::{CommitSha, ShaSource};
+    use crate::report::Recorder;
+    use crate::secret::Secret;
+    use std::sync::{Arc, Mutex};
+
+    /// An engine that records each build's spec and answers as scripted.
+    struct Engine {
+        facts: EngineFacts,
+        /// Refuse BuildKit builds with this reason.
+        refuse_buildkit: Option<String>,
+        pull_fails: bool,
+        builds: Mutex<Vec<BuildSpec>>,
+        pulls: Mutex<Vec<String>>,
+    }
+
+    impl Engine {
+        fn new(refuse_buildkit: Option<&str>, pull_fails: bool) -> Self {
+            Self {
+                facts: EngineFacts {
+                    version: "20.10.24".into(),
+                    api_version: "1.41".into(),
+                    os: "linux".into(),
+                    podman: false,
+                },
+                refuse_buildkit: refuse_buildkit.map(str::to_string),
+                pull_fails,
+                builds: Mutex::default(),
+                pulls: Mutex::default(),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ContainerEngine for Engine {
+        fn facts(&self) -> EngineFacts {
+            self.facts.clone()
+        }
+        async fn build(&self, spec: &BuildSpec, _: BuildContext, _: &Report) -> Result<Built> {
+            self.builds.lock().unwrap().push(spec.clone());
+            match (&self.refuse_buildkit, spec.builder) {
+                (Some(why), Builder::BuildKit) => Ok(Built::BuildKitRefused(why.clone())),
+                _ => Ok(Built::Image("sha256:1d".into())),
+            }
+        }
+        async fn pull(&self, reference: &str, _: &RegistryAuth) -> Result<()> {
+            self.pulls.lock().unwrap().push(reference.into());
+            match self.pull_fails {
+                true => Err(Error::failed(format!("pulling {reference} failed"))
+                    .cause("denied: not authorized")),
+                false => Ok(()),
+            }
+        }
+        async fn tag(&self, _: &str, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn push(&self, _: &str, _: &str, _: &RegistryAuth, _: &Report) -> Result<String> {
+            Ok("sha256:d16e57".into())
+        }
+    }
+
+    struct Registry {
+        /// `Err`: the message of the error `tagged_images` answers with.
+        tagged: std::result::Result<Vec<TaggedImage>, &'static str>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::ecr::Registry for Registry {
+        async fn repository(&self, _: &str) -> Result<Option<Repository>> {
+            unreachable!("the plan is given")
+        }
+        async fn create_repository(&self, _: &str, _: &RepositoryOptions) -> Result<Repository> {
+            unreachable!("the repository exists")
+        }
+        async fn image_digest(&self, _: &str, _: &str) -> Result<Option<String>> {
+            unreachable!("the plan is given")
+        }
+        async fn authorization(&self) -> Result<RegistryAuth> {
+            Ok(RegistryAuth {
+                server: "127.0.0.1:4566".into(),
+                username: "AWS".into(),
+                password: Secret::new("token"),
+            })
+        }
+        async fn tagged_images(&self, _: &str) -> Result<Vec<TaggedImage>> {
+            self.tagged.clone().map_err(Error::failed)
+        }
+    }
+
+    const URI: &str = "127.0.0.1:4566/web";
+
+    fn setup(dockerfile: &str) -> (tempfile::TempDir, ImageSettings, ImagePlan, Commit) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+        let settings = ImageSettings {
+            repo_dir: dir.path().into(),
+            repository: Some("web".into()),
+            dockerfile: dir.path().join("Dockerfile"),
+            context: dir.path().into(),
+            target: None,
+            build_args: vec![],
+            tag_format: TagFormat::Full,
+            extra_tags: vec![],
+            create_repository: false,
+            scan_on_push: false,
+            immutable_tags: false,
+            force: false,
+            builder: BuilderRequest::Auto,
+            cache_from: true,
+        };
+        let plan = ImagePlan {
+            repository: "web".into(),
+            repository_uri: Some(URI.into()),
+            tag: "b".repeat(40),
+            extra_tags: vec![],
+            existing_digest: None,
+            build: true,
+        };
+        let commit = Commit {
+            sha: CommitSha::parse(&"b".repeat(40)).unwrap(),
+            source: ShaSource::Flag,
+            dirty: false,
+        };
+        (dir, settings, plan, commit)
+    }
+
+    fn tagged(tag: &str, pushed_at: i64) -> TaggedImage {
+        TaggedImage {
+            tags: vec![tag.into()],
+            pushed_at: Some(pushed_at),
+        }
+    }
+
+    fn describe(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| crate::report::describe(e, crate::report::Verbosity::Normal))
+            .filter(|l| !l.starts_with("==>") && !l.contains("done in"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn buildkit_gets_the_service_image_as_registry_cache_with_credentials_and_inline_cache() {
+        let (_dir, settings, plan, commit) = setup("FROM scratch\nCOPY a /a\n");
+        let engine = Engine::new(None, false);
+        let registry = Registry {
+            tagged: Ok(vec![tagged("aaaaaaa", 9)]),
+        };
+        let recorder = Arc::new(Recorder::default());
+        let report: Report = recorder.clone();
+        let running = [RunningImage {
+            image: format!("{URI}:1234567"),
+            in_ecr: true,
+        }];
+        ensure_with_cache(
+            &plan,
+            &settings,
+            &commit,
+            &registry,
+            Some(&engine),
+            &report,
+            &running,
+        )
+        .await
+        .unwrap();
+        let builds = engine.builds.lock().unwrap();
+        assert_eq!(builds.len(), 1);
+        let spec = &builds[0];
+        assert_eq!(spec.builder, Builder::BuildKit);
+        // The running image first, then the repository's newest commit image.
+        assert_eq!(
+            spec.cache_from,
+            [format!("{URI}:1234567"), format!("{URI}:aaaaaaa")]
+        );
+        assert_eq!(
+            spec.registry_auth.as_ref().unwrap().server,
+            "127.0.0.1:4566"
+        );
+        assert!(spec
+            .build_args
+            .contains(&("BUILDKIT_INLINE_CACHE".into(), "1".into())));
+        // BuildKit takes the labels through the API: no LABEL line appended.
+        assert!(spec
+            .labels
+            .iter()
+            .any(|(k, _)| k == "org.opencontainers.image.revision"));
+        assert!(
+            engine.pulls.lock().unwrap().is_empty(),
+            "BuildKit reads the registry itself"
+        );
+        let lines = describe(&recorder.events());
+        assert_eq!(lines[0], "builder: buildkit (Docker 20.10.24, API 1.41)");
+        assert_eq!(
+            lines[1],
+            format!("layer cache: {URI}:1234567 (the image the service runs now; 1 older commit image too)")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_engine_that_refuses_buildkit_falls_back_to_the_classic_builder_which_pulls_the_cache(
+    ) {
+        let (_dir, settings, plan, commit) = setup("FROM scratch\nCOPY a /a\n");
+        let engine = Engine::new(Some("the engine answered 400: unsupported builder"), false);
+        let registry = Registry {
+            tagged: Ok(vec![
+                tagged("aaaaaaa", 9),
+                tagged("ccccccc", 12),
+                tagged("latest", 99),
+            ]),
+        };
+        let recorder = Arc::new(Recorder::default());
+        let report: Report = recorder.clone();
+        ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+            .await
+            .unwrap();
+        let builds = engine.builds.lock().unwrap();
+        let builders: Vec<Builder> = builds.iter().map(|b| b.builder).collect();
+        assert_eq!(builders, [Builder::BuildKit, Builder::Classic]);
+        let classic = &builds[1];
+        // The classic builder pulls one image: the newest.
+        assert_eq!(classic.cache_from, [format!("{URI}:ccccccc")]);
+        assert!(!classic
+            .build_args
+            .iter()
+            .any(|(k, _)| k == "BUILDKIT_INLINE_CACHE"));
+        assert!(classic.labels.is_empty(), "one appended LABEL step instead");
+        assert_eq!(*engine.pulls.lock().unwrap(), [format!("{URI}:ccccccc")]);
+        let lines = describe(&recorder.events());
+        assert!(
+            lines.contains(&"builder: classic (fallback: the engine refused a BuildKit build (the engine answered 400: unsupported builder))".to_string()),
+            "{lines:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cache_that_cannot_be_had_is_one_line_and_the_build_goes_on_cold() {
+        let (_dir, mut settings, plan, commit) = setup("FROM scratch\nCOPY a /a\n");
+        settings.builder = BuilderRequest::Classic;
+        let cases: Vec<(&str, Registry, bool, &str)> = vec![
+            (
+                "listing refused",
+                Registry {
+                    tagged: Err("listing the images of ECR repository `web` was refused: AccessDeniedException"),
+                },
+                false,
+                "layer cache: none (cannot list the repository's images: listing the images of ECR repository `web` was refused: AccessDeniedException)",
+            ),
+            (
+                "no commit tag",
+                Registry {
+                    tagged: Ok(vec![tagged("latest", 1)]),
+                },
+                false,
+                "layer cache: none (no earlier commit image in web)",
+            ),
+            (
+                "pull denied",
+                Registry {
+                    tagged: Ok(vec![tagged("aaaaaaa", 1)]),
+                },
+                true,
+                "layer cache: pulling 127.0.0.1:4566/web:aaaaaaa failed (denied: not authorized); building without it",
+            ),
+        ];
+        for (name, registry, pull_fails, line) in cases {
+            let engine = Engine::new(None, pull_fails);
+            let recorder = Arc::new(Recorder::default());
+            let report: Report = recorder.clone();
+            ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let builds = engine.builds.lock().unwrap();
+            assert_eq!(builds.len(), 1, "{name}");
+            assert!(builds[0].cache_from.is_empty(), "{name}");
+            let lines = describe(&recorder.events());
+            assert!(lines.iter().any(|l| l == line), "{name}: {lines:#?}");
+        }
+        // --no-cache-from: not even looked for.
+        settings.cache_from = false;
+        let engine = Engine::new(None, false);
+        let recorder = Arc::new(Recorder::default());
+        let report: Report = recorder.clone();
+        let registry = Registry {
+            tagged: Ok(vec![tagged("aaaaaaa", 1)]),
+        };
+        ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+            .await
+            .unwrap();
+        assert!(engine.builds.lock().unwrap()[0].cache_from.is_empty());
+        assert!(describe(&recorder.events())
+            .contains(&"layer cache: none (turned off with --no-cache-from)".to_string()));
+    }
+
+    #[tokio::test]
+    async fn buildkit_syntax_with_the_classic_builder_fails_before_the_build_with_exit_2() {
+        let (_dir, mut settings, plan, commit) =
+            setup("FROM scratch\nRUN --mount=type=cache,target=/c [\"/x\"]\n");
+        settings.builder = BuilderRequest::Classic;
+        let engine = Engine::new(None, false);
+        let registry = Registry { tagged: Ok(vec![]) };
+        let report: Report = Arc::new(Recorder::default());
+        let err = ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(
+            err.message().contains("`RUN --mount` on line 2"),
+            "{}",
+            err.message()
+        );
+        assert!(
+            engine.builds.lock().unwrap().is_empty(),
+            "nothing sent to the engine"
+        );
+    }
 
     #[test]
     fn labels_become_one_instruction_unless_they_need_escaping() {

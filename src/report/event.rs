@@ -38,6 +38,9 @@ pub enum Event {
     LayerCache {
         image: Option<String>,
         reason: String,
+        /// Older commit images offered to BuildKit as well.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        older: Vec<String>,
     },
     /// Bytes of build context sent so far.
     ContextProgress {

@@ -113,10 +113,16 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
         Event::LayerCache {
             image: Some(image),
             reason,
-        } if !quiet => format!("layer cache: {image} ({reason})"),
+            older,
+        } if !quiet => match older.len() {
+            0 => format!("layer cache: {image} ({reason})"),
+            1 => format!("layer cache: {image} ({reason}; 1 older commit image too)"),
+            n => format!("layer cache: {image} ({reason}; {n} older commit images too)"),
+        },
         Event::LayerCache {
             image: None,
             reason,
+            ..
         } if !quiet => format!("layer cache: none ({reason})"),
         Event::ContextProgress { .. } => return None,
         Event::PushProgress { layer, status, .. } if verbosity == Verbosity::Verbose => {

@@ -85,7 +85,17 @@ async fn layers(docker: &bollard::Docker, image: &str) -> Vec<String> {
 /// (records in use by a build running now are kept, so builds of other
 /// tests only lose speed).
 async fn make_engine_cold(docker: &bollard::Docker, images: &[String]) {
-    use bollard::query_parameters::{PruneBuildOptionsBuilder, RemoveImageOptionsBuilder};
+    use bollard::query_parameters::PruneBuildOptionsBuilder;
+    remove_images(docker, images).await;
+    docker
+        .prune_build(Some(PruneBuildOptionsBuilder::default().all(true).build()))
+        .await
+        .expect("prune the BuildKit cache");
+}
+
+/// Removes the images by name (and the untagged parents only they used).
+async fn remove_images(docker: &bollard::Docker, images: &[String]) {
+    use bollard::query_parameters::RemoveImageOptionsBuilder;
     for image in images {
         let options = RemoveImageOptionsBuilder::default().force(true).build();
         match docker.remove_image(image, Some(options), None).await {
@@ -100,10 +110,6 @@ async fn make_engine_cold(docker: &bollard::Docker, images: &[String]) {
             "{image} is gone"
         );
     }
-    docker
-        .prune_build(Some(PruneBuildOptionsBuilder::default().all(true).build()))
-        .await
-        .expect("prune the BuildKit cache");
 }
 
 /// Issue 14, test 1: BuildKit-only syntax builds on this engine; with the
@@ -309,5 +315,119 @@ CMD ["/bin/busybox", "sh", "/start.sh"]
     assert!(
         !step_cached(&build_log(&third), &token),
         "without the cache the step runs again"
+    );
+}
+
+/// The classic builder's cache: the image in ECR is pulled (credentials in
+/// memory), then given as `cachefrom`; the unchanged steps are `Using cache`.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_classic_builder_the_image_in_ecr_is_pulled_and_its_layers_reused() {
+    support::require_stack();
+    let app = app_dir();
+    let token = unique("classic-dep");
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        format!(
+            r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2 && echo {token} > /dependency"]
+COPY www /www
+CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+"#
+        ),
+    )
+    .unwrap();
+    let repository = unique("shipit-e2e-classic-cache");
+    let docker = docker().await;
+    let classic = ["--builder", "classic"];
+
+    let first_sha = random_sha();
+    let first = push(app.path(), &repository, &first_sha, &classic);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(builder_of(&first)["builder"], "classic");
+    let image = serde_json::from_str::<serde_json::Value>(first.stdout.lines().last().unwrap())
+        .unwrap()["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first_layers = layers(&docker, &image).await;
+
+    remove_images(&docker, std::slice::from_ref(&image)).await;
+    std::fs::write(app.path().join("www/index.html"), "changed\n").unwrap();
+    let second_sha = random_sha();
+    let second = push(app.path(), &repository, &second_sha, &classic);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let log = build_log(&second);
+    let step = log
+        .iter()
+        .position(|l| l.starts_with("Step ") && l.contains(&token))
+        .unwrap_or_else(|| panic!("no step with {token}: {log:#?}"));
+    assert_eq!(
+        log[step + 1].trim(),
+        "---> Using cache",
+        "the slow step came from the pulled image: {log:#?}"
+    );
+    // The cache image was pulled back into the engine, and the layers are its own.
+    assert_eq!(layers(&docker, &image).await, first_layers);
+    let second_image = image.replace(&first_sha, &second_sha);
+    let second_layers = layers(&docker, &second_image).await;
+    assert_eq!(second_layers[..2], first_layers[..2]);
+    assert_ne!(second_layers[2], first_layers[2], "the app layer changed");
+}
+
+/// `deploy` takes its cache from the image the service runs now (the
+/// previous deploy's), even when a newer commit image sits in the repository.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_on_a_cold_engine_reuses_the_layers_of_the_image_the_service_runs() {
+    let s = support::Scenario::new("e2e-cache", vec![]).await;
+    let app = app_dir();
+    let token = unique("deploy-dep");
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        format!(
+            r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2 && echo {token} > /dependency"]
+COPY start.sh /start.sh
+COPY www /www
+EXPOSE 8080
+CMD ["/bin/busybox", "sh", "/start.sh"]
+"#
+        ),
+    )
+    .unwrap();
+    let docker = docker().await;
+    let first_sha = random_sha();
+    let first = s.deploy(app.path(), &first_sha, &["--desired-count", "1"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let running = format!("{}:{first_sha}", s.repository_uri);
+
+    // Another pipeline pushes a newer commit of the same repository meanwhile.
+    let other = push(app.path(), &s.repository, &random_sha(), &[]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+
+    make_engine_cold(&docker, std::slice::from_ref(&running)).await;
+    std::fs::write(app.path().join("www/index.html"), "changed\n").unwrap();
+    let second = s.deploy(app.path(), &random_sha(), &[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let cache_line = second
+        .stderr
+        .lines()
+        .find(|l| l.contains("layer cache: "))
+        .unwrap_or_else(|| panic!("no layer cache line: {}", second.stderr));
+    assert!(
+        cache_line.contains(&format!(
+            "layer cache: {running} (the image the service runs now"
+        )),
+        "{cache_line}"
+    );
+    let log: Vec<String> = second
+        .stderr
+        .lines()
+        .filter_map(|l| l.split_once("    | ").map(|(_, line)| line.to_string()))
+        .collect();
+    assert!(
+        step_cached(&log, &token),
+        "the slow step came from ECR: {log:#?}"
     );
 }
