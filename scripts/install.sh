@@ -136,13 +136,14 @@ if [ "$mode" = print-target ]; then
 fi
 
 # --- which release -------------------------------------------------------
+asked=$version
 case $version in
   '' | latest) version=latest ;;
   v*) ;;
-  *) version=v$version ;;
+  *) version=v$version ;; # 0.2.0 means the tag v0.2.0
 esac
 if [ "$version" != latest ] && ! is_release_tag "$version"; then
-  fail 2 "\`$version\` is not a release tag" "give a tag such as v0.2.0, or latest"
+  fail 2 "\`$asked\` is not a release version" "give a release tag such as v0.2.0, or latest"
 fi
 
 if [ -z "$base_url" ]; then
