@@ -170,9 +170,11 @@ pub struct ServiceArgs {
     /// ECS cluster.
     #[arg(long, env = env::SHIPIT_CLUSTER, value_name = "CLUSTER")]
     pub cluster: Option<String>,
-    /// ECS service.
+    /// ECS service. Repeatable for a deploy, plan, rollback or status of
+    /// several services from one build; `NAME:CONTAINER[,CONTAINER]` names
+    /// the containers that change in that service.
     #[arg(long, env = env::SHIPIT_SERVICE, value_name = "SERVICE")]
-    pub service: Option<String>,
+    pub service: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -273,6 +275,10 @@ pub struct DeployArgs {
     /// Last log lines of each failed container in the failure report (CloudWatch Logs, awslogs driver); 0 turns them off.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub log_lines: usize,
+    /// Several services: deploy them one at a time in the order given (each
+    /// waits for the verdict of the one before) instead of all together.
+    #[arg(long)]
+    pub in_order: bool,
 }
 
 #[derive(Debug, Args)]

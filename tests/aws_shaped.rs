@@ -2946,3 +2946,160 @@ async fn issue_11_log_lines_0_reads_no_logs() {
         run.result
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 13: several services from one build, watched with batched polls.
+
+mod issue_13 {
+    use serde_json::Value;
+
+    use super::support::aws::Call;
+    use super::support::fleet::{count, watch_calls, Cluster};
+
+    /// Runs the deploy of every service of `cluster` against `aws`.
+    async fn deploy_all(cluster: &Cluster, aws: &super::FakeAws) -> (i32, Value) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let args = cluster.deploy_args(dir.path().to_str().unwrap());
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
+        command
+            .args(&args)
+            .env("CI", "true")
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        for var in ["GITHUB_ACTIONS", "GITHUB_SHA", "CIRCLE_SHA1", "AWS_PROFILE"] {
+            command.env_remove(var);
+        }
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
+            command.env_remove(key);
+        }
+        command.envs(aws.env());
+        let out = tokio::time::timeout(std::time::Duration::from_secs(90), command.output())
+            .await
+            .expect("shipit finished within 90 s")
+            .expect("the shipit binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        eprintln!(
+            "$ shipit {}\n--- exit {:?}\n--- stdout\n{stdout}--- stderr\n{}--- mutations\n{:#?}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr),
+            aws.mutation_summary()
+        );
+        let result = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+            .unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), result)
+    }
+
+    fn asked(call: &Call, field: &str) -> usize {
+        call.body[field].as_array().map_or(0, Vec::len)
+    }
+
+    #[tokio::test]
+    async fn issue_13_a_poll_of_three_services_batches_describe_calls_and_shares_the_target_group()
+    {
+        // web and api behind one shared target group, worker behind none.
+        let cluster = Cluster::new(&["web", "api", "worker"], &[true, true, false], true);
+        let aws = cluster.world().await;
+
+        let (code, result) = deploy_all(&cluster, &aws).await;
+
+        assert_eq!(
+            (code, result["verdict"].as_str()),
+            (0, Some("deployed")),
+            "{result}"
+        );
+        let verdicts: Vec<&str> = result["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["verdict"].as_str().unwrap())
+            .collect();
+        assert_eq!(verdicts, ["deployed"; 3]);
+        let watch = watch_calls(&aws);
+        let polls = count(&watch, "ECS.DescribeServices");
+        assert!(polls >= 2, "the settle hold needs two polls: {polls}");
+        for call in watch
+            .iter()
+            .filter(|c| c.operation == "ECS.DescribeServices")
+        {
+            assert_eq!(
+                asked(call, "services"),
+                3,
+                "one DescribeServices for the three: {:?}",
+                call.body
+            );
+        }
+        assert_eq!(
+            count(&watch, "ECS.DescribeTasks"),
+            polls,
+            "one DescribeTasks per poll"
+        );
+        for call in watch.iter().filter(|c| c.operation == "ECS.DescribeTasks") {
+            assert_eq!(
+                asked(call, "tasks"),
+                3,
+                "the tasks of all three in one call"
+            );
+        }
+        assert_eq!(
+            count(&watch, "ECS.ListTasks"),
+            2 * 3 * polls,
+            "ListTasks takes one service"
+        );
+        assert_eq!(
+            count(&watch, "ELBv2.DescribeTargetHealth"),
+            polls,
+            "the shared target group once per poll, not once per service"
+        );
+        assert_eq!(
+            aws.mutation_summary()
+                .iter()
+                .filter(|m| m.starts_with("UpdateService"))
+                .count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn issue_13_twelve_services_are_described_ten_at_a_time() {
+        let names: Vec<String> = (0..12).map(|i| format!("svc-{i:02}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let lb: Vec<bool> = (0..12).map(|i| i % 3 == 0).collect();
+        let cluster = Cluster::new(&names, &lb, false);
+        let aws = cluster.world().await;
+
+        let (code, result) = deploy_all(&cluster, &aws).await;
+
+        assert_eq!(
+            (code, result["verdict"].as_str()),
+            (0, Some("deployed")),
+            "{result}"
+        );
+        let watch = watch_calls(&aws);
+        let sizes: Vec<usize> = watch
+            .iter()
+            .filter(|c| c.operation == "ECS.DescribeServices")
+            .map(|c| asked(c, "services"))
+            .collect();
+        assert!(sizes.len() >= 4, "{sizes:?}");
+        assert!(
+            sizes.chunks(2).all(|pair| pair == [10, 2]),
+            "DescribeServices takes up to 10 services: {sizes:?}"
+        );
+        let polls = sizes.len() / 2;
+        assert_eq!(
+            count(&watch, "ECS.DescribeTasks"),
+            polls,
+            "12 tasks fit one DescribeTasks"
+        );
+        assert_eq!(
+            count(&watch, "ELBv2.DescribeTargetHealth"),
+            4 * polls,
+            "one per target group (4 services behind one each)"
+        );
+    }
+}

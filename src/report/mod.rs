@@ -6,6 +6,7 @@ mod github;
 mod human;
 mod json;
 mod lines;
+mod scoped;
 mod timing;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use github::GithubActions;
 pub use human::Human;
 pub use json::Json;
 pub use lines::Lines;
+pub use scoped::for_service;
 pub use timing::{PhaseClock, Timings};
 
 /// Where the core sends what happened. Implementations must not block for long.
@@ -175,6 +177,11 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
             healthy: false,
             reason,
         } => format!("rollback FAILED — {reason}"),
+        Event::ForService { service, event } => describe(event, verbosity)?
+            .lines()
+            .map(|line| format!("[{service}] {line}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => return None,
     })
 }
