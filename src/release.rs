@@ -189,6 +189,9 @@ pub async fn run(
         .collect();
 
     register_all(&mut members, &pushed, settings, deps, report, &mut timings).await?;
+    // Issue 12's `--before` tasks, where they exist, belong here: once for
+    // the release, after every revision is registered and before the first
+    // group's update (a failure there changes no service).
 
     let mut release = Release {
         settings,

@@ -2958,9 +2958,19 @@ mod issue_13 {
 
     /// Runs the deploy of every service of `cluster` against `aws`.
     async fn deploy_all(cluster: &Cluster, aws: &super::FakeAws) -> (i32, Value) {
+        let (code, result, _) = run_with(cluster, aws, |args| args).await;
+        (code, result)
+    }
+
+    /// [`deploy_all`] with the arguments changed by `edit`; also stdout.
+    async fn run_with(
+        cluster: &Cluster,
+        aws: &super::FakeAws,
+        edit: impl FnOnce(Vec<String>) -> Vec<String>,
+    ) -> (i32, Value, String) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
-        let args = cluster.deploy_args(dir.path().to_str().unwrap());
+        let args = edit(cluster.deploy_args(dir.path().to_str().unwrap()));
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
         command
             .args(&args)
@@ -2991,7 +3001,71 @@ mod issue_13 {
             .rev()
             .find_map(|l| serde_json::from_str::<Value>(l).ok())
             .unwrap_or(Value::Null);
-        (out.status.code().unwrap_or(-1), result)
+        (out.status.code().unwrap_or(-1), result, stdout)
+    }
+
+    #[tokio::test]
+    async fn issue_13_bad_input_in_one_service_fails_the_whole_deploy_with_nothing_changed() {
+        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
+        let aws = cluster.world().await;
+        // worker names a container its task definition does not have.
+        let (code, result, _) = run_with(&cluster, &aws, |mut args| {
+            let at = args.iter().rposition(|a| a == "worker").unwrap();
+            args[at] = "worker:nope".into();
+            args
+        })
+        .await;
+        assert_eq!(
+            (code, result["verdict"].as_str()),
+            (2, Some("error")),
+            "{result}"
+        );
+        assert!(
+            result["reason"]
+                .as_str()
+                .unwrap()
+                .contains("service `worker`"),
+            "the service is named: {result}"
+        );
+        assert_eq!(
+            aws.mutation_summary(),
+            Vec::<String>::new(),
+            "nothing changed anywhere"
+        );
+    }
+
+    #[tokio::test]
+    async fn issue_13_plan_shows_every_service_with_its_diff_and_rollback_target() {
+        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
+        let aws = cluster.world().await;
+        // In lines mode stdout is the plan (in json mode, only the result object).
+        let (code, _, stdout) = run_with(&cluster, &aws, |mut args| {
+            args[0] = "plan".into();
+            let at = args.iter().position(|a| a == "--output").unwrap();
+            args[at + 1] = "lines".into();
+            args
+        })
+        .await;
+        assert_eq!(code, 0, "{stdout}");
+        for name in ["web", "worker"] {
+            let section = stdout
+                .split(&format!("=== service {name} ===\n"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("a section for {name}: {stdout}"));
+            assert!(
+                section.contains(&format!(
+                    "rollback to:   {}",
+                    super::support::fleet::revision(name, 7)
+                )),
+                "{section}"
+            );
+            assert!(section.contains("task definition diff:"), "{section}");
+        }
+        assert_eq!(
+            aws.mutation_summary(),
+            Vec::<String>::new(),
+            "plan changes nothing"
+        );
     }
 
     fn asked(call: &Call, field: &str) -> usize {

@@ -23,6 +23,14 @@ pub async fn run(ctx: &Context<'_>, args: &RollbackArgs) -> Result<Outcome> {
         ctx.say(verdict_line(&outcome));
         return Ok(outcome);
     }
+    // Every target first (read calls only): bad input in any service changes nothing.
+    let mut chosen = Vec::with_capacity(all.len());
+    for settings in &all {
+        let name = &settings.service.service;
+        chosen.push(rollback::choose(settings, &deps).await.map_err(|err| {
+            err.context(format!("service `{name}` (no service was rolled back)"))
+        })?);
+    }
     let reports: Vec<Report> = all
         .iter()
         .map(|s| for_service(ctx.report, &s.service.service))
@@ -30,7 +38,8 @@ pub async fn run(ctx: &Context<'_>, args: &RollbackArgs) -> Result<Outcome> {
     let results = join_all(
         all.iter()
             .zip(&reports)
-            .map(|(settings, report)| rollback::run(settings, &deps, report)),
+            .zip(chosen)
+            .map(|((settings, report), chosen)| rollback::roll(settings, &deps, report, chosen)),
     )
     .await;
     let mut services = Vec::new();
