@@ -186,9 +186,11 @@ pub struct ServiceArgs {
     /// ECS cluster.
     #[arg(long, env = env::SHIPIT_CLUSTER, value_name = "CLUSTER")]
     pub cluster: Option<String>,
-    /// ECS service.
+    /// ECS service. Repeatable for a deploy, plan, rollback or status of
+    /// several services from one build; `NAME:CONTAINER[,CONTAINER]` names
+    /// the containers that change in that service.
     #[arg(long, env = env::SHIPIT_SERVICE, value_name = "SERVICE")]
-    pub service: Option<String>,
+    pub service: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -301,6 +303,10 @@ pub struct DeployArgs {
     /// How long each --before task may take, from RunTask to its stop [default: 30m].
     #[arg(long, value_name = "DURATION")]
     pub before_timeout: Option<String>,
+    /// Several services: deploy them one at a time in the order given (each
+    /// waits for the verdict of the one before) instead of all together.
+    #[arg(long)]
+    pub in_order: bool,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,7 @@ pub mod image;
 pub mod logs;
 pub mod outcome;
 pub mod plan;
+pub mod release;
 pub mod report;
 pub mod rollback;
 pub mod rollout;

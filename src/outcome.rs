@@ -61,6 +61,54 @@ pub struct Outcome {
     pub timings: Vec<Timing>,
     /// Every AWS API call the run made (attempts, retries included), when it made any.
     pub aws_api_calls: Option<crate::api_calls::ApiCallCount>,
+    /// A deploy (or rollback) of several services: what happened to each.
+    /// Empty for one service, whose result is the fields above.
+    pub services: Vec<ServiceOutcome>,
+}
+
+/// What one service of a deploy of several went through. Its `verdict` and
+/// `exit_code` come from its own [`Conclusion`]; the run's are the worst.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceOutcome {
+    pub service: String,
+    /// Its group: groups are deployed one after the other, lowest first.
+    pub group: u32,
+    pub previous_task_definition: Option<String>,
+    pub new_task_definition: Option<String>,
+    pub conclusion: Conclusion,
+    pub reason: Option<String>,
+    pub rollback: Option<RollbackOutcome>,
+    pub failure: Option<Box<crate::failure::FailureReport>>,
+}
+
+impl Serialize for ServiceOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            service: &'a str,
+            group: u32,
+            previous_task_definition: &'a Option<String>,
+            new_task_definition: &'a Option<String>,
+            verdict: Conclusion,
+            exit_code: i32,
+            reason: &'a Option<String>,
+            rollback: &'a Option<RollbackOutcome>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            failure: &'a Option<Box<crate::failure::FailureReport>>,
+        }
+        Wire {
+            service: &self.service,
+            group: self.group,
+            previous_task_definition: &self.previous_task_definition,
+            new_task_definition: &self.new_task_definition,
+            verdict: self.conclusion,
+            exit_code: self.conclusion.exit_code().code(),
+            reason: &self.reason,
+            rollback: &self.rollback,
+            failure: &self.failure,
+        }
+        .serialize(s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -150,6 +198,8 @@ struct Wire<'a> {
     tasks: &'a [crate::task::TaskOutcome],
     timings: &'a [Timing],
     aws_api_calls: &'a Option<crate::api_calls::ApiCallCount>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    services: &'a [ServiceOutcome],
 }
 
 impl Serialize for Outcome {
@@ -170,6 +220,7 @@ impl Serialize for Outcome {
             tasks: &self.tasks,
             timings: &self.timings,
             aws_api_calls: &self.aws_api_calls,
+            services: &self.services,
         }
         .serialize(s)
     }

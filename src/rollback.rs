@@ -15,6 +15,22 @@ use crate::world::Deps;
 
 /// `shipit rollback`.
 pub async fn run(settings: &RollbackSettings, deps: &Deps<'_>, report: &Report) -> Result<Outcome> {
+    let chosen = choose(settings, deps).await?;
+    roll(settings, deps, report, chosen).await
+}
+
+/// Where a rollback goes, worked out with read calls only (bad input fails
+/// here, nothing changed): several services are all chosen before any moves.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    /// The revision the service runs now.
+    pub current: String,
+    pub target: String,
+    target_doc: crate::ecs::TaskDefinitionDoc,
+}
+
+/// The rollback target of `settings.service` (see [`choose_target`]).
+pub async fn choose(settings: &RollbackSettings, deps: &Deps<'_>) -> Result<Chosen> {
     let service = &settings.service;
     let current = active_service(deps.ecs, &service.cluster, &service.service).await?;
     let target = choose_target(deps.ecs, &current.task_definition, settings.to.as_deref()).await?;
@@ -26,18 +42,38 @@ pub async fn run(settings: &RollbackSettings, deps: &Deps<'_>, report: &Report) 
         ))
         .hint("pick another revision with --to"));
     }
-    let reason = format!("manual rollback from {}", short(&current.task_definition));
+    // Watched like a deploy: the target's container health checks count too.
+    let target_doc = deps.ecs.task_definition(&target).await?;
+    Ok(Chosen {
+        current: current.task_definition,
+        target,
+        target_doc,
+    })
+}
+
+/// Moves the service to the chosen revision and watches it.
+pub async fn roll(
+    settings: &RollbackSettings,
+    deps: &Deps<'_>,
+    report: &Report,
+    chosen: Chosen,
+) -> Result<Outcome> {
+    let service = &settings.service;
+    let Chosen {
+        current,
+        target,
+        target_doc,
+    } = chosen;
+    let reason = format!("manual rollback from {}", short(&current));
     let rollout = Rollout {
         deps,
         report,
         service,
         watch: &settings.watch,
     };
-    // Watched like a deploy: the target's container health checks count too.
-    let target_doc = deps.ecs.task_definition(&target).await?;
     let mv = Move {
         to: target.clone(),
-        from: Some(current.task_definition.clone()),
+        from: Some(current.clone()),
         health_checked: taskdef::health_checked_essential_containers(&target_doc.json),
         ..Move::default()
     };
@@ -55,7 +91,7 @@ pub async fn run(settings: &RollbackSettings, deps: &Deps<'_>, report: &Report) 
         (false, interrupted) => Conclusion::NeedsHuman(interrupted),
     };
     Ok(Outcome {
-        previous_task_definition: Some(current.task_definition.clone()),
+        previous_task_definition: Some(current.clone()),
         new_task_definition: Some(target.clone()),
         reason: Some(rolled.reason.clone()),
         // The rollback's revision is what failed: its report is this command's.

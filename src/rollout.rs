@@ -93,6 +93,28 @@ impl Rollout<'_> {
         }
     }
 
+    /// `goal` as one lane of a [`watch::Fleet`] (several services watched
+    /// with shared polls), with the same rules and deadline as [`Self::watch`].
+    pub fn lane(&self, goal: Goal, leg: Leg) -> watch::Lane<'_> {
+        let (deadline, until_completed) = match leg {
+            Leg::Forward => (self.watch.deadline(), self.watch.until == Until::Completed),
+            Leg::Back => (self.watch.rollback_deadline(), false),
+        };
+        watch::Lane {
+            watch: Watch {
+                ecs: self.deps.ecs,
+                elb: self.deps.elb,
+                report: self.report,
+                cluster: &self.service.cluster,
+                service: &self.service.service,
+                interval: self.watch.poll_interval,
+                deadline,
+                calls: self.deps.calls.clone(),
+            },
+            tracker: Tracker::new(criteria(self.watch, until_completed), goal),
+        }
+    }
+
     /// Puts the service back on `to` and watches it with the same rules until
     /// healthy or the rollback deadline. A signal stops the waiting at once,
     /// saying which command finishes the recovery. `Err` only when the

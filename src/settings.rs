@@ -70,6 +70,30 @@ pub struct FileEcs {
     /// `[[ecs.before]]`: one-off tasks of the new revision before the update.
     #[serde(default)]
     pub before: Vec<FileBefore>,
+    /// `[[ecs.services]]`: several services deployed from one build.
+    #[serde(default)]
+    pub services: Vec<FileService>,
+}
+
+/// One `[[ecs.services]]` table: a service of a deploy of several, with the
+/// changes that are its own. What it leaves out comes from `[ecs]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileService {
+    pub name: String,
+    #[serde(default)]
+    pub containers: Vec<String>,
+    pub task_definition: Option<PathBuf>,
+    pub desired_count: Option<i32>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub docker_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Groups are deployed one after the other, lowest first; each waits for
+    /// the verdict of the one before. Services of one group go together.
+    pub group: Option<u32>,
 }
 
 /// One `[[ecs.before]]` table.
@@ -466,7 +490,24 @@ pub fn image(
     })
 }
 
+/// The one service a command works on (`shipit watch`, a deploy of one).
 pub fn service(file: &FileEcs, args: &cli::ServiceArgs) -> Result<ServiceSettings> {
+    let mut all = services(file, args)?;
+    if all.len() > 1 {
+        let names: Vec<&str> = all.iter().map(|s| s.service.as_str()).collect();
+        return Err(Error::bad_input(format!(
+            "this command takes one service, and {} were given ({})",
+            all.len(),
+            names.join(", ")
+        ))
+        .hint("pass one --service <name> (deploy, plan, rollback and status take several)"));
+    }
+    Ok(all.remove(0))
+}
+
+/// The services a command works on: the `--service` flags (or
+/// SHIPIT_SERVICE), else the `[[ecs.services]]` tables, else `[ecs] service`.
+pub fn services(file: &FileEcs, args: &cli::ServiceArgs) -> Result<Vec<ServiceSettings>> {
     let cluster = args
         .cluster
         .clone()
@@ -476,16 +517,92 @@ pub fn service(file: &FileEcs, args: &cli::ServiceArgs) -> Result<ServiceSetting
                 "pass --cluster <name>, set SHIPIT_CLUSTER, or add `[ecs] cluster` to shipit.toml",
             )
         })?;
-    let service = args
-        .service
-        .clone()
-        .or_else(|| file.service.clone())
-        .ok_or_else(|| {
-            Error::bad_input("no ECS service given").hint(
-                "pass --service <name>, set SHIPIT_SERVICE, or add `[ecs] service` to shipit.toml",
-            )
-        })?;
-    Ok(ServiceSettings { cluster, service })
+    Ok(service_specs(file, args)?
+        .into_iter()
+        .map(|spec| ServiceSettings {
+            cluster: cluster.clone(),
+            service: spec.name,
+        })
+        .collect())
+}
+
+/// A service as given: `NAME` or `NAME:CONTAINER[,CONTAINER]` (or an ARN,
+/// `arn:…:service/<cluster>/<name>[:CONTAINER…]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub name: String,
+    /// The containers named after `:`; `None` when none were.
+    pub containers: Option<Vec<String>>,
+}
+
+impl ServiceSpec {
+    pub fn parse(text: &str) -> Result<Self> {
+        // A service ARN holds `:`s of its own; the containers follow the name after the last `/`.
+        let split_at = match text.rfind('/') {
+            Some(slash) if text.starts_with("arn:") => text[slash..].find(':').map(|i| slash + i),
+            Some(_) => None,
+            None if text.starts_with("arn:") => None,
+            None => text.find(':'),
+        };
+        let (name, containers) = match split_at {
+            Some(at) => (&text[..at], Some(&text[at + 1..])),
+            None => (text, None),
+        };
+        let containers = containers.map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+        if name.is_empty() || containers.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::bad_input(format!("invalid --service `{text}`"))
+                .hint("write it as --service NAME or --service NAME:CONTAINER[,CONTAINER]"));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            containers,
+        })
+    }
+}
+
+/// The services given, in order: flags, else `[[ecs.services]]`, else
+/// `[ecs] service`. A name given twice is bad input.
+pub fn service_specs(file: &FileEcs, args: &cli::ServiceArgs) -> Result<Vec<ServiceSpec>> {
+    let specs: Vec<ServiceSpec> = if !args.service.is_empty() {
+        args.service
+            .iter()
+            .map(|s| ServiceSpec::parse(s))
+            .collect::<Result<_>>()?
+    } else if !file.services.is_empty() {
+        file.services
+            .iter()
+            .map(|t| ServiceSpec {
+                name: t.name.clone(),
+                containers: None,
+            })
+            .collect()
+    } else {
+        match &file.service {
+            Some(name) => vec![ServiceSpec::parse(name)?],
+            None => vec![],
+        }
+    };
+    if specs.is_empty() {
+        return Err(Error::bad_input("no ECS service given").hint(
+            "pass --service <name>, set SHIPIT_SERVICE, or add `[ecs] service` (or `[[ecs.services]]` tables) to shipit.toml",
+        ));
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        if specs[..i].iter().any(|s| s.name == spec.name) {
+            return Err(
+                Error::bad_input(format!("service `{}` is given twice", spec.name)).hint(
+                    "name each service once (its containers after `:`: --service web:app,proxy)",
+                ),
+            );
+        }
+    }
+    Ok(specs)
 }
 
 pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Result<WatchSettings> {
@@ -564,9 +681,19 @@ pub fn watch(file: &FileWatch, args: &cli::WatchArgs, no_rollback: bool) -> Resu
 }
 
 pub fn deploy(repo: &Path, file: &FileConfig, args: &cli::DeployArgs) -> Result<DeploySettings> {
+    let service = service(&file.ecs, &args.service)?;
+    deploy_to(repo, file, args, service)
+}
+
+/// [`deploy`] of `service`, whatever `--service` says.
+fn deploy_to(
+    repo: &Path,
+    file: &FileConfig,
+    args: &cli::DeployArgs,
+    service: ServiceSettings,
+) -> Result<DeploySettings> {
     let image = image(repo, &file.image, &args.image, Some(&args.push))?;
     image.repository()?;
-    let service = service(&file.ecs, &args.service)?;
     let watch = watch(&file.watch, &args.watch, args.no_rollback)?;
     let containers = if args.containers.is_empty() {
         file.ecs.containers.clone()
@@ -743,6 +870,204 @@ pub fn run(file: &FileConfig, args: &cli::RunArgs) -> Result<RunSettings> {
         poll_interval,
         log_lines: args.log_lines,
     })
+}
+
+/// What `shipit deploy` (and `plan`) works on: one service, or several from one build.
+#[derive(Debug, Clone)]
+pub enum DeployTargets {
+    /// One service, exactly as before several existed.
+    One(Box<DeploySettings>),
+    Several(Box<ReleaseSettings>),
+}
+
+/// A deploy of several services from one build.
+#[derive(Debug, Clone)]
+pub struct ReleaseSettings {
+    /// What every service shares (image, watch, flags); its own service
+    /// fields are the first service's.
+    pub shared: DeploySettings,
+    /// Each service as a deploy of its own, in the order given.
+    pub services: Vec<ServiceTarget>,
+}
+
+/// One service of a [`ReleaseSettings`].
+#[derive(Debug, Clone)]
+pub struct ServiceTarget {
+    pub deploy: DeploySettings,
+    /// Groups go one after the other, lowest first.
+    pub group: u32,
+}
+
+impl ReleaseSettings {
+    /// The groups in order, each with the indexes of its services.
+    pub fn groups(&self) -> Vec<(u32, Vec<usize>)> {
+        let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
+        for (i, target) in self.services.iter().enumerate() {
+            match groups.iter_mut().find(|(g, _)| *g == target.group) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((target.group, vec![i])),
+            }
+        }
+        groups.sort_by_key(|(g, _)| *g);
+        groups
+    }
+}
+
+/// `shipit deploy`/`plan`: one service as [`deploy`] resolves it, or several
+/// (several `--service`, or `[[ecs.services]]` tables). For each service,
+/// flags > `SHIPIT_*` > its `[[ecs.services]]` table > `[ecs]`; maps merge
+/// key by key in that order (flags win): `[ecs.environment.<c>]`, then the
+/// table's `environment.<c>`, then `--env`.
+pub fn deploy_targets(
+    repo: &Path,
+    file: &FileConfig,
+    args: &cli::DeployArgs,
+) -> Result<DeployTargets> {
+    let specs = service_specs(&file.ecs, &args.service)?;
+    let table = |name: &str| file.ecs.services.iter().find(|t| t.name == name);
+    if let [spec] = specs.as_slice() {
+        if spec.containers.is_none() && table(&spec.name).is_none() {
+            return Ok(DeployTargets::One(Box::new(deploy(repo, file, args)?)));
+        }
+    }
+    let cluster = services(&file.ecs, &args.service)?.remove(0).cluster;
+    let several = specs.len() > 1;
+    if several && (args.task_definition.is_some() || file.ecs.task_definition.is_some()) {
+        return Err(Error::bad_input(
+            "--task-definition (or `[ecs] task_definition`) names one file, and several services are deployed",
+        )
+        .hint("give each service its file: `task_definition = \"…\"` in its [[ecs.services]] table"));
+    }
+    let mut targets = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let table = table(&spec.name).cloned().unwrap_or_default();
+        let service = ServiceSettings {
+            cluster: cluster.clone(),
+            service: spec.name.clone(),
+        };
+        let mut deploy = deploy_to(repo, file, args, service)?;
+        deploy.containers = match &spec.containers {
+            Some(containers) => containers.clone(),
+            None if !args.containers.is_empty() => args.containers.clone(),
+            None if !table.containers.is_empty() => table.containers.clone(),
+            None => file.ecs.containers.clone(),
+        };
+        let mut changes: BTreeMap<String, ContainerChanges> = BTreeMap::new();
+        let fields: [(&str, &Vec<String>, &PerContainer, &PerContainer, Field); 3] = [
+            (
+                "--env",
+                &args.env,
+                &file.ecs.environment,
+                &table.environment,
+                |c| &mut c.environment,
+            ),
+            (
+                "--secret",
+                &args.secrets,
+                &file.ecs.secrets,
+                &table.secrets,
+                |c| &mut c.secrets,
+            ),
+            (
+                "--docker-label",
+                &args.docker_labels,
+                &file.ecs.docker_labels,
+                &table.docker_labels,
+                |c| &mut c.docker_labels,
+            ),
+        ];
+        for (flag, values, global, own, field) in fields {
+            merge_container_maps(&mut changes, flag, &[], global, field)?;
+            merge_container_maps(&mut changes, flag, values, own, field)?;
+        }
+        deploy.changes = changes;
+        if let Some(path) = table
+            .task_definition
+            .as_ref()
+            .filter(|_| args.task_definition.is_none())
+        {
+            let path = repo.join(path);
+            if !path.is_file() {
+                return Err(Error::bad_input(format!(
+                    "task definition file {} of service `{}` does not exist",
+                    path.display(),
+                    spec.name
+                ))
+                .hint("fix `task_definition` in its [[ecs.services]] table (relative to the repository), or remove it to start from the service's current revision"));
+            }
+            deploy.task_definition_file = Some(path);
+        }
+        deploy.desired_count = args
+            .desired_count
+            .or(table.desired_count)
+            .or(file.ecs.desired_count);
+        if deploy.desired_count.is_some_and(|n| n < 0) {
+            return Err(Error::bad_input(format!(
+                "the desired count of service `{}` must be 0 or more",
+                spec.name
+            ))
+            .hint("leave it out to keep the service's desired count"));
+        }
+        let group = if args.in_order {
+            i as u32
+        } else {
+            table.group.unwrap_or(0)
+        };
+        targets.push(ServiceTarget { deploy, group });
+    }
+    if !several {
+        // One service (with its table or containers): the single-service deploy.
+        return Ok(DeployTargets::One(Box::new(targets.remove(0).deploy)));
+    }
+    let shared = targets[0].deploy.clone();
+    // The one-off tasks run once per release, before the first group; a
+    // release of several services does not run them yet: refuse, change nothing.
+    if targets.iter().any(|t| !t.deploy.before.is_empty()) {
+        return Err(Error::bad_input(format!(
+            "--before (or [[ecs.before]]) with {} services is not supported yet",
+            targets.len()
+        ))
+        .hint("run the one-off task first with `shipit run --cluster C --service S -- <command>` (it exits with the task's exit code), then deploy the services"));
+    }
+    Ok(DeployTargets::Several(Box::new(ReleaseSettings {
+        shared,
+        services: targets,
+    })))
+}
+
+/// `shipit rollback` of each service given (`--to` applies to every one).
+pub fn rollbacks(file: &FileConfig, args: &cli::RollbackArgs) -> Result<Vec<RollbackSettings>> {
+    let services = services(&file.ecs, &args.service)?;
+    if services.len() > 1 {
+        if let Some(to) = args.to.as_deref() {
+            let sha = to.len() >= 7 && to.chars().all(|c| c.is_ascii_hexdigit());
+            if !sha {
+                return Err(Error::bad_input(format!(
+                    "--to `{to}` names a revision of one family, and {} services are rolled back",
+                    services.len()
+                ))
+                .hint("with several services, --to takes a commit SHA (each goes back to its revision of that commit), or leave it out (each goes back to its last revision seen healthy)"));
+            }
+        }
+    }
+    let one = rollback(
+        file,
+        &cli::RollbackArgs {
+            service: cli::ServiceArgs {
+                cluster: Some(services[0].cluster.clone()),
+                service: vec![services[0].service.clone()],
+            },
+            watch: args.watch.clone(),
+            to: args.to.clone(),
+        },
+    )?;
+    Ok(services
+        .into_iter()
+        .map(|service| RollbackSettings {
+            service,
+            ..one.clone()
+        })
+        .collect())
 }
 
 /// `[ecs.<kind>.<container>]` tables: container → KEY → value.
@@ -1114,6 +1439,124 @@ mod tests {
         assert_eq!(split_container_assignment("KEY=v"), Some(("", "KEY", "v")));
         assert_eq!(split_container_assignment("=v"), None);
         assert_eq!(split_container_assignment("KEY"), None);
+    }
+
+    #[test]
+    fn a_service_may_name_its_containers_and_an_arn_keeps_its_colons() {
+        let spec = ServiceSpec::parse("web:app,proxy").unwrap();
+        assert_eq!(spec.name, "web");
+        assert_eq!(spec.containers, Some(vec!["app".into(), "proxy".into()]));
+        assert_eq!(ServiceSpec::parse("worker").unwrap().containers, None);
+        let arn = "arn:aws:ecs:us-east-1:123456789012:service/prod/web";
+        assert_eq!(ServiceSpec::parse(arn).unwrap().name, arn);
+        let with = ServiceSpec::parse(&format!("{arn}:app")).unwrap();
+        assert_eq!(
+            (with.name.as_str(), with.containers),
+            (arn, Some(vec!["app".into()]))
+        );
+        for bad in ["", ":app", "web:", "web:,"] {
+            let err = ServiceSpec::parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::Usage, "{bad}");
+            assert!(err.hint_text().is_some());
+        }
+    }
+
+    fn release_of(toml: &str, args: &[&str]) -> Result<DeployTargets> {
+        let repo = repo_with(&[("Dockerfile", "FROM scratch"), ("web.json", "{}")]);
+        let file = FileConfig::parse(toml).unwrap();
+        let mut argv = vec!["deploy", "--repository", "web", "--cluster", "prod"];
+        argv.extend_from_slice(args);
+        let cli::Command::Deploy(args) = parse_cli(&argv).command else {
+            unreachable!()
+        };
+        deploy_targets(repo.path(), &file, &args)
+    }
+
+    #[test]
+    fn several_services_get_their_tables_under_the_flags_and_groups_in_order() {
+        let toml = r#"
+[ecs]
+containers = ["app"]
+[ecs.environment.app]
+LOG = "info"
+SHARED = "file"
+
+[[ecs.services]]
+name = "worker"
+group = 0
+desired_count = 3
+environment.app = { QUEUE = "jobs", SHARED = "table" }
+
+[[ecs.services]]
+name = "web"
+group = 1
+task_definition = "web.json"
+"#;
+        let DeployTargets::Several(release) =
+            release_of(toml, &["--env", "app:SHARED=flag"]).unwrap()
+        else {
+            panic!("two tables are two services")
+        };
+        let worker = &release.services[0].deploy;
+        assert_eq!(worker.service.service, "worker");
+        assert_eq!(worker.desired_count, Some(3));
+        assert_eq!(worker.containers, ["app"]);
+        let env = &worker.changes["app"].environment;
+        assert_eq!(env["LOG"], "info", "[ecs] maps reach every service");
+        assert_eq!(env["QUEUE"], "jobs", "the table's own");
+        assert_eq!(env["SHARED"], "flag", "flags > table > [ecs]");
+        let web = &release.services[1].deploy;
+        assert!(web
+            .task_definition_file
+            .as_ref()
+            .unwrap()
+            .ends_with("web.json"));
+        assert_eq!(web.changes["app"].environment["SHARED"], "flag");
+        assert_eq!(
+            release.groups(),
+            [(0, vec![0]), (1, vec![1])],
+            "worker's group first"
+        );
+
+        // Flags replace the list; --in-order makes each its own group, in order.
+        let DeployTargets::Several(release) = release_of(
+            toml,
+            &["--service", "web:app", "--service", "worker", "--in-order"],
+        )
+        .unwrap() else {
+            panic!("two services")
+        };
+        assert_eq!(release.services[0].deploy.service.service, "web");
+        assert_eq!(release.groups(), [(0, vec![0]), (1, vec![1])]);
+        // One flag of a table's service is the single-service deploy, with its table.
+        let DeployTargets::One(one) = release_of(toml, &["--service", "worker"]).unwrap() else {
+            panic!("one service")
+        };
+        assert_eq!(one.desired_count, Some(3));
+    }
+
+    #[test]
+    fn one_task_definition_file_for_several_services_or_a_service_twice_is_bad_input() {
+        let err = release_of(
+            "",
+            &[
+                "--service",
+                "a",
+                "--service",
+                "b",
+                "--task-definition",
+                "web.json",
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert!(err.hint_text().unwrap().contains("[[ecs.services]]"));
+        let err = release_of("", &["--service", "a", "--service", "a:app"]).unwrap_err();
+        assert!(err.message().contains("given twice"), "{}", err.message());
+        let err = FileConfig::parse("[[ecs.services]]\nname = \"a\"\ngroups = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("groups"), "{err}");
     }
 
     #[test]

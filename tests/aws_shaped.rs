@@ -3678,3 +3678,234 @@ async fn issue_12_bad_input_for_a_one_off_task_starts_and_registers_nothing() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Issue 13: several services from one build, watched with batched polls.
+
+mod issue_13 {
+    use serde_json::Value;
+
+    use super::support::aws::Call;
+    use super::support::fleet::{count, watch_calls, Cluster};
+
+    /// Runs the deploy of every service of `cluster` against `aws`.
+    async fn deploy_all(cluster: &Cluster, aws: &super::FakeAws) -> (i32, Value) {
+        let (code, result, _) = run_with(cluster, aws, |args| args).await;
+        (code, result)
+    }
+
+    /// [`deploy_all`] with the arguments changed by `edit`; also stdout.
+    async fn run_with(
+        cluster: &Cluster,
+        aws: &super::FakeAws,
+        edit: impl FnOnce(Vec<String>) -> Vec<String>,
+    ) -> (i32, Value, String) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let args = edit(cluster.deploy_args(dir.path().to_str().unwrap()));
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
+        command
+            .args(&args)
+            .env("CI", "true")
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        for var in ["GITHUB_ACTIONS", "GITHUB_SHA", "CIRCLE_SHA1", "AWS_PROFILE"] {
+            command.env_remove(var);
+        }
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
+            command.env_remove(key);
+        }
+        command.envs(aws.env());
+        let out = tokio::time::timeout(std::time::Duration::from_secs(90), command.output())
+            .await
+            .expect("shipit finished within 90 s")
+            .expect("the shipit binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        eprintln!(
+            "$ shipit {}\n--- exit {:?}\n--- stdout\n{stdout}--- stderr\n{}--- mutations\n{:#?}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr),
+            aws.mutation_summary()
+        );
+        let result = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+            .unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), result, stdout)
+    }
+
+    #[tokio::test]
+    async fn issue_13_bad_input_in_one_service_fails_the_whole_deploy_with_nothing_changed() {
+        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
+        let aws = cluster.world().await;
+        // worker names a container its task definition does not have.
+        let (code, result, _) = run_with(&cluster, &aws, |mut args| {
+            let at = args.iter().rposition(|a| a == "worker").unwrap();
+            args[at] = "worker:nope".into();
+            args
+        })
+        .await;
+        assert_eq!(
+            (code, result["verdict"].as_str()),
+            (2, Some("error")),
+            "{result}"
+        );
+        assert!(
+            result["reason"]
+                .as_str()
+                .unwrap()
+                .contains("service `worker`"),
+            "the service is named: {result}"
+        );
+        assert_eq!(
+            aws.mutation_summary(),
+            Vec::<String>::new(),
+            "nothing changed anywhere"
+        );
+    }
+
+    #[tokio::test]
+    async fn issue_13_plan_shows_every_service_with_its_diff_and_rollback_target() {
+        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
+        let aws = cluster.world().await;
+        // In lines mode stdout is the plan (in json mode, only the result object).
+        let (code, _, stdout) = run_with(&cluster, &aws, |mut args| {
+            args[0] = "plan".into();
+            let at = args.iter().position(|a| a == "--output").unwrap();
+            args[at + 1] = "lines".into();
+            args
+        })
+        .await;
+        assert_eq!(code, 0, "{stdout}");
+        for name in ["web", "worker"] {
+            let section = stdout
+                .split(&format!("=== service {name} ===\n"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("a section for {name}: {stdout}"));
+            assert!(
+                section.contains(&format!(
+                    "rollback to:   {}",
+                    super::support::fleet::revision(name, 7)
+                )),
+                "{section}"
+            );
+            assert!(section.contains("task definition diff:"), "{section}");
+        }
+        assert_eq!(
+            aws.mutation_summary(),
+            Vec::<String>::new(),
+            "plan changes nothing"
+        );
+    }
+
+    fn asked(call: &Call, field: &str) -> usize {
+        call.body[field].as_array().map_or(0, Vec::len)
+    }
+
+    #[tokio::test]
+    async fn issue_13_a_poll_of_three_services_batches_describe_calls_and_shares_the_target_group()
+    {
+        // web and api behind one shared target group, worker behind none.
+        let cluster = Cluster::new(&["web", "api", "worker"], &[true, true, false], true);
+        let aws = cluster.world().await;
+
+        let (code, result) = deploy_all(&cluster, &aws).await;
+
+        assert_eq!(
+            (code, result["verdict"].as_str()),
+            (0, Some("deployed")),
+            "{result}"
+        );
+        let verdicts: Vec<&str> = result["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["verdict"].as_str().unwrap())
+            .collect();
+        assert_eq!(verdicts, ["deployed"; 3]);
+        let watch = watch_calls(&aws);
+        let polls = count(&watch, "ECS.DescribeServices");
+        assert!(polls >= 2, "the settle hold needs two polls: {polls}");
+        for call in watch
+            .iter()
+            .filter(|c| c.operation == "ECS.DescribeServices")
+        {
+            assert_eq!(
+                asked(call, "services"),
+                3,
+                "one DescribeServices for the three: {:?}",
+                call.body
+            );
+        }
+        assert_eq!(
+            count(&watch, "ECS.DescribeTasks"),
+            polls,
+            "one DescribeTasks per poll"
+        );
+        for call in watch.iter().filter(|c| c.operation == "ECS.DescribeTasks") {
+            assert_eq!(
+                asked(call, "tasks"),
+                3,
+                "the tasks of all three in one call"
+            );
+        }
+        assert_eq!(
+            count(&watch, "ECS.ListTasks"),
+            2 * 3 * polls,
+            "ListTasks takes one service"
+        );
+        assert_eq!(
+            count(&watch, "ELBv2.DescribeTargetHealth"),
+            polls,
+            "the shared target group once per poll, not once per service"
+        );
+        assert_eq!(
+            aws.mutation_summary()
+                .iter()
+                .filter(|m| m.starts_with("UpdateService"))
+                .count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn issue_13_twelve_services_are_described_ten_at_a_time() {
+        let names: Vec<String> = (0..12).map(|i| format!("svc-{i:02}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let lb: Vec<bool> = (0..12).map(|i| i % 3 == 0).collect();
+        let cluster = Cluster::new(&names, &lb, false);
+        let aws = cluster.world().await;
+
+        let (code, result) = deploy_all(&cluster, &aws).await;
+
+        assert_eq!(
+            (code, result["verdict"].as_str()),
+            (0, Some("deployed")),
+            "{result}"
+        );
+        let watch = watch_calls(&aws);
+        let sizes: Vec<usize> = watch
+            .iter()
+            .filter(|c| c.operation == "ECS.DescribeServices")
+            .map(|c| asked(c, "services"))
+            .collect();
+        assert!(sizes.len() >= 4, "{sizes:?}");
+        assert!(
+            sizes.chunks(2).all(|pair| pair == [10, 2]),
+            "DescribeServices takes up to 10 services: {sizes:?}"
+        );
+        let polls = sizes.len() / 2;
+        assert_eq!(
+            count(&watch, "ECS.DescribeTasks"),
+            polls,
+            "12 tasks fit one DescribeTasks"
+        );
+        assert_eq!(
+            count(&watch, "ELBv2.DescribeTargetHealth"),
+            4 * polls,
+            "one per target group (4 services behind one each)"
+        );
+    }
+}

@@ -1321,3 +1321,233 @@ async fn a_deploy_whose_before_task_fails_leaves_the_service_on_its_old_revision
         "updated after the task succeeded"
     );
 }
+
+/// Issue 13: a web service behind the ALB and a worker without a load
+/// balancer, from the same image. A good deploy updates both from one build
+/// and one push; a worker that exits at start rolls both back, and the web's
+/// target is healthy on its old revision afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_together() {
+    let s = Scenario::new("e2e-multi", vec![]).await;
+    let worker = unique("e2e-multi-worker");
+    support::provision::service_with(
+        &s.aws,
+        &s.cluster,
+        &worker,
+        &[Container {
+            name: "app",
+            image: format!("{}:bootstrap", s.repository_uri),
+            port: 8080,
+            environment: vec![],
+        }],
+        &s.net,
+        None,
+    )
+    .await
+    .unwrap();
+    let app = app_dir();
+    let dir = app.path().to_str().unwrap().to_string();
+    // A commit of its own: its image is not in ECR yet, so this run builds and pushes it.
+    let sha = random_sha();
+    let common = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "deploy",
+            "-C",
+            &dir,
+            "--sha",
+            &sha,
+            "--repository",
+            &s.repository,
+            "--cluster",
+            &s.cluster,
+            "--poll-interval",
+            "2s",
+            "--timeout",
+            "4m",
+            "--rollback-timeout",
+            "4m",
+            "--output",
+            "json",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        shipit(&args, &[])
+    };
+    let result = |run: &support::Run| -> serde_json::Value {
+        serde_json::from_str(run.stdout.lines().last().unwrap_or("null")).unwrap()
+    };
+    let events = |run: &support::Run, kind: &str| -> Vec<serde_json::Value> {
+        run.stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["type"] == kind)
+            .collect()
+    };
+
+    // A good deploy of both.
+    let good = run(common(&[
+        "--service",
+        &s.service,
+        "--service",
+        &worker,
+        "--desired-count",
+        "1",
+    ]));
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    let outcome = result(&good);
+    assert_eq!(outcome["verdict"], "deployed");
+    let verdicts: Vec<&str> = outcome["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["deployed", "deployed"], "{outcome}");
+    // One build and one push, then one revision and one update per service.
+    let phases = events(&good, "phase_started");
+    let built = phases.iter().filter(|e| e["phase"] == "build").count();
+    let pushes = phases.iter().filter(|e| e["phase"] == "push").count();
+    assert_eq!((built, pushes), (1, 1), "one build, one push: {phases:?}");
+    assert_eq!(events(&good, "image_pushed").len(), 1);
+    let calls = &outcome["aws_api_calls"]["by_operation"];
+    assert_eq!(calls["ECR.GetAuthorizationToken"], 1, "one push: {calls}");
+    assert_eq!(calls["ECS.RegisterTaskDefinition"], 2, "{calls}");
+    assert_eq!(calls["ECS.UpdateService"], 2, "{calls}");
+    // In the registry: the commit's tag, once, the image both services now run.
+    let images = s
+        .aws
+        .ecr
+        .describe_images()
+        .repository_name(&s.repository)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(&sha)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(images.image_details().len(), 1);
+    assert_eq!(
+        images.image_details()[0].image_digest(),
+        outcome["digest"].as_str()
+    );
+    let service_td = |name: String| {
+        let ecs = s.aws.ecs.clone();
+        let cluster = s.cluster.clone();
+        async move {
+            let out = ecs
+                .describe_services()
+                .cluster(&cluster)
+                .services(&name)
+                .send()
+                .await
+                .unwrap();
+            out.services()[0].task_definition().unwrap().to_string()
+        }
+    };
+    let web_deployed = service_td(s.service.clone()).await;
+    let worker_deployed = service_td(worker.clone()).await;
+    let image = format!("{}:{sha}", s.repository_uri);
+    for td in [&web_deployed, &worker_deployed] {
+        assert_eq!(
+            s.task_definition(td).await.container_definitions()[0].image(),
+            Some(image.as_str()),
+            "{td} runs the one image"
+        );
+    }
+    assert_eq!(s.settled_target_states().await, ["healthy"]);
+
+    // The same release, where the worker exits at start: both go back.
+    std::fs::write(
+        app.path().join("shipit.toml"),
+        format!(
+            "[[ecs.services]]\nname = \"{}\"\n\n[[ecs.services]]\nname = \"{worker}\"\nenvironment.app = {{ APP_MODE = \"crash\" }}\n",
+            s.service
+        ),
+    )
+    .unwrap();
+    let bad = run(common(&[]));
+    assert_eq!(bad.code, 1, "failed and rolled back: {}", bad.stderr);
+    let outcome = result(&bad);
+    let services = outcome["services"].as_array().unwrap();
+    let verdicts: Vec<&str> = services
+        .iter()
+        .map(|v| v["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["rolled_back", "rolled_back"], "{outcome}");
+    assert!(
+        services[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Exit code 3")
+            || services[1]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("exit code 3"),
+        "the worker's own failure is named: {}",
+        services[1]
+    );
+    assert!(services[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("rolled back with the release"));
+    assert_eq!(
+        events(&bad, "phase_started")
+            .iter()
+            .filter(|e| e["phase"] == "build")
+            .count(),
+        0,
+        "the image is in ECR: no second build"
+    );
+    // In the stack: both services on the revisions they ran before.
+    assert_eq!(service_td(s.service.clone()).await, web_deployed);
+    assert_eq!(service_td(worker.clone()).await, worker_deployed);
+    // The web's target is healthy, and it is the task of its old revision.
+    assert_eq!(s.settled_target_states().await, ["healthy"]);
+    let running = s
+        .aws
+        .ecs
+        .list_tasks()
+        .cluster(&s.cluster)
+        .service_name(&s.service)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .send()
+        .await
+        .unwrap();
+    let tasks = s
+        .aws
+        .ecs
+        .describe_tasks()
+        .cluster(&s.cluster)
+        .set_tasks(Some(running.task_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let revisions: Vec<&str> = tasks
+        .tasks()
+        .iter()
+        .filter(|t| t.last_status() == Some("RUNNING"))
+        .filter_map(|t| t.task_definition_arn())
+        .collect();
+    assert_eq!(
+        revisions,
+        [web_deployed.as_str()],
+        "the web serves its old revision"
+    );
+    let _ = s
+        .aws
+        .ecs
+        .update_service()
+        .cluster(&s.cluster)
+        .service(&worker)
+        .desired_count(0)
+        .send()
+        .await;
+}

@@ -862,3 +862,583 @@ async fn a_migration_that_exits_3_means_no_update_and_the_revision_tagged_failed
         }
     )));
 }
+
+// ---------------------------------------------------------------------------
+// Several services from one build (issue 13): one verdict, a joint rollback.
+
+mod release {
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use serde_json::{json, Value};
+    use shipit::ecr::{Registry, RegistryAuth, Repository, RepositoryOptions};
+    use shipit::ecs::{Ecs, LoadBalancerRef, Service, ServiceUpdate, Task, TaskDefinitionDoc};
+    use shipit::elb::{LoadBalancing, TargetHealth};
+    use shipit::error::Result;
+    use shipit::report::{Event, Recorder, Report};
+    use shipit::settings::{ReleaseSettings, ServiceSettings, ServiceTarget};
+    use shipit::world::Deps;
+
+    use super::{commit, deployment, settings, target, task, Poll, SHA, URI};
+
+    fn arn(family: &str, revision: u32) -> String {
+        format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{revision}")
+    }
+
+    /// One service of the scripted cluster: `<name>:7` before, `<name>:8` new.
+    struct Svc {
+        task_definition: String,
+        target_group: Option<String>,
+        /// Polls after the update to `:8`, then after one back to `:7`.
+        deploy_polls: VecDeque<Poll>,
+        rollback_polls: VecDeque<Poll>,
+        current: Option<Poll>,
+        updated: bool,
+    }
+
+    #[derive(Default)]
+    struct World {
+        services: BTreeMap<String, Svc>,
+        mutations: Vec<String>,
+    }
+
+    #[derive(Clone, Default)]
+    struct Cluster(Arc<Mutex<World>>);
+
+    impl Cluster {
+        fn with(
+            self,
+            name: &str,
+            load_balanced: bool,
+            deploy: Vec<Poll>,
+            rollback: Vec<Poll>,
+        ) -> Self {
+            self.0.lock().unwrap().services.insert(
+                name.into(),
+                Svc {
+                    task_definition: arn(name, 7),
+                    target_group: load_balanced.then(|| {
+                        format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/1")
+                    }),
+                    deploy_polls: deploy.into(),
+                    rollback_polls: rollback.into(),
+                    current: None,
+                    updated: false,
+                },
+            );
+            self
+        }
+
+        fn mutations(&self) -> Vec<String> {
+            self.0.lock().unwrap().mutations.clone()
+        }
+
+        /// The mutations of one service (`UpdateService worker:8`, …), in order.
+        fn mutations_of(&self, name: &str) -> Vec<String> {
+            self.mutations()
+                .into_iter()
+                .filter(|m| m.contains(&format!(" {name}:")) || m.ends_with(&format!(" {name}")))
+                .collect()
+        }
+    }
+
+    /// The deployment UpdateService to `td` starts on `service`.
+    fn started(service: &str, td: &str) -> String {
+        if td.ends_with(":8") {
+            format!("ecs-svc/{service}-new")
+        } else {
+            format!("ecs-svc/{service}-back")
+        }
+    }
+
+    #[async_trait]
+    impl Registry for Cluster {
+        async fn repository(&self, name: &str) -> Result<Option<Repository>> {
+            Ok(Some(Repository {
+                name: name.into(),
+                uri: URI.into(),
+            }))
+        }
+        async fn create_repository(&self, _: &str, _: &RepositoryOptions) -> Result<Repository> {
+            unreachable!("the repository exists")
+        }
+        async fn image_digest(&self, _: &str, tag: &str) -> Result<Option<String>> {
+            Ok((tag == SHA).then(|| "sha256:feed".to_string()))
+        }
+        async fn authorization(&self) -> Result<RegistryAuth> {
+            unreachable!("the image is already in ECR")
+        }
+    }
+
+    #[async_trait]
+    impl Ecs for Cluster {
+        async fn service(&self, _: &str, name: &str) -> Result<Option<Service>> {
+            let mut w = self.0.lock().unwrap();
+            let Some(svc) = w.services.get_mut(name) else {
+                return Ok(None);
+            };
+            let deployments = if svc.updated {
+                let queue = if svc.task_definition.ends_with(":8") {
+                    &mut svc.deploy_polls
+                } else {
+                    &mut svc.rollback_polls
+                };
+                if let Some(poll) = queue.pop_front() {
+                    svc.current = Some(poll);
+                }
+                svc.current
+                    .clone()
+                    .map(|p| p.deployments)
+                    .unwrap_or_default()
+            } else {
+                vec![deployment(
+                    &format!("ecs-svc/{name}-old"),
+                    "PRIMARY",
+                    &arn(name, 7),
+                    "COMPLETED",
+                    1,
+                )]
+            };
+            Ok(Some(Service {
+                arn: format!("arn:aws:ecs:us-east-1:1:service/c/{name}"),
+                name: name.into(),
+                status: "ACTIVE".into(),
+                desired_count: 1,
+                task_definition: svc.task_definition.clone(),
+                deployments,
+                load_balancers: svc
+                    .target_group
+                    .iter()
+                    .map(|tg| LoadBalancerRef {
+                        target_group_arn: tg.clone(),
+                        container_name: "app".into(),
+                        container_port: 8080,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }))
+        }
+        async fn task_definition(&self, arn: &str) -> Result<TaskDefinitionDoc> {
+            let family = arn.rsplit('/').next().unwrap().split(':').next().unwrap();
+            let json = json!({"taskDefinitionArn": arn, "family": family, "revision": 7, "status": "ACTIVE",
+                "containerDefinitions": [{"name": "app", "image": format!("{URI}:old")}]});
+            Ok(TaskDefinitionDoc {
+                arn: arn.into(),
+                json,
+                tags: vec![],
+            })
+        }
+        async fn register_task_definition(&self, body: &Value) -> Result<String> {
+            assert_eq!(
+                body["containerDefinitions"][0]["image"],
+                format!("{URI}:{SHA}")
+            );
+            let family = body["family"].as_str().unwrap().to_string();
+            self.0
+                .lock()
+                .unwrap()
+                .mutations
+                .push(format!("RegisterTaskDefinition {family}"));
+            Ok(arn(&family, 8))
+        }
+        async fn update_service(&self, update: &ServiceUpdate) -> Result<Service> {
+            let td = update.task_definition.clone();
+            {
+                let mut w = self.0.lock().unwrap();
+                w.mutations
+                    .push(format!("UpdateService {}", shipit::report::short_arn(&td)));
+                let svc = w.services.get_mut(&update.service).unwrap();
+                svc.task_definition = td.clone();
+                svc.current = None;
+                svc.updated = true;
+            }
+            Ok(Service {
+                deployments: vec![deployment(
+                    &started(&update.service, &td),
+                    "PRIMARY",
+                    &td,
+                    "IN_PROGRESS",
+                    0,
+                )],
+                ..Default::default()
+            })
+        }
+        async fn tasks(&self, _: &str, name: &str) -> Result<Vec<Task>> {
+            let w = self.0.lock().unwrap();
+            Ok(w.services[name]
+                .current
+                .clone()
+                .map(|p| p.tasks)
+                .unwrap_or_default())
+        }
+        async fn tag_task_definition(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {
+            self.0.lock().unwrap().mutations.push(format!(
+                "TagResource {} {}={}",
+                shipit::report::short_arn(arn),
+                tags[0].0,
+                tags[0].1
+            ));
+            Ok(())
+        }
+        async fn deregister_task_definition(&self, arn: &str) -> Result<()> {
+            self.0.lock().unwrap().mutations.push(format!(
+                "DeregisterTaskDefinition {}",
+                shipit::report::short_arn(arn)
+            ));
+            Ok(())
+        }
+        async fn task_definition_arns(&self, family: &str) -> Result<Vec<String>> {
+            Ok(vec![arn(family, 8), arn(family, 7)])
+        }
+    }
+
+    #[async_trait]
+    impl LoadBalancing for Cluster {
+        async fn target_health(&self, tg: &str) -> Result<Vec<TargetHealth>> {
+            let w = self.0.lock().unwrap();
+            Ok(w.services
+                .values()
+                .find(|s| s.target_group.as_deref() == Some(tg))
+                .and_then(|s| s.current.clone())
+                .map(|p| p.targets)
+                .unwrap_or_default())
+        }
+    }
+
+    /// `service` healthy on `td` (its target healthy when it has a load balancer).
+    fn healthy(service: &str, td: &str, load_balanced: bool) -> Poll {
+        let t = task(&format!("{service}-{}", td.len()), td, "RUNNING");
+        Poll {
+            deployments: vec![deployment(
+                &started(service, td),
+                "PRIMARY",
+                td,
+                "IN_PROGRESS",
+                1,
+            )],
+            targets: if load_balanced {
+                vec![target(&t, "healthy")]
+            } else {
+                vec![]
+            },
+            tasks: vec![t],
+        }
+    }
+
+    /// `service`'s new task exits at start.
+    fn crashing(service: &str) -> Poll {
+        let td = arn(service, 8);
+        let mut t = task(&format!("{service}-crash"), &td, "STOPPED");
+        t.desired_status = "STOPPED".into();
+        t.stopped_reason = Some("Essential container in task exited".into());
+        Poll {
+            deployments: vec![deployment(
+                &started(service, &td),
+                "PRIMARY",
+                &td,
+                "IN_PROGRESS",
+                0,
+            )],
+            tasks: vec![t],
+            targets: vec![],
+        }
+    }
+
+    /// Web (behind the load balancer) and worker (none), in `groups`.
+    fn release(groups: [u32; 2]) -> ReleaseSettings {
+        let mut shared = settings();
+        shared.watch.settle = std::time::Duration::ZERO;
+        let services = ["web", "worker"]
+            .into_iter()
+            .zip(groups)
+            .map(|(name, group)| {
+                let mut deploy = shared.clone();
+                deploy.service = ServiceSettings {
+                    cluster: "c".into(),
+                    service: name.into(),
+                };
+                ServiceTarget { deploy, group }
+            })
+            .collect::<Vec<_>>();
+        ReleaseSettings {
+            shared: services[0].deploy.clone(),
+            services,
+        }
+    }
+
+    async fn run(
+        cluster: &Cluster,
+        settings: &ReleaseSettings,
+    ) -> (shipit::report::Outcome, Vec<Event>) {
+        let recorder = Arc::new(Recorder::default());
+        let report: Report = recorder.clone();
+        let deps = Deps {
+            registry: cluster,
+            ecs: cluster,
+            elb: cluster,
+            engine: None,
+            calls: &shipit::api_calls::ApiCalls::new(),
+            alarms: None,
+            logs: None,
+        };
+        let outcome = shipit::release::run(settings, &commit(), &deps, &report, None)
+            .await
+            .expect("the release got as far as a verdict");
+        (outcome, recorder.events())
+    }
+
+    fn verdicts(outcome: &shipit::report::Outcome) -> Vec<(String, &'static str)> {
+        outcome
+            .services
+            .iter()
+            .map(|s| (s.service.clone(), s.conclusion.name()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn two_healthy_services_are_deployed_from_one_image_and_both_tagged_healthy() {
+        let cluster = Cluster::default()
+            .with(
+                "web",
+                true,
+                vec![healthy("web", &arn("web", 8), true)],
+                vec![],
+            )
+            .with(
+                "worker",
+                false,
+                vec![healthy("worker", &arn("worker", 8), false)],
+                vec![],
+            );
+        let (outcome, _) = run(&cluster, &release([0, 0])).await;
+        assert_eq!(
+            (outcome.conclusion.name(), outcome.exit_code().code()),
+            ("deployed", 0)
+        );
+        assert_eq!(
+            verdicts(&outcome),
+            [("web".into(), "deployed"), ("worker".into(), "deployed")]
+        );
+        assert_eq!(
+            cluster.mutations(),
+            [
+                "RegisterTaskDefinition web",
+                "RegisterTaskDefinition worker",
+                "UpdateService web:8",
+                "UpdateService worker:8",
+                "TagResource web:8 shipit:verdict=healthy",
+                "TagResource worker:8 shipit:verdict=healthy",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn web_healthy_and_worker_failing_rolls_both_back_and_says_so_per_service() {
+        let cluster = Cluster::default()
+            .with(
+                "web",
+                true,
+                vec![healthy("web", &arn("web", 8), true)],
+                vec![healthy("web", &arn("web", 7), true)],
+            )
+            .with(
+                "worker",
+                false,
+                vec![crashing("worker")],
+                vec![healthy("worker", &arn("worker", 7), false)],
+            );
+        let (outcome, events) = run(&cluster, &release([0, 0])).await;
+        assert_eq!(
+            (outcome.conclusion.name(), outcome.exit_code().code()),
+            ("rolled_back", 1)
+        );
+        assert_eq!(
+            verdicts(&outcome),
+            [
+                ("web".into(), "rolled_back"),
+                ("worker".into(), "rolled_back")
+            ]
+        );
+        assert_eq!(
+            cluster.mutations_of("web"),
+            [
+                "RegisterTaskDefinition web",
+                "UpdateService web:8",
+                "UpdateService web:7"
+            ],
+            "web was healthy, and goes back with the release; it is not tagged healthy"
+        );
+        assert_eq!(
+            cluster.mutations_of("worker"),
+            [
+                "RegisterTaskDefinition worker",
+                "UpdateService worker:8",
+                "TagResource worker:8 shipit:verdict=failed",
+                "UpdateService worker:7"
+            ]
+        );
+        let web = &outcome.services[0];
+        assert!(
+            web.reason
+                .as_deref()
+                .unwrap()
+                .contains("rolled back with the release")
+                && web.reason.as_deref().unwrap().contains("worker"),
+            "{:?}",
+            web.reason
+        );
+        assert!(web.rollback.as_ref().unwrap().healthy);
+        let worker = &outcome.services[1];
+        assert!(
+            worker
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("Essential container in task exited"),
+            "{:?}",
+            worker.reason
+        );
+        assert_eq!(worker.rollback.as_ref().unwrap().to, arn("worker", 7));
+        // The verdict is said per service.
+        assert!(events.iter().any(|e| matches!(e,
+            Event::ForService { service, event } if service == "worker"
+                && matches!(event.as_ref(), Event::Verdict { healthy: false, .. }))));
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(json["services"][1]["verdict"], "rolled_back");
+        assert_eq!(json["services"][1]["exit_code"], 1);
+    }
+
+    #[tokio::test]
+    async fn ordered_groups_stop_after_the_first_failing_group() {
+        // Group 0 (worker) fails: web, in group 1, is never updated.
+        let cluster = Cluster::default()
+            .with(
+                "web",
+                true,
+                vec![healthy("web", &arn("web", 8), true)],
+                vec![],
+            )
+            .with(
+                "worker",
+                false,
+                vec![crashing("worker")],
+                vec![healthy("worker", &arn("worker", 7), false)],
+            );
+        let (outcome, _) = run(&cluster, &release([1, 0])).await;
+        assert_eq!(outcome.exit_code().code(), 1);
+        assert_eq!(
+            verdicts(&outcome),
+            [("web".into(), "planned"), ("worker".into(), "rolled_back")]
+        );
+        assert_eq!(
+            cluster.mutations_of("web"),
+            ["RegisterTaskDefinition web"],
+            "web's group never started: its service was not changed"
+        );
+        assert!(outcome.services[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("not started"));
+        assert_eq!(
+            cluster.mutations_of("worker"),
+            [
+                "RegisterTaskDefinition worker",
+                "UpdateService worker:8",
+                "TagResource worker:8 shipit:verdict=failed",
+                "UpdateService worker:7"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_later_group_failing_rolls_back_the_earlier_healthy_group_too() {
+        let cluster = Cluster::default()
+            .with(
+                "web",
+                true,
+                vec![crashing("web")],
+                vec![healthy("web", &arn("web", 7), true)],
+            )
+            .with(
+                "worker",
+                false,
+                vec![healthy("worker", &arn("worker", 8), false)],
+                vec![healthy("worker", &arn("worker", 7), false)],
+            );
+        let (outcome, _) = run(&cluster, &release([1, 0])).await;
+        assert_eq!(
+            verdicts(&outcome),
+            [
+                ("web".into(), "rolled_back"),
+                ("worker".into(), "rolled_back")
+            ]
+        );
+        let updates: Vec<String> = cluster
+            .mutations()
+            .into_iter()
+            .filter(|m| m.starts_with("UpdateService"))
+            .collect();
+        assert_eq!(
+            updates,
+            [
+                "UpdateService worker:8",
+                "UpdateService web:8",
+                "UpdateService web:7",
+                "UpdateService worker:7"
+            ],
+            "worker first (group 0), then web (group 1), then both back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_superseded_service_is_not_rolled_back_while_the_failing_one_is() {
+        // By the first poll, someone else's deployment of web:9 is PRIMARY on web.
+        let theirs = {
+            let td = arn("web", 9);
+            let t = task("theirs", &td, "RUNNING");
+            Poll {
+                deployments: vec![deployment(
+                    "ecs-svc/theirs",
+                    "PRIMARY",
+                    &td,
+                    "IN_PROGRESS",
+                    1,
+                )],
+                targets: vec![target(&t, "healthy")],
+                tasks: vec![t],
+            }
+        };
+        let cluster = Cluster::default()
+            .with("web", true, vec![theirs], vec![])
+            .with(
+                "worker",
+                false,
+                vec![crashing("worker")],
+                vec![healthy("worker", &arn("worker", 7), false)],
+            );
+        let (outcome, _) = run(&cluster, &release([0, 0])).await;
+        assert_eq!(
+            verdicts(&outcome),
+            [
+                ("web".into(), "superseded"),
+                ("worker".into(), "rolled_back")
+            ]
+        );
+        assert_eq!(
+            (outcome.conclusion.name(), outcome.exit_code().code()),
+            ("superseded", 4),
+            "the worst outcome: another run owns web now"
+        );
+        assert_eq!(
+            cluster.mutations_of("web"),
+            ["RegisterTaskDefinition web", "UpdateService web:8"],
+            "two runs never undo each other: web is left to the run that took it over"
+        );
+        assert!(cluster
+            .mutations_of("worker")
+            .contains(&"UpdateService worker:7".to_string()));
+    }
+}

@@ -1,17 +1,98 @@
-//! `shipit rollback`: back to the last revision shipit saw healthy, or `--to`.
+//! `shipit rollback`: back to the last revision shipit saw healthy, or `--to`
+//! (several services: each its own, all together; the worst verdict wins).
+
+use futures_util::future::join_all;
 
 use super::deploy::verdict_line;
 use super::Context;
 use crate::cli::RollbackArgs;
 use crate::error::Result;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, ServiceOutcome};
+use crate::release::worst;
+use crate::report::{for_service, Report};
 use crate::rollback;
 use crate::settings;
 
 pub async fn run(ctx: &Context<'_>, args: &RollbackArgs) -> Result<Outcome> {
-    let settings = settings::rollback(&ctx.file, args)?;
+    let mut all = settings::rollbacks(&ctx.file, args)?;
     let clients = ctx.aws().await?;
-    let outcome = rollback::run(&settings, &clients.deps(None, ctx.calls), ctx.report).await?;
+    let deps = clients.deps(None, ctx.calls);
+    if all.len() == 1 {
+        let settings = all.remove(0);
+        let outcome = rollback::run(&settings, &deps, ctx.report).await?;
+        ctx.say(verdict_line(&outcome));
+        return Ok(outcome);
+    }
+    // Every target first (read calls only): bad input in any service changes nothing.
+    let mut chosen = Vec::with_capacity(all.len());
+    for settings in &all {
+        let name = &settings.service.service;
+        chosen.push(rollback::choose(settings, &deps).await.map_err(|err| {
+            err.context(format!("service `{name}` (no service was rolled back)"))
+        })?);
+    }
+    let reports: Vec<Report> = all
+        .iter()
+        .map(|s| for_service(ctx.report, &s.service.service))
+        .collect();
+    let results = join_all(
+        all.iter()
+            .zip(&reports)
+            .zip(chosen)
+            .map(|((settings, report), chosen)| rollback::roll(settings, &deps, report, chosen)),
+    )
+    .await;
+    let mut services = Vec::new();
+    for (settings, result) in all.iter().zip(results) {
+        let name = settings.service.service.clone();
+        services.push(match result {
+            Ok(outcome) => ServiceOutcome {
+                service: name,
+                group: 0,
+                previous_task_definition: outcome.previous_task_definition,
+                new_task_definition: outcome.new_task_definition,
+                conclusion: outcome.conclusion,
+                reason: outcome.reason,
+                rollback: outcome.rollback,
+                failure: None,
+            },
+            Err(err) => {
+                for_service(ctx.report, &name).emit(&crate::report::Event::Warning {
+                    message: format!(
+                        "not rolled back: {}{}",
+                        err.message(),
+                        err.hint_text()
+                            .map(|h| format!(" (hint: {h})"))
+                            .unwrap_or_default()
+                    ),
+                });
+                ServiceOutcome {
+                    service: name,
+                    group: 0,
+                    previous_task_definition: None,
+                    new_task_definition: None,
+                    conclusion: crate::conclusion::Conclusion::Error(err.exit_code()),
+                    reason: Some(err.message().to_string()),
+                    rollback: None,
+                    failure: None,
+                }
+            }
+        });
+    }
+    let conclusion = worst(services.iter().map(|s| s.conclusion));
+    let summary: Vec<String> = services
+        .iter()
+        .map(|s| format!("{} {}", s.service, s.conclusion.name()))
+        .collect();
+    let outcome = Outcome {
+        reason: Some(format!(
+            "{} services: {}",
+            services.len(),
+            summary.join(", ")
+        )),
+        services,
+        ..Outcome::new("rollback", conclusion)
+    };
     ctx.say(verdict_line(&outcome));
     Ok(outcome)
 }

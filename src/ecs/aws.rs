@@ -42,6 +42,101 @@ impl AwsEcs {
             client: aws_sdk_ecs::Client::from_conf(config),
         }
     }
+
+    /// The service's running and recently stopped task ARNs (ListTasks per
+    /// desired status, paged).
+    async fn task_arns(&self, cluster: &str, service: &str) -> Result<Vec<String>> {
+        let mut arns: Vec<String> = Vec::new();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            // One page (100 tasks) covers most services; larger ones page on.
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .list_tasks()
+                    .cluster(cluster)
+                    .service_name(service)
+                    .desired_status(status.clone())
+                    .max_results(100)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        sdk_error(&format!("listing tasks of service `{service}`"), err)
+                    })?;
+                arns.extend(out.task_arns().iter().cloned());
+                match out.next_token() {
+                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(arns)
+    }
+
+    /// DescribeTasks in batches of 100, plus the EC2 instance of each
+    /// bridge/host task. `whose` names the tasks' service(s) in errors.
+    async fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: &[String],
+        whose: &str,
+    ) -> Result<Vec<Task>> {
+        let mut tasks = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(100) {
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|err| sdk_error(&format!("describing tasks of {whose}"), err))?;
+            tasks.extend(out.tasks().iter().map(task_from));
+        }
+        // EC2 launch type without awsvpc (bridge/host: published host ports, no
+        // task IP): ELB knows the task by its instance. An awsvpc task that has
+        // no IP yet has no host ports either, and costs no extra call.
+        let instances: Vec<String> = tasks
+            .iter()
+            .filter(|t| {
+                t.private_ip.is_none()
+                    && t.ipv6.is_none()
+                    && !t.bindings.is_empty()
+                    && t.last_status != TaskStatus::Stopped
+            })
+            .filter_map(|t| t.container_instance_arn.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut ids = std::collections::HashMap::new();
+        for batch in instances.chunks(100) {
+            let out = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|err| {
+                    sdk_error(
+                        &format!("describing container instances of `{cluster}`"),
+                        err,
+                    )
+                })?;
+            for ci in out.container_instances() {
+                if let (Some(arn), Some(id)) = (ci.container_instance_arn(), ci.ec2_instance_id()) {
+                    ids.insert(arn.to_string(), id.to_string());
+                }
+            }
+        }
+        for task in &mut tasks {
+            if let Some(arn) = &task.container_instance_arn {
+                task.instance_id = ids.get(arn).cloned();
+            }
+        }
+        Ok(tasks)
+    }
 }
 
 /// Puts a prepared JSON body on the request (and fixes Content-Length) before it is signed.
@@ -432,87 +527,77 @@ impl Ecs for AwsEcs {
     }
 
     async fn tasks(&self, cluster: &str, service: &str) -> Result<Vec<Task>> {
-        let mut arns: Vec<String> = Vec::new();
-        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            // One page (100 tasks) covers most services; larger ones page on.
-            let mut token: Option<String> = None;
-            loop {
-                let out = self
-                    .client
-                    .list_tasks()
-                    .cluster(cluster)
-                    .service_name(service)
-                    .desired_status(status.clone())
-                    .max_results(100)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        sdk_error(&format!("listing tasks of service `{service}`"), err)
-                    })?;
-                arns.extend(out.task_arns().iter().cloned());
-                match out.next_token() {
-                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
-                    _ => break,
-                }
-            }
-        }
-        let mut tasks = Vec::with_capacity(arns.len());
-        for batch in arns.chunks(100) {
+        let arns = self.task_arns(cluster, service).await?;
+        self.describe_tasks(cluster, &arns, &format!("service `{service}`"))
+            .await
+    }
+
+    async fn services(&self, cluster: &str, names: &[String]) -> Result<Vec<Option<Service>>> {
+        // "You may specify up to 10 services to describe in a single operation."
+        // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html
+        let mut found: Vec<Service> = Vec::with_capacity(names.len());
+        for batch in names.chunks(10) {
             let out = self
                 .client
-                .describe_tasks()
+                .describe_services()
                 .cluster(cluster)
-                .set_tasks(Some(batch.to_vec()))
+                .set_services(Some(batch.to_vec()))
                 .send()
                 .await
                 .map_err(|err| {
-                    sdk_error(&format!("describing tasks of service `{service}`"), err)
+                    if err.code() == Some("ClusterNotFoundException") {
+                        Error::bad_input(format!("ECS cluster `{cluster}` does not exist"))
+                            .hint("check --cluster / SHIPIT_CLUSTER and the AWS region")
+                    } else {
+                        sdk_error(
+                            &format!(
+                                "describing ECS services {} in cluster `{cluster}`",
+                                batch.join(", ")
+                            ),
+                            err,
+                        )
+                    }
                 })?;
-            tasks.extend(out.tasks().iter().map(task_from));
+            // A name ECS does not know comes back in `failures` (MISSING), not `services`.
+            found.extend(out.services().iter().map(service_from));
         }
-        // EC2 launch type without awsvpc (bridge/host: published host ports, no
-        // task IP): ELB knows the task by its instance. An awsvpc task that has
-        // no IP yet has no host ports either, and costs no extra call.
-        let instances: Vec<String> = tasks
+        // The answer's order is not the request's: match by name or ARN.
+        Ok(names
             .iter()
-            .filter(|t| {
-                t.private_ip.is_none()
-                    && t.ipv6.is_none()
-                    && !t.bindings.is_empty()
-                    && t.last_status != TaskStatus::Stopped
+            .map(|name| {
+                found
+                    .iter()
+                    .find(|s| &s.name == name || &s.arn == name)
+                    .cloned()
             })
-            .filter_map(|t| t.container_instance_arn.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut ids = std::collections::HashMap::new();
-        for batch in instances.chunks(100) {
-            let out = self
-                .client
-                .describe_container_instances()
-                .cluster(cluster)
-                .set_container_instances(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|err| {
-                    sdk_error(
-                        &format!("describing container instances of `{cluster}`"),
-                        err,
-                    )
-                })?;
-            for ci in out.container_instances() {
-                if let (Some(arn), Some(id)) = (ci.container_instance_arn(), ci.ec2_instance_id()) {
-                    ids.insert(arn.to_string(), id.to_string());
+            .collect())
+    }
+
+    async fn tasks_of(&self, cluster: &str, services: &[String]) -> Result<Vec<Vec<Task>>> {
+        // ListTasks filters by one `serviceName`, so each service is listed on
+        // its own; DescribeTasks then takes the tasks of all of them, 100 per
+        // call ("A list of up to 100 task IDs or full ARN entries").
+        // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html
+        // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
+        let mut owner: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut arns: Vec<String> = Vec::new();
+        for (i, service) in services.iter().enumerate() {
+            for arn in self.task_arns(cluster, service).await? {
+                if owner.insert(arn.clone(), i).is_none() {
+                    arns.push(arn);
                 }
             }
         }
-        for task in &mut tasks {
-            if let Some(arn) = &task.container_instance_arn {
-                task.instance_id = ids.get(arn).cloned();
+        let tasks = self
+            .describe_tasks(cluster, &arns, &format!("services {}", services.join(", ")))
+            .await?;
+        let mut split: Vec<Vec<Task>> = vec![Vec::new(); services.len()];
+        for task in tasks {
+            if let Some(i) = owner.get(&task.arn) {
+                split[*i].push(task);
             }
         }
-        Ok(tasks)
+        Ok(split)
     }
 
     async fn tag_task_definition(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {

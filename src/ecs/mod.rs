@@ -483,6 +483,29 @@ pub trait Ecs: Send + Sync {
     async fn deregister_task_definition(&self, arn: &str) -> Result<()>;
     /// ARNs of the family's ACTIVE revisions, newest first.
     async fn task_definition_arns(&self, family: &str) -> Result<Vec<String>>;
+    /// Several services of one cluster, in the order asked: `None` for one
+    /// that does not exist. A watch of N services reads them with this, so
+    /// the adapter can batch (DescribeServices takes up to 10 names). The
+    /// default asks one by one.
+    async fn services(&self, cluster: &str, names: &[String]) -> Result<Vec<Option<Service>>> {
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            found.push(self.service(cluster, name).await?);
+        }
+        Ok(found)
+    }
+    /// The running and recently stopped tasks of several services of one
+    /// cluster, in the order asked. The adapter lists each service's tasks
+    /// (ListTasks filters by one service) and describes them all together
+    /// (DescribeTasks takes up to 100 tasks of one cluster). The default asks
+    /// one service at a time.
+    async fn tasks_of(&self, cluster: &str, services: &[String]) -> Result<Vec<Vec<Task>>> {
+        let mut found = Vec::with_capacity(services.len());
+        for service in services {
+            found.push(self.tasks(cluster, service).await?);
+        }
+        Ok(found)
+    }
     /// The service deployments created since `created_after` (seconds since
     /// the epoch), newest first; `Ok(None)` where the API does not answer
     /// (older regions, emulators). Two calls: ListServiceDeployments and one

@@ -142,6 +142,14 @@ pub enum Event {
         hint: Option<String>,
     },
     Result(Box<Outcome>),
+    /// An event of one service in a deploy (or rollback, status) of several:
+    /// the line and terminal renderers prefix it with `[service]`, JSON adds
+    /// a `service` field to the event's own object. Phases, the result,
+    /// stdout data and errors are never wrapped: they belong to the whole run.
+    ForService {
+        service: String,
+        event: Box<Event>,
+    },
     /// Data for stdout (the plan, the status screen, `<verdict> <arn>`):
     /// printed by the line and terminal renderers, never with `--output json`,
     /// where stdout carries only the result object.

@@ -46,6 +46,17 @@ impl GithubActions {
     fn write_outputs(&self, outcome: &Outcome) {
         let Some(path) = &self.outputs else { return };
         let mut text = String::new();
+        if !outcome.services.is_empty() {
+            // Per service: `verdict-<service>`, `task-definition-arn-<service>`, and all as JSON.
+            for s in &outcome.services {
+                text.push_str(&format!("verdict-{}={}\n", s.service, s.conclusion.name()));
+                if let Some(arn) = &s.new_task_definition {
+                    text.push_str(&format!("task-definition-arn-{}={arn}\n", s.service));
+                }
+            }
+            let services = serde_json::to_string(&outcome.services).unwrap_or_default();
+            text.push_str(&format!("services={services}\n"));
+        }
         for (key, value) in [
             ("image", outcome.image.as_deref()),
             ("digest", outcome.digest.as_deref()),
@@ -143,6 +154,10 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
         md.push_str(&format!("| timings | {} |\n", timings.join(", ")));
     }
     md.push('\n');
+    if !outcome.services.is_empty() {
+        md.push_str(&services_markdown(&outcome.services));
+        md.push('\n');
+    }
     if let Some(failure) = &outcome.failure {
         md.push_str(&failure_section("", failure));
     }
@@ -174,6 +189,40 @@ fn why(failure: &Option<Box<FailureReport>>) -> String {
         .as_ref()
         .map(|f| format!(" — {}: {} (hint: {})", f.cause.title(), f.summary, f.hint))
         .unwrap_or_default()
+}
+
+/// One row per service: its verdict, its revisions and what happened to it.
+fn services_markdown(services: &[crate::outcome::ServiceOutcome]) -> String {
+    let mut md = String::from("| service | verdict | new task definition | previous | what happened |\n|---|---|---|---|---|\n");
+    for s in services {
+        let mut what = s.reason.clone().unwrap_or_default();
+        if let Some(rollback) = &s.rollback {
+            let state = if rollback.healthy {
+                "healthy"
+            } else {
+                "FAILED"
+            };
+            what = format!(
+                "{what}; rollback {state} on `{}`",
+                crate::arn::short(&rollback.to)
+            );
+        }
+        md.push_str(&format!(
+            "| {} | {} | `{}` | `{}` | {} |\n",
+            s.service,
+            s.conclusion.name(),
+            s.new_task_definition
+                .as_deref()
+                .map(crate::arn::short)
+                .unwrap_or("-"),
+            s.previous_task_definition
+                .as_deref()
+                .map(crate::arn::short)
+                .unwrap_or("-"),
+            what.replace('|', "\\|").replace('\n', " "),
+        ));
+    }
+    md
 }
 
 fn escape(text: &str) -> String {
@@ -239,6 +288,37 @@ impl Reporter for GithubActions {
                     escape(&format!("{message}{hint}"))
                 ));
             }
+            Event::ForService { service, event } => match event.as_ref() {
+                Event::Verdict {
+                    healthy: false,
+                    reason,
+                    failure,
+                } => {
+                    let why = failure
+                        .as_ref()
+                        .map(|f| {
+                            format!(" — {}: {} (hint: {})", f.cause.title(), f.summary, f.hint)
+                        })
+                        .unwrap_or_default();
+                    self.command(&format!(
+                        "::error title=shipit deploy failed: {service}::{}",
+                        escape(&format!("{reason}{why}"))
+                    ));
+                }
+                Event::RollbackFinished {
+                    healthy: false,
+                    reason,
+                    ..
+                } => self.command(&format!(
+                    "::error title=shipit rollback failed: {service}::{}",
+                    escape(reason)
+                )),
+                Event::Warning { message } => self.command(&format!(
+                    "::warning::{}",
+                    escape(&format!("[{service}] {message}"))
+                )),
+                _ => {}
+            },
             Event::Result(outcome) => {
                 self.end_group();
                 self.write_outputs(outcome);

@@ -239,6 +239,48 @@ impl Reporter for Human {
                     self.println(&format!("    | {line}"));
                 }
             }
+            // A deploy of several services: their tasks and targets share the
+            // board (each revision is named by its family), their waits ride
+            // on the spinner.
+            Event::ForService {
+                service,
+                event: inner,
+            } => {
+                match inner.as_ref() {
+                    Event::TaskChanged {
+                        task,
+                        revision,
+                        status,
+                        ..
+                    } => {
+                        state
+                            .tasks
+                            .insert(task.clone(), (revision.clone(), status.clone()));
+                        self.redraw_board(&mut state);
+                    }
+                    Event::TargetChanged {
+                        target_group,
+                        target,
+                        state: health,
+                        ..
+                    } => {
+                        state
+                            .targets
+                            .insert((target_group.clone(), target.clone()), health.clone());
+                        self.redraw_board(&mut state);
+                    }
+                    Event::Waiting { what } => {
+                        if let Some(bar) = &state.phase {
+                            bar.set_message(format!("[{service}] {what}"));
+                        }
+                        return;
+                    }
+                    _ => {}
+                }
+                if let Some(line) = describe(event, self.verbosity) {
+                    self.println(&line);
+                }
+            }
             Event::Output { text } => self.multi.suspend(|| super::write_stdout(text)),
             Event::Error {
                 message,

@@ -29,7 +29,17 @@ impl Reporter for Json {
         if matches!(event, Event::Output { .. }) {
             return;
         }
-        let mut value = serde_json::to_value(event).unwrap_or_default();
+        let mut value = match event {
+            // The service's own event, with a `service` field.
+            Event::ForService { service, event } => {
+                let mut value = serde_json::to_value(event).unwrap_or_default();
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("service".into(), service.clone().into());
+                }
+                value
+            }
+            event => serde_json::to_value(event).unwrap_or_default(),
+        };
         if let Some(map) = value.as_object_mut() {
             map.insert(
                 "time".into(),

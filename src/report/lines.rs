@@ -29,6 +29,9 @@ struct State {
     last_write: Instant,
     /// The phase running now and when it started.
     phase: Option<(&'static str, Instant)>,
+    /// Per service (a deploy of several): the last waiting line written, so
+    /// that services taking turns do not repeat theirs every poll.
+    waiting: std::collections::HashMap<String, String>,
 }
 
 impl Lines {
@@ -48,6 +51,7 @@ impl Lines {
                     last_line: None,
                     last_write: Instant::now(),
                     phase: None,
+                    waiting: Default::default(),
                 }),
                 out: Mutex::new(out),
                 timestamps,
@@ -145,6 +149,14 @@ impl Reporter for Lines {
         let Some(line) = describe(event, self.verbosity) else {
             return;
         };
+        if let Event::ForService { service, event } = event {
+            if matches!(**event, Event::Waiting { .. }) {
+                if state.waiting.get(service) == Some(&line) {
+                    return;
+                }
+                state.waiting.insert(service.clone(), line.clone());
+            }
+        }
         let repeated = state.last_line.as_deref() == Some(line.as_str());
         if repeated {
             // A wait that did not change: say so only as a heartbeat.

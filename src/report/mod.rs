@@ -6,6 +6,7 @@ mod github;
 mod human;
 mod json;
 mod lines;
+mod scoped;
 mod timing;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use github::GithubActions;
 pub use human::Human;
 pub use json::Json;
 pub use lines::Lines;
+pub use scoped::for_service;
 pub use timing::{PhaseClock, Timings};
 
 /// Where the core sends what happened. Implementations must not block for long.
@@ -212,6 +214,11 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
             reason,
             failure,
         } => with_report(format!("rollback FAILED — {reason}"), failure),
+        Event::ForService { service, event } => describe(event, verbosity)?
+            .lines()
+            .map(|line| format!("[{service}] {line}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => return None,
     })
 }

@@ -102,6 +102,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                     .into_iter()
                     .collect(),
             }),
+            services: Vec::new(),
         })),
     ]
 }

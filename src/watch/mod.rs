@@ -4,6 +4,7 @@
 //! happen; the verdict comes from the pure [`verdict::Tracker`]. A watch that
 //! cannot see ends with [`Verdict::Blind`], never with an error.
 
+pub mod fleet;
 pub mod pace;
 pub mod verdict;
 
@@ -16,6 +17,7 @@ use crate::elb::{LoadBalancing, TargetGroupInfo};
 use crate::error::{AwsErrorClass, Error, Result};
 use crate::report::{short_arn, Event, Report};
 
+pub use fleet::{Fleet, Lane};
 pub use pace::{pace, Pace, PaceInput};
 pub use verdict::{
     Criteria, Failure, FailureKind, Goal, Observation, Tracker, Verdict, DEFAULT_SETTLE,

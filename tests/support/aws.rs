@@ -180,6 +180,11 @@ pub struct Frame {
     /// CloudWatch alarms as DescribeAlarms sees them in this frame
     /// (name, state, reason); `None`: those given to [`FakeAws::alarm`].
     pub alarms: Option<Vec<(String, String, String)>>,
+    /// More services of the cluster in this frame (a deploy of several):
+    /// DescribeServices then answers the ones asked for (by name or ARN, the
+    /// others as `failures` MISSING), ListTasks the tasks whose `group` is
+    /// `service:<serviceName>`, UpdateService the service it names.
+    pub also: Vec<Value>,
 }
 
 impl Frame {
@@ -208,6 +213,12 @@ impl Frame {
         self
     }
 
+    /// Another service of the cluster in this frame (see [`Frame::also`]).
+    pub fn also(mut self, service: impl Into<Value>) -> Frame {
+        self.also.push(service.into());
+        self
+    }
+
     pub fn service_deployment(mut self, doc: Value) -> Frame {
         self.service_deployments
             .get_or_insert_with(Vec::new)
@@ -220,6 +231,8 @@ impl Frame {
 struct Timeline {
     /// `None`: the world before any UpdateService.
     trigger: Option<String>,
+    /// More revisions that must all have been updated to as well before it starts.
+    more_triggers: Vec<String>,
     frames: Vec<Frame>,
     /// DescribeServices calls answered from it.
     reads: usize,
@@ -377,12 +390,25 @@ impl FakeAws {
         self.timeline(Some(task_definition.to_string()), frames);
     }
 
+    /// What the world does once UpdateService has been called with every
+    /// one of `task_definitions` (a deploy of several services).
+    pub fn after_updates_to(&self, task_definitions: &[&str], frames: Vec<Frame>) {
+        self.timeline(Some(task_definitions[0].to_string()), frames);
+        let mut state = self.state.lock().unwrap();
+        let timeline = state.timelines.last_mut().unwrap();
+        timeline.more_triggers = task_definitions[1..]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+    }
+
     fn timeline(&self, trigger: Option<String>, frames: Vec<Frame>) {
         assert!(!frames.is_empty(), "a timeline needs at least one frame");
         let mut state = self.state.lock().unwrap();
         let before = trigger.is_none();
         state.timelines.push(Timeline {
             trigger,
+            more_triggers: Vec::new(),
             frames,
             reads: 0,
             started: before,
@@ -467,11 +493,24 @@ impl FakeAws {
                 .get("taskDefinition")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if let Some(i) = state
-                .timelines
+            let updated: Vec<&str> = state
+                .calls
                 .iter()
-                .position(|t| !t.started && t.trigger.as_deref() == Some(to))
-            {
+                .filter(|c| c.operation == "ECS.UpdateService")
+                .filter_map(|c| c.body.get("taskDefinition").and_then(Value::as_str))
+                .chain([to])
+                .collect();
+            let all_updated = |t: &Timeline| {
+                t.trigger
+                    .iter()
+                    .chain(&t.more_triggers)
+                    .all(|want| updated.contains(&want.as_str()))
+            };
+            if let Some(i) = state.timelines.iter().position(|t| {
+                !t.started
+                    && (t.trigger.as_deref() == Some(to) || t.more_triggers.iter().any(|m| m == to))
+                    && all_updated(t)
+            }) {
                 state.timelines[i].started = true;
                 state.active = Some(i);
             }
@@ -576,7 +615,36 @@ fn frame_reply(state: &mut State, operation: &str, body: &Value) -> Option<Reply
         timeline.reads += 1;
     }
     let frame = timeline.current().clone();
+    let several = !frame.also.is_empty();
+    let every: Vec<Value> = std::iter::once(frame.service.clone())
+        .chain(frame.also.iter().cloned())
+        .collect();
+    let named = |service: &Value, name: &str| {
+        service["serviceName"].as_str() == Some(name)
+            || service["serviceArn"].as_str() == Some(name)
+    };
     let doc = match operation {
+        "ECS.DescribeServices" if several => {
+            let asked: Vec<&str> = body
+                .get("services")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let found: Vec<Value> = asked
+                .iter()
+                .filter_map(|name| every.iter().find(|s| named(s, name)).cloned())
+                .collect();
+            let failures: Vec<Value> = asked
+                .iter()
+                .filter(|name| !every.iter().any(|s| named(s, name)))
+                .map(|name| json!({"arn": service_arn("prod", name), "reason": "MISSING"}))
+                .collect();
+            json!({"services": found, "failures": failures})
+        }
+        "ECS.UpdateService" if several => {
+            let name = body["service"].as_str().unwrap_or_default();
+            json!({"service": every.iter().find(|s| named(s, name)).cloned().unwrap_or(frame.service.clone())})
+        }
         "ECS.DescribeServices" => json!({"services": [frame.service], "failures": []}),
         "ECS.UpdateService" => json!({"service": frame.service}),
         "ECS.ListTasks" => {
@@ -584,9 +652,14 @@ fn frame_reply(state: &mut State, operation: &str, body: &Value) -> Option<Reply
                 .get("desiredStatus")
                 .and_then(Value::as_str)
                 .unwrap_or("RUNNING");
+            let group = format!(
+                "service:{}",
+                body["serviceName"].as_str().unwrap_or_default()
+            );
             let arns: Vec<Value> = frame
                 .tasks
                 .iter()
+                .filter(|t| !several || t["group"].as_str() == Some(group.as_str()))
                 .filter(|t| t["desiredStatus"].as_str() == Some(wanted))
                 .map(|t| t["taskArn"].clone())
                 .collect();

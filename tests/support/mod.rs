@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod engine_faults;
 pub mod faults;
+pub mod fleet;
 pub mod provision;
 
 use std::path::{Path, PathBuf};
@@ -150,6 +151,8 @@ pub struct Scenario {
     pub repository_uri: String,
     pub target_group: String,
     pub bootstrap: String,
+    /// The scenario's VPC, subnets and security group (for more services in it).
+    pub net: provision::Network,
 }
 
 pub const CLUSTER: &str = "shipit-e2e";
@@ -186,6 +189,7 @@ impl Scenario {
             repository_uri,
             target_group: alb.target_group,
             bootstrap,
+            net,
         }
     }
 

@@ -372,6 +372,18 @@ pub async fn service(
     net: &Network,
     alb: &Alb,
 ) -> Result<String, BoxError> {
+    service_with(aws, cluster, name, containers, net, Some(alb)).await
+}
+
+/// [`service`], behind `alb` or (a worker) behind no load balancer.
+pub async fn service_with(
+    aws: &Aws,
+    cluster: &str,
+    name: &str,
+    containers: &[Container],
+    net: &Network,
+    alb: Option<&Alb>,
+) -> Result<String, BoxError> {
     let defs = containers
         .iter()
         .map(|c| {
@@ -425,13 +437,13 @@ pub async fn service(
                 )
                 .build(),
         )
-        .load_balancers(
-            LoadBalancer::builder()
+        .set_load_balancers(alb.map(|alb| {
+            vec![LoadBalancer::builder()
                 .target_group_arn(&alb.target_group)
                 .container_name(containers[0].name)
                 .container_port(containers[0].port)
-                .build(),
-        )
+                .build()]
+        }))
         .send()
         .await;
     match created {
