@@ -1473,6 +1473,29 @@ mod tests {
     }
 
     #[test]
+    fn before_tasks_with_several_services_are_refused_as_bad_input() {
+        let err = match release_of(
+            "",
+            &["--service", "web", "--service", "worker", "--before", "bin/migrate"],
+        ) {
+            Err(err) => err,
+            Ok(_) => panic!("--before with two services must be refused"),
+        };
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert!(err.message().contains("with 2 services"), "{}", err.message());
+        assert!(
+            err.hint_text().is_some_and(|h| h.contains("shipit run")),
+            "{:?}",
+            err.hint_text()
+        );
+        // One service with --before is a deploy like any other.
+        assert!(matches!(
+            release_of("", &["--service", "web", "--before", "bin/migrate"]),
+            Ok(DeployTargets::One(_))
+        ));
+    }
+
+    #[test]
     fn several_services_get_their_tables_under_the_flags_and_groups_in_order() {
         let toml = r#"
 [ecs]
