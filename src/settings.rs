@@ -1476,13 +1476,24 @@ mod tests {
     fn before_tasks_with_several_services_are_refused_as_bad_input() {
         let err = match release_of(
             "",
-            &["--service", "web", "--service", "worker", "--before", "bin/migrate"],
+            &[
+                "--service",
+                "web",
+                "--service",
+                "worker",
+                "--before",
+                "bin/migrate",
+            ],
         ) {
             Err(err) => err,
             Ok(_) => panic!("--before with two services must be refused"),
         };
         assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
-        assert!(err.message().contains("with 2 services"), "{}", err.message());
+        assert!(
+            err.message().contains("with 2 services"),
+            "{}",
+            err.message()
+        );
         assert!(
             err.hint_text().is_some_and(|h| h.contains("shipit run")),
             "{:?}",
