@@ -6,7 +6,7 @@ use futures_util::FutureExt;
 
 use crate::arn::short;
 use crate::conclusion::{Conclusion, RollbackCause};
-use crate::ecs::{taskdef, DeploymentStatus};
+use crate::ecs::taskdef;
 use crate::error::{Error, ExitCode, Result};
 use crate::failure::FailureReport;
 use crate::git::Commit;
@@ -335,21 +335,7 @@ impl<'a> Deploy<'a> {
             .service(&service.cluster, &service.service)
             .await
             .ok()??;
-        let primary = svc
-            .deployments
-            .iter()
-            .find(|d| d.status == DeploymentStatus::Primary)?;
-        let ours = match goal.deployment_id.as_deref() {
-            Some(id) => primary.id == id,
-            None => primary.task_definition == goal.task_definition,
-        };
-        (!ours).then(|| {
-            format!(
-                "another deployment took over before the rollback: the service now deploys {} (deployment {})",
-                short(&primary.task_definition),
-                primary.id
-            )
-        })
+        crate::rollout::taken_over(&svc, goal)
     }
 
     async fn healthy(self, new_arn: &str, summary: String, mut outcome: Outcome) -> Outcome {

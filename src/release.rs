@@ -23,7 +23,7 @@ use futures_util::FutureExt;
 
 use crate::arn::short;
 use crate::conclusion::{Conclusion, RollbackCause};
-use crate::ecs::{taskdef, DeploymentStatus, Service};
+use crate::ecs::taskdef;
 use crate::error::{Error, ExitCode, Result};
 use crate::failure::{ContainerLog, FailureReport};
 use crate::git::Commit;
@@ -31,7 +31,7 @@ use crate::image::pipeline::{self, ImagePlan, PushedImage};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, ServiceOutcome, WatchStats};
 use crate::plan::{self, DeployPlan};
 use crate::report::{for_service, Event, PhaseClock, Report, Timings};
-use crate::rollout::{Leg, Move, Rollout};
+use crate::rollout::{taken_over, Leg, Move, Rollout};
 use crate::settings::{OnInterrupt, ReleaseSettings, Until};
 use crate::signals::Signals;
 use crate::watch::{Fleet, Goal, Verdict, WatchOutcome};
@@ -1057,26 +1057,6 @@ async fn last_logs(
         all.push((i, found));
     }
     all
-}
-
-/// `Some(why)` when the service's PRIMARY deployment is no longer this
-/// run's (another run or ECS took over since the last poll).
-fn taken_over(svc: &Service, goal: &Goal) -> Option<String> {
-    let primary = svc
-        .deployments
-        .iter()
-        .find(|d| d.status == DeploymentStatus::Primary)?;
-    let ours = match goal.deployment_id.as_deref() {
-        Some(id) => primary.id == id,
-        None => primary.task_definition == goal.task_definition,
-    };
-    (!ours).then(|| {
-        format!(
-            "another deployment took over before the rollback: the service now deploys {} (deployment {})",
-            short(&primary.task_definition),
-            primary.id
-        )
-    })
 }
 
 #[cfg(test)]

@@ -332,3 +332,23 @@ pub fn failure_logs<'a>(
         found
     }
 }
+
+/// `Some(why)` when the service's PRIMARY deployment is no longer this
+/// run's (another run or ECS took over since the last poll).
+pub fn taken_over(svc: &Service, goal: &Goal) -> Option<String> {
+    let primary = svc
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary)?;
+    let ours = match goal.deployment_id.as_deref() {
+        Some(id) => primary.id == id,
+        None => primary.task_definition == goal.task_definition,
+    };
+    (!ours).then(|| {
+        format!(
+            "another deployment took over before the rollback: the service now deploys {} (deployment {})",
+            short(&primary.task_definition),
+            primary.id
+        )
+    })
+}
