@@ -34,10 +34,15 @@ const SHIPIT: &str = env!("CARGO_BIN_EXE_shipit");
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench
+    // targets too, without it and with libtest's flags (`--test-threads 8`).
+    // That run is not a measurement: say so and leave.
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("multi_service: a benchmark; run it with `cargo bench --bench multi_service`");
+        return Ok(());
+    }
+    args.retain(|a| a != "--bench");
     match args.first().map(String::as_str) {
         Some("calls") | None => calls().await,
         Some("wall") => wall(args.get(1).map_or(Ok(3), |r| r.parse())?).await,

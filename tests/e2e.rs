@@ -5,9 +5,8 @@
 
 mod support;
 
-/// BuildKit builds and the layer cache from ECR (issue 14).
-#[path = "e2e/buildkit.rs"]
-mod buildkit;
+// BuildKit builds on an emptied engine (issue 14) are in tests/buildkit.rs:
+// they prune the engine's build cache, which no other build may overlap.
 
 use support::{app_dir, random_sha, shipit, unique, Container, Run, Scenario, GOOD_SHA};
 

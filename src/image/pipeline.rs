@@ -210,6 +210,8 @@ async fn build_timed(
     let clock = PhaseClock::start(report, Phase::Build);
     // A classic build pulls the cache image first; a failed pull only loses the cache.
     let mut pulled = false;
+    // A build whose context the engine lost is uploaded once more.
+    let mut context_lost = false;
     loop {
         let builder = preflight.choice.builder;
         let mut context = BuildContext::prepare(&settings.context, &settings.dockerfile)?;
@@ -276,6 +278,19 @@ async fn build_timed(
                 {
                     return Err(err);
                 }
+            }
+            Ok(Built::ContextLost(why)) if !context_lost => {
+                context_lost = true;
+                report.emit(&Event::Info {
+                    message: format!(
+                        "the engine lost the build context before the build read it ({why}); \
+                         uploading it once more"
+                    ),
+                });
+            }
+            Ok(Built::ContextLost(why)) => {
+                return Err(Error::failed(format!("image build failed: {why}"))
+                    .hint(super::engine::CONTEXT_LOST_HINT))
             }
             Ok(Built::BuildKitRefused(why)) => {
                 return Err(Error::failed("the engine refused a BuildKit build")
@@ -472,6 +487,7 @@ mod tests {
     use crate::git::{CommitSha, ShaSource};
     use crate::report::Recorder;
     use crate::secret::Secret;
+    use std::sync::atomic::Ordering;
     use std::sync::{Arc, Mutex};
 
     /// An engine that records each build's spec and answers as scripted.
@@ -480,6 +496,8 @@ mod tests {
         /// Refuse BuildKit builds with this reason.
         refuse_buildkit: Option<String>,
         pull_fails: bool,
+        /// Answer this many builds with a lost context first.
+        lose_context: std::sync::atomic::AtomicUsize,
         builds: Mutex<Vec<BuildSpec>>,
         pulls: Mutex<Vec<String>>,
     }
@@ -495,6 +513,7 @@ mod tests {
                 },
                 refuse_buildkit: refuse_buildkit.map(str::to_string),
                 pull_fails,
+                lose_context: Default::default(),
                 builds: Mutex::default(),
                 pulls: Mutex::default(),
             }
@@ -508,6 +527,13 @@ mod tests {
         }
         async fn build(&self, spec: &BuildSpec, _: BuildContext, _: &Report) -> Result<Built> {
             self.builds.lock().unwrap().push(spec.clone());
+            let lost = self
+                .lose_context
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
+            if lost {
+                return Ok(Built::ContextLost(LOST.into()));
+            }
             match (&self.refuse_buildkit, spec.builder) {
                 (Some(why), Builder::BuildKit) => Ok(Built::BuildKitRefused(why.clone())),
                 _ => Ok(Built::Image("sha256:1d".into())),
@@ -558,6 +584,9 @@ mod tests {
     }
 
     const URI: &str = "127.0.0.1:4566/web";
+    /// Docker 20.10's words for a build context pruned away mid-build.
+    const LOST: &str = "failed to solve with frontend dockerfile.v0: failed to read downloaded \
+        context: Get \"http://build-context-8u0mffsxu01mwce21nmibuyx1\": context not found";
 
     fn setup(dockerfile: &str) -> (tempfile::TempDir, ImageSettings, ImagePlan, Commit) {
         let dir = tempfile::tempdir().unwrap();
@@ -759,6 +788,49 @@ mod tests {
         assert!(engine.builds.lock().unwrap()[0].cache_from.is_empty());
         assert!(describe(&recorder.events())
             .contains(&"layer cache: none (turned off with --no-cache-from)".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_build_context_the_engine_lost_is_uploaded_once_more_and_a_second_loss_fails() {
+        let (_dir, settings, plan, commit) = setup("FROM scratch\nCOPY a /a\n");
+        let registry = Registry { tagged: Ok(vec![]) };
+
+        let engine = Engine::new(None, false);
+        engine.lose_context.store(1, Ordering::Relaxed);
+        let recorder = Arc::new(Recorder::default());
+        let report: Report = recorder.clone();
+        let pushed = ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+            .await
+            .unwrap();
+        assert_eq!(pushed.digest, "sha256:d16e57");
+        assert_eq!(engine.builds.lock().unwrap().len(), 2, "built once more");
+        assert!(
+            describe(&recorder.events()).iter().any(|l| l.starts_with(
+                "the engine lost the build context before the build read it (failed to solve"
+            ) && l.ends_with("uploading it once more")),
+            "{:#?}",
+            describe(&recorder.events())
+        );
+
+        let engine = Engine::new(None, false);
+        engine.lose_context.store(2, Ordering::Relaxed);
+        let report: Report = Arc::new(Recorder::default());
+        let err = ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+            .await
+            .unwrap_err();
+        assert_eq!(engine.builds.lock().unwrap().len(), 2, "only once more");
+        assert_eq!(err.exit_code(), ExitCode::Failed);
+        assert!(
+            err.message().contains("context not found"),
+            "{}",
+            err.message()
+        );
+        assert!(
+            err.hint_text()
+                .unwrap()
+                .contains("prunes the engine's build cache"),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,23 @@
 //! BuildKit builds and the layer cache from ECR (issue 14), end to end on
 //! the local stack: the engine's own answers, the images it holds, the
 //! layers in the registry.
+//!
+//! These tests empty the engine: they remove images and prune its whole
+//! BuildKit cache. A prune while another build is between the Dockerfile
+//! frontend's two solves deletes the downloaded build context that build
+//! still needs, and it fails with `failed to read downloaded context: …
+//! context not found` (seen in CI when these tests lived in `tests/e2e.rs`).
+//! So they have a test binary of their own (cargo runs test binaries one
+//! after another), and inside it each test holds the engine to itself.
 
-use crate::support::{self, app_dir, random_sha, shipit, unique, Run};
+mod support;
+
+use support::{app_dir, random_sha, shipit, unique, Run};
+
+/// Held for the whole of a test: no other test of this binary builds while
+/// one empties the engine's cache. (A tokio mutex is not poisoned by a
+/// failing test, so one failure stays one.)
+static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The JSON events of a run (`--output json` writes them to stderr).
 fn events(run: &Run) -> Vec<serde_json::Value> {
@@ -81,9 +96,8 @@ async fn layers(docker: &bollard::Docker, image: &str) -> Vec<String> {
 }
 
 /// What a fresh CI runner has: not these images, and no BuildKit cache.
-/// Removes the images by name, then the engine's unused BuildKit cache
-/// (records in use by a build running now are kept, so builds of other
-/// tests only lose speed).
+/// Removes the images by name, then the engine's unused BuildKit cache (not
+/// safe next to another build: see the top of this file).
 async fn make_engine_cold(docker: &bollard::Docker, images: &[String]) {
     use bollard::query_parameters::PruneBuildOptionsBuilder;
     remove_images(docker, images).await;
@@ -118,6 +132,7 @@ async fn remove_images(docker: &bollard::Docker, images: &[String]) {
 async fn a_dockerfile_using_run_mount_type_cache_builds_with_buildkit_and_the_classic_builder_names_why_not(
 ) {
     support::require_stack();
+    let _engine = ENGINE.lock().await;
     let app = app_dir();
     let token = unique("mount");
     std::fs::write(
@@ -233,6 +248,7 @@ CMD ["/bin/busybox", "sh", "/start.sh"]
 #[tokio::test(flavor = "multi_thread")]
 async fn after_the_engine_forgets_the_image_a_changed_app_reuses_its_unchanged_layers_from_ecr() {
     support::require_stack();
+    let _engine = ENGINE.lock().await;
     let app = app_dir();
     let token = unique("dep");
     std::fs::write(
@@ -323,6 +339,7 @@ CMD ["/bin/busybox", "sh", "/start.sh"]
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_classic_builder_the_image_in_ecr_is_pulled_and_its_layers_reused() {
     support::require_stack();
+    let _engine = ENGINE.lock().await;
     let app = app_dir();
     let token = unique("classic-dep");
     std::fs::write(
@@ -379,6 +396,7 @@ CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
 /// previous deploy's), even when a newer commit image sits in the repository.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_on_a_cold_engine_reuses_the_layers_of_the_image_the_service_runs() {
+    let _engine = ENGINE.lock().await;
     let s = support::Scenario::new("e2e-cache", vec![]).await;
     let app = app_dir();
     let token = unique("deploy-dep");
