@@ -197,6 +197,14 @@ impl<'a> Deploy<'a> {
                 ),
             });
         }
+        // The service never used the revision: deregistered with
+        // --deregister-on-failure, else named with the command that removes it.
+        if stop.is_some() {
+            let cleanup = self.orphan(new_arn).await;
+            if let Some(reason) = outcome.reason.as_mut() {
+                reason.push_str(&format!("; {cleanup}"));
+            }
+        }
         stop
     }
 

@@ -17,6 +17,7 @@
 //!   DescribeTargetHealth per target group) are made once here, so a missing
 //!   permission is exit 2 with nothing changed ([`missing_permission`]).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -24,6 +25,7 @@ use serde_json::Value;
 use crate::alarms::{AlarmState, AlarmStateValue};
 use crate::arn::short;
 use crate::ecr::Registry;
+use crate::ecs::taskdef::ContainerChanges;
 use crate::ecs::{
     tags, taskdef, DeploymentStatus, Ecs, RolloutState, Service, ServiceStatus, TaskDefinitionDoc,
 };
@@ -711,20 +713,7 @@ fn next_revision(
     for name in &containers {
         changes.images.insert(name.clone(), reference.clone());
     }
-    for (container, change) in &settings.changes {
-        let target = if container.is_empty() {
-            match containers.as_slice() {
-                [one] => one.clone(),
-                _ => {
-                    return Err(Error::bad_input("--env/--secret/--docker-label without a container name, but several containers change")
-                        .hint("prefix them with the container: --env app:KEY=VALUE"))
-                }
-            }
-        } else {
-            container.clone()
-        };
-        changes.containers.insert(target, change.clone());
-    }
+    changes.containers = container_changes(&settings.changes, &containers)?;
     changes.tags = vec![
         (tags::SHA.to_string(), commit.sha.full().to_string()),
         (tags::PREVIOUS.to_string(), current.arn.clone()),
@@ -737,6 +726,32 @@ fn next_revision(
         .collect();
     let next = taskdef::next_revision(base, &carried, &changes)?;
     Ok((containers, next))
+}
+
+/// The env/secret/label changes per container. Those named with a container
+/// (`--env app:K=V`, `[ecs.environment.app]`) go to it; those without one
+/// (`--env K=V`, flags only) go to the one container that changes, key by
+/// key over what the file set for it (a flag wins over the file).
+fn container_changes(
+    requested: &BTreeMap<String, ContainerChanges>,
+    changing: &[String],
+) -> Result<BTreeMap<String, ContainerChanges>> {
+    let mut changes: BTreeMap<String, ContainerChanges> = requested
+        .iter()
+        .filter(|(container, _)| !container.is_empty())
+        .map(|(container, change)| (container.clone(), change.clone()))
+        .collect();
+    if let Some(unnamed) = requested.get("") {
+        let [one] = changing else {
+            return Err(Error::bad_input("--env/--secret/--docker-label without a container name, but several containers change")
+                .hint("prefix them with the container: --env app:KEY=VALUE"));
+        };
+        let change = changes.entry(one.clone()).or_default();
+        change.environment.extend(unnamed.environment.clone());
+        change.secrets.extend(unnamed.secrets.clone());
+        change.docker_labels.extend(unnamed.docker_labels.clone());
+    }
+    Ok(changes)
 }
 
 /// The plan as a person reads it (what `shipit plan` prints).
@@ -839,6 +854,56 @@ mod tests {
         CircuitBreaker, Deployment, DeploymentAlarms, DeploymentConfiguration, LoadBalancerRef,
     };
     use crate::error::{ErrorKind, ExitCode};
+
+    fn change(environment: &[(&str, &str)], secrets: &[(&str, &str)]) -> ContainerChanges {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        ContainerChanges {
+            environment: map(environment),
+            secrets: map(secrets),
+            docker_labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_env_flag_without_a_container_adds_to_what_the_file_sets_for_the_changing_container() {
+        // `[ecs.environment.app] LOG = "info"`, `REGION = "eu"`, a secret, and
+        // `--env LOG=debug --env NEW=1` without a container name.
+        let requested = BTreeMap::from([
+            (
+                "app".to_string(),
+                change(&[("LOG", "info"), ("REGION", "eu")], &[("DB", "arn:db")]),
+            ),
+            (
+                String::new(),
+                change(&[("LOG", "debug"), ("NEW", "1")], &[]),
+            ),
+            ("proxy".to_string(), change(&[("MODE", "edge")], &[])),
+        ]);
+        let changes = container_changes(&requested, &["app".to_string()]).unwrap();
+        assert_eq!(
+            changes["app"],
+            change(
+                &[("LOG", "debug"), ("NEW", "1"), ("REGION", "eu")],
+                &[("DB", "arn:db")]
+            )
+        );
+        assert_eq!(changes["proxy"], change(&[("MODE", "edge")], &[]));
+        assert!(!changes.contains_key(""));
+    }
+
+    #[test]
+    fn an_env_flag_without_a_container_is_refused_when_several_containers_change() {
+        let requested = BTreeMap::from([(String::new(), change(&[("LOG", "debug")], &[]))]);
+        let err =
+            container_changes(&requested, &["app".to_string(), "worker".to_string()]).unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(err.hint_text().unwrap().contains("--env app:KEY=VALUE"));
+    }
 
     const ACCOUNT: &str = "123456789012";
     const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/prod/web";

@@ -7,6 +7,9 @@
 //!   service fails the whole run (exit 2) with nothing changed.
 //! - The image is built and pushed once; each service gets its own new
 //!   revision from its own current one.
+//! - The `--before` tasks (a migration) run once, on the first service's new
+//!   revision, after every revision is registered and before the first
+//!   update; a failure there changes no service.
 //! - Groups go one after the other (lowest first); the services of a group
 //!   are updated together and watched together. A group that is not all
 //!   healthy stops the release: the later groups are not started.
@@ -34,6 +37,7 @@ use crate::report::{for_service, Event, PhaseClock, Report, Timings};
 use crate::rollout::{taken_over, Leg, Move, Rollout};
 use crate::settings::{OnInterrupt, ReleaseSettings, Until};
 use crate::signals::Signals;
+use crate::task::{self, Ended, TaskOutcome};
 use crate::watch::{Fleet, Goal, Verdict, WatchOutcome};
 use crate::world::Deps;
 
@@ -146,6 +150,9 @@ pub async fn run(
     let prepared = async {
         let clock = PhaseClock::start(report, Phase::Plan);
         let plans = plan_all(settings, commit, deps, image, &reports).await?;
+        // The one-off tasks run on the first service's revision: checked now.
+        task::before_steps(&settings.services[0].deploy, &plans[0], "")
+            .map_err(|err| err.context(format!("service `{}`", plans[0].service.name)))?;
         clock.finish(report, &mut timings);
         let pushed = pipeline::ensure(
             &plans[0].image,
@@ -192,9 +199,6 @@ pub async fn run(
         .collect();
 
     register_all(&mut members, &pushed, settings, deps, report, &mut timings).await?;
-    // Issue 12's `--before` tasks, where they exist, belong here: once for
-    // the release, after every revision is registered and before the first
-    // group's update (a failure there changes no service).
 
     let mut release = Release {
         settings,
@@ -204,7 +208,11 @@ pub async fn run(
         timings,
         polls: 0,
         watch_calls: 0,
+        tasks: Vec::new(),
     };
+    if let Some(stopped) = release.before(&mut members).await {
+        return Ok(release.outcome(commit, &pushed, members, stopped));
+    }
     let interrupted = release.groups(&mut members).await?;
     release.conclude(&mut members, interrupted).await;
     let conclusion = worst(
@@ -355,9 +363,94 @@ struct Release<'a> {
     polls: u32,
     /// AWS calls the forward watches made, all services together.
     watch_calls: u64,
+    /// The `--before` tasks that ran.
+    tasks: Vec<TaskOutcome>,
 }
 
 impl Release<'_> {
+    /// The `--before` tasks, once for the release: on the first service's
+    /// new revision (its container, subnets, security groups and roles),
+    /// after every revision is registered and before the first update.
+    /// `Some` ends the release there, with no service changed: a task failed
+    /// (every new revision is tagged failed) or a signal stopped it.
+    async fn before(&mut self, members: &mut [Member<'_>]) -> Option<Conclusion> {
+        let first = &members[0];
+        let arn = first.new_arn.clone().expect("registered");
+        // Checked in the plan already: an error here still never skips a step.
+        let steps = match task::before_steps(&self.settings.services[0].deploy, &first.plan, &arn) {
+            Ok(steps) if steps.is_empty() => return None,
+            Ok(steps) => steps,
+            Err(err) => {
+                let conclusion = Conclusion::Error(err.exit_code());
+                for m in members.iter_mut() {
+                    m.conclusion = Some((conclusion, err.message().to_string()));
+                }
+                return Some(conclusion);
+            }
+        };
+        let clock = PhaseClock::start(self.report, Phase::Before);
+        let mut stop = None;
+        for step in &steps {
+            match task::run(step, self.deps, first.report, &mut self.signals).await {
+                Ended::Done(done) if done.success => self.tasks.push(done),
+                Ended::Done(failed) => {
+                    let why = format!("{}: {}", failed.label, failed.reason);
+                    self.tasks.push(failed);
+                    stop = Some((Conclusion::BeforeFailed, why));
+                    break;
+                }
+                Ended::Interrupted(code, stopped) => {
+                    let why = format!("{}: {}", stopped.label, stopped.reason);
+                    self.tasks.push(stopped);
+                    stop = Some((Conclusion::Interrupted(code), why));
+                    break;
+                }
+            }
+        }
+        clock.finish(self.report, &mut self.timings);
+        let (conclusion, why) = stop?;
+        let failed = conclusion == Conclusion::BeforeFailed;
+        let arns: Vec<String> = members.iter().filter_map(|m| m.new_arn.clone()).collect();
+        if failed {
+            for (m, arn) in members.iter().zip(&arns) {
+                m.rollout.mark(arn, "failed").await;
+            }
+        }
+        // No service used its revision: deregistered with
+        // --deregister-on-failure, else named with the command that removes it.
+        let cleanup = orphans(
+            &arns,
+            self.settings.shared.deregister_on_failure,
+            self.deps,
+            self.report,
+        )
+        .await;
+        for (m, line) in members.iter_mut().zip(cleanup) {
+            m.conclusion = Some((
+                conclusion,
+                format!(
+                    "{why}; the service `{}` was not changed (it still runs {}); {line}",
+                    m.name,
+                    short(&m.plan.current.arn)
+                ),
+            ));
+        }
+        self.report.emit(&Event::Warning {
+            message: format!(
+                "release stopped before any update: {why}; no service was changed{}",
+                if failed {
+                    format!(
+                        "; the new revisions are tagged {}=failed",
+                        crate::ecs::tags::VERDICT
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        });
+        Some(conclusion)
+    }
+
     /// Updates and watches the groups in order until one is not all healthy.
     /// `Ok(Some(code))`: a signal stopped it. `Err`: the first update of the
     /// release failed, so no service was changed.
@@ -1012,6 +1105,7 @@ impl Release<'_> {
             }),
             timings: self.timings.to_vec(),
             services,
+            tasks: self.tasks,
             ..Outcome::new("deploy", conclusion)
         }
     }

@@ -1019,16 +1019,9 @@ pub fn deploy_targets(
         // One service (with its table or containers): the single-service deploy.
         return Ok(DeployTargets::One(Box::new(targets.remove(0).deploy)));
     }
+    // The one-off tasks (`--before`, `[[ecs.before]]`) run once per release,
+    // on the first service's new revision (crate::release).
     let shared = targets[0].deploy.clone();
-    // The one-off tasks run once per release, before the first group; a
-    // release of several services does not run them yet: refuse, change nothing.
-    if targets.iter().any(|t| !t.deploy.before.is_empty()) {
-        return Err(Error::bad_input(format!(
-            "--before (or [[ecs.before]]) with {} services is not supported yet",
-            targets.len()
-        ))
-        .hint("run the one-off task first with `shipit run --cluster C --service S -- <command>` (it exits with the task's exit code), then deploy the services"));
-    }
     Ok(DeployTargets::Several(Box::new(ReleaseSettings {
         shared,
         services: targets,
@@ -1473,8 +1466,8 @@ mod tests {
     }
 
     #[test]
-    fn before_tasks_with_several_services_are_refused_as_bad_input() {
-        let err = match release_of(
+    fn before_tasks_with_several_services_run_once_for_the_release() {
+        let targets = release_of(
             "",
             &[
                 "--service",
@@ -1482,22 +1475,18 @@ mod tests {
                 "--service",
                 "worker",
                 "--before",
-                "bin/migrate",
+                "bin/migrate --fast",
             ],
-        ) {
-            Err(err) => err,
-            Ok(_) => panic!("--before with two services must be refused"),
+        )
+        .unwrap();
+        let DeployTargets::Several(release) = targets else {
+            panic!("two services are a release");
         };
-        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
-        assert!(
-            err.message().contains("with 2 services"),
-            "{}",
-            err.message()
-        );
-        assert!(
-            err.hint_text().is_some_and(|h| h.contains("shipit run")),
-            "{:?}",
-            err.hint_text()
+        // crate::release runs the steps of the first service's settings.
+        assert_eq!(release.services[0].deploy.service.service, "web");
+        assert_eq!(
+            release.services[0].deploy.before[0].command,
+            ["bin/migrate", "--fast"]
         );
         // One service with --before is a deploy like any other.
         assert!(matches!(

@@ -863,6 +863,38 @@ async fn a_migration_that_exits_3_means_no_update_and_the_revision_tagged_failed
     )));
 }
 
+#[tokio::test]
+async fn with_deregister_on_failure_a_failed_migration_deregisters_the_revision_it_ran_on() {
+    let fake = Fake::new(vec![deployment(
+        "ecs-svc/old",
+        "PRIMARY",
+        OLD,
+        "COMPLETED",
+        1,
+    )]);
+    fake.0.lock().unwrap().oneoff_exit = Some(3);
+    let mut settings = with_migration();
+    settings.deregister_on_failure = true;
+    let (outcome, _) = run_with(&fake, settings).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.conclusion.name(), "before_failed");
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition",
+            "RunTask web:8 app: bin/migrate",
+            "TagResource web:8 shipit:verdict=failed",
+            "DeregisterTaskDefinition web:8"
+        ],
+        "tagged failed for the record, then deregistered: the service never used it"
+    );
+    let reason = outcome.reason.unwrap();
+    assert!(
+        reason.contains("then deregistered (never used)"),
+        "{reason}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Several services from one build (issue 13): one verdict, a joint rollback.
 
@@ -901,6 +933,8 @@ mod release {
     struct World {
         services: BTreeMap<String, Svc>,
         mutations: Vec<String>,
+        /// The exit code of the one-off task's `app` container.
+        oneoff_exit: Option<i32>,
     }
 
     #[derive(Clone, Default)]
@@ -1091,6 +1125,30 @@ mod release {
         }
         async fn task_definition_arns(&self, family: &str) -> Result<Vec<String>> {
             Ok(vec![arn(family, 8), arn(family, 7)])
+        }
+        async fn run_task(&self, run: &shipit::ecs::TaskRun) -> Result<shipit::ecs::RunStarted> {
+            self.0.lock().unwrap().mutations.push(format!(
+                "RunTask {} {}: {}",
+                shipit::report::short_arn(&run.task_definition),
+                run.container,
+                run.command.join(" ")
+            ));
+            Ok(shipit::ecs::RunStarted {
+                tasks: vec![task("oneoff", &run.task_definition, "PROVISIONING")],
+                failures: vec![],
+            })
+        }
+        async fn describe_task(&self, _: &str, task_arn: &str) -> Result<Option<Task>> {
+            let exit = self.0.lock().unwrap().oneoff_exit;
+            let mut t = task("oneoff", &arn("web", 8), "STOPPED");
+            t.arn = task_arn.into();
+            t.stop_code = Some(shipit::ecs::StopCode::EssentialContainerExited);
+            t.containers = vec![shipit::ecs::ContainerState {
+                name: "app".into(),
+                exit_code: exit,
+                ..Default::default()
+            }];
+            Ok(Some(t))
         }
     }
 
@@ -1440,5 +1498,113 @@ mod release {
         assert!(cluster
             .mutations_of("worker")
             .contains(&"UpdateService worker:7".to_string()));
+    }
+
+    /// Web and worker with a migration (`--before bin/migrate`), exiting `exit`.
+    fn with_migration(exit: i32) -> (Cluster, ReleaseSettings) {
+        let cluster = Cluster::default()
+            .with(
+                "web",
+                true,
+                vec![healthy("web", &arn("web", 8), true)],
+                vec![],
+            )
+            .with(
+                "worker",
+                false,
+                vec![healthy("worker", &arn("worker", 8), false)],
+                vec![],
+            );
+        cluster.0.lock().unwrap().oneoff_exit = Some(exit);
+        let mut settings = release([0, 0]);
+        let step = shipit::settings::BeforeSettings {
+            command: vec!["bin/migrate".into()],
+            container: None,
+            timeout: std::time::Duration::from_secs(60),
+        };
+        for target in &mut settings.services {
+            target.deploy.before = vec![step.clone()];
+        }
+        settings.shared.before = vec![step];
+        (cluster, settings)
+    }
+
+    #[tokio::test]
+    async fn a_migration_runs_once_on_the_first_services_new_revision_before_any_update() {
+        let (cluster, settings) = with_migration(0);
+        let (outcome, _) = run(&cluster, &settings).await;
+        assert_eq!(
+            (outcome.conclusion.name(), outcome.exit_code().code()),
+            ("deployed", 0)
+        );
+        assert_eq!(
+            cluster.mutations(),
+            [
+                "RegisterTaskDefinition web",
+                "RegisterTaskDefinition worker",
+                "RunTask web:8 app: bin/migrate",
+                "UpdateService web:8",
+                "UpdateService worker:8",
+                "TagResource web:8 shipit:verdict=healthy",
+                "TagResource worker:8 shipit:verdict=healthy",
+            ]
+        );
+        assert_eq!(outcome.tasks.len(), 1);
+        assert_eq!(outcome.tasks[0].exit_code, Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_failing_migration_changes_no_service_and_tags_every_new_revision_failed() {
+        let (cluster, settings) = with_migration(3);
+        let (outcome, events) = run(&cluster, &settings).await;
+        assert_eq!(
+            (outcome.conclusion.name(), outcome.exit_code().code()),
+            ("before_failed", 1)
+        );
+        assert_eq!(
+            verdicts(&outcome),
+            [
+                ("web".into(), "before_failed"),
+                ("worker".into(), "before_failed")
+            ]
+        );
+        assert_eq!(
+            cluster.mutations(),
+            [
+                "RegisterTaskDefinition web",
+                "RegisterTaskDefinition worker",
+                "RunTask web:8 app: bin/migrate",
+                "TagResource web:8 shipit:verdict=failed",
+                "TagResource worker:8 shipit:verdict=failed",
+            ],
+            "no UpdateService"
+        );
+        let worker = outcome.services[1].reason.as_deref().unwrap();
+        assert!(
+            worker.contains("exited with code 3")
+                && worker.contains("the service `worker` was not changed (it still runs worker:7)")
+                && worker.contains("aws ecs deregister-task-definition"),
+            "{worker}"
+        );
+        assert_eq!(outcome.tasks[0].exit_code, Some(3));
+        assert!(events.iter().any(|e| matches!(e,
+            Event::Warning { message } if message.starts_with("release stopped before any update"))));
+    }
+
+    #[tokio::test]
+    async fn with_deregister_on_failure_a_failing_migration_deregisters_every_new_revision() {
+        let (cluster, mut settings) = with_migration(3);
+        settings.shared.deregister_on_failure = true;
+        let (outcome, _) = run(&cluster, &settings).await;
+        assert_eq!(outcome.conclusion.name(), "before_failed");
+        assert_eq!(
+            cluster.mutations()[3..],
+            [
+                "TagResource web:8 shipit:verdict=failed",
+                "TagResource worker:8 shipit:verdict=failed",
+                "DeregisterTaskDefinition web:8",
+                "DeregisterTaskDefinition worker:8",
+            ]
+        );
     }
 }
