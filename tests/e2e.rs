@@ -1550,3 +1550,158 @@ async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_togethe
         .send()
         .await;
 }
+
+/// A release of a web and a worker with a migration (`--before`): a failing
+/// migration changes neither service and leaves both new revisions tagged
+/// failed; a good one runs once, on the web's new revision, then both
+/// services are updated. Checked in the stack: the services' task
+/// definitions, the revisions' tags, the one-off task ECS ran.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_runs_its_migration_once_on_the_first_services_revision_before_any_update() {
+    let s = Scenario::new("e2e-relmig", vec![]).await;
+    let worker = unique("e2e-relmig-worker");
+    support::provision::service_with(
+        &s.aws,
+        &s.cluster,
+        &worker,
+        &[Container {
+            name: "app",
+            image: format!("{}:bootstrap", s.repository_uri),
+            port: 8080,
+            environment: vec![],
+        }],
+        &s.net,
+        None,
+    )
+    .await
+    .unwrap();
+    let app = app_dir();
+    let dir = app.path().to_str().unwrap().to_string();
+    let service_td = |name: String| {
+        let ecs = s.aws.ecs.clone();
+        let cluster = s.cluster.clone();
+        async move {
+            let out = ecs
+                .describe_services()
+                .cluster(&cluster)
+                .services(&name)
+                .send()
+                .await
+                .unwrap();
+            out.services()[0].task_definition().unwrap().to_string()
+        }
+    };
+    let release = |before: &str| {
+        shipit(
+            &[
+                "deploy",
+                "-C",
+                &dir,
+                "--sha",
+                GOOD_SHA,
+                "--repository",
+                &s.repository,
+                "--cluster",
+                &s.cluster,
+                "--service",
+                &s.service,
+                "--service",
+                &worker,
+                "--desired-count",
+                "1",
+                "--poll-interval",
+                "2s",
+                "--timeout",
+                "4m",
+                "--rollback-timeout",
+                "4m",
+                "--output",
+                "json",
+                "--before",
+                before,
+            ],
+            &[],
+        )
+    };
+    let result = |run: &support::Run| -> serde_json::Value {
+        serde_json::from_str(run.stdout.lines().last().unwrap_or("null")).unwrap()
+    };
+    let web_before = service_td(s.service.clone()).await;
+    let worker_before = service_td(worker.clone()).await;
+
+    // The migration fails: no service changes.
+    let bad = release("/bin/busybox sh -c 'exit 3'");
+    assert_eq!(bad.code, 1, "{}", bad.all());
+    let outcome = result(&bad);
+    assert_eq!(outcome["verdict"], "before_failed", "{outcome}");
+    let services = outcome["services"].as_array().unwrap();
+    let verdicts: Vec<&str> = services
+        .iter()
+        .map(|v| v["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["before_failed", "before_failed"], "{outcome}");
+    assert_eq!(outcome["tasks"].as_array().unwrap().len(), 1, "{outcome}");
+    assert_eq!(outcome["tasks"][0]["exit_code"], 3, "{outcome}");
+    assert_eq!(service_td(s.service.clone()).await, web_before);
+    assert_eq!(service_td(worker.clone()).await, worker_before);
+    for service in services {
+        let new = service["new_task_definition"].as_str().unwrap();
+        let tags = s
+            .aws
+            .ecs
+            .list_tags_for_resource()
+            .resource_arn(new)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tags()
+                .iter()
+                .any(|t| t.key() == Some("shipit:verdict") && t.value() == Some("failed")),
+            "{new}: {:?}",
+            tags.tags()
+        );
+    }
+
+    // The migration succeeds: it ran once, on the web's new revision, and
+    // both services run their new revisions.
+    let good = release("/bin/busybox sh -c 'echo migrated'");
+    assert_eq!(good.code, 0, "{}", good.all());
+    let outcome = result(&good);
+    assert_eq!(outcome["verdict"], "deployed", "{outcome}");
+    let services = outcome["services"].as_array().unwrap();
+    let web_new = services[0]["new_task_definition"].as_str().unwrap();
+    let worker_new = services[1]["new_task_definition"].as_str().unwrap();
+    assert_eq!(service_td(s.service.clone()).await, web_new);
+    assert_eq!(service_td(worker.clone()).await, worker_new);
+    let tasks = outcome["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{outcome}");
+    let task_arn = tasks[0]["task_arn"].as_str().unwrap();
+    let described = s
+        .aws
+        .ecs
+        .describe_tasks()
+        .cluster(&s.cluster)
+        .tasks(task_arn)
+        .send()
+        .await
+        .unwrap();
+    let task = &described.tasks()[0];
+    assert_eq!(
+        task.task_definition_arn(),
+        Some(web_new),
+        "on the web's revision"
+    );
+    assert_eq!(task.started_by(), Some("shipit/before"));
+    assert_eq!(task.last_status(), Some("STOPPED"));
+    assert_eq!(s.settled_target_states().await, ["healthy"]);
+    let _ = s
+        .aws
+        .ecs
+        .update_service()
+        .cluster(&s.cluster)
+        .service(&worker)
+        .desired_count(0)
+        .send()
+        .await;
+}
