@@ -109,6 +109,10 @@ pub const ALL: &[(&str, &str)] = &[
         DOCKER_HOST,
         "the Docker engine (read by bollard; shipit names it in errors), default `unix:///var/run/docker.sock`",
     ),
+    (
+        DOCKER_BUILDKIT,
+        "as for `docker build`: `0` the classic builder, `1` BuildKit; below `--builder`, `SHIPIT_BUILDER` and `[image] builder`",
+    ),
 ];
 
 pub const SHIPIT_CONFIG: &str = "SHIPIT_CONFIG";
@@ -144,6 +148,7 @@ pub const CIRCLE_REPOSITORY_URL: &str = "CIRCLE_REPOSITORY_URL";
 pub const CI: &str = "CI";
 pub const NO_COLOR: &str = "NO_COLOR";
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
+pub const DOCKER_BUILDKIT: &str = "DOCKER_BUILDKIT";
 
 /// A non-empty variable's value.
 pub fn var(name: &str) -> Option<String> {

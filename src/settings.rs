@@ -223,6 +223,9 @@ pub struct ImageSettings {
     pub immutable_tags: bool,
     pub force: bool,
     pub builder: BuilderRequest,
+    /// Where a builder other than auto was asked for, as the output names it
+    /// (`--builder classic`, `DOCKER_BUILDKIT=0`); empty for auto.
+    pub builder_asked: String,
     /// Reuse the layers of the image in ECR (push and deploy; `shipit build`
     /// makes no AWS call, so never).
     pub cache_from: bool,
@@ -465,6 +468,11 @@ pub fn image(
     if let Some(name) = &repository {
         validate_repository(name)?;
     }
+    let (builder, builder_asked) = builder_request(
+        args.builder,
+        file.builder,
+        crate::env::var(crate::env::DOCKER_BUILDKIT).as_deref(),
+    )?;
     Ok(ImageSettings {
         repo_dir: repo.to_path_buf(),
         repository,
@@ -480,14 +488,53 @@ pub fn image(
         immutable_tags: push.is_some_and(|p| p.immutable_tags)
             || file.immutable_tags.unwrap_or(false),
         force: push.is_some_and(|p| p.force),
-        builder: match args.builder {
-            Some(cli::BuilderArg::Auto) => BuilderRequest::Auto,
-            Some(cli::BuilderArg::Buildkit) => BuilderRequest::BuildKit,
-            Some(cli::BuilderArg::Classic) => BuilderRequest::Classic,
-            None => file.builder.unwrap_or_default(),
-        },
+        builder,
+        builder_asked,
         cache_from: push.is_some_and(|p| !p.no_cache_from) && file.cache_from.unwrap_or(true),
     })
+}
+
+/// The builder asked for, and where: `--builder`/`SHIPIT_BUILDER` >
+/// `[image] builder` > `DOCKER_BUILDKIT` (which `docker build` reads, and
+/// CI scripts set: `0` for the classic builder, `1` for BuildKit; any other
+/// value is refused, as `docker build` refuses it) > auto.
+fn builder_request(
+    flag: Option<cli::BuilderArg>,
+    file: Option<BuilderRequest>,
+    docker_buildkit: Option<&str>,
+) -> Result<(BuilderRequest, String)> {
+    let name = |request: BuilderRequest| match request {
+        BuilderRequest::Auto => "auto",
+        BuilderRequest::BuildKit => "buildkit",
+        BuilderRequest::Classic => "classic",
+    };
+    if let Some(flag) = flag {
+        let request = match flag {
+            cli::BuilderArg::Auto => BuilderRequest::Auto,
+            cli::BuilderArg::Buildkit => BuilderRequest::BuildKit,
+            cli::BuilderArg::Classic => BuilderRequest::Classic,
+        };
+        return Ok((request, format!("--builder {}", name(request))));
+    }
+    if let Some(request) = file {
+        return Ok((request, format!("[image] builder = \"{}\"", name(request))));
+    }
+    // Go's strconv.ParseBool, which the docker CLI uses for it.
+    let request = match docker_buildkit {
+        None => return Ok((BuilderRequest::Auto, String::new())),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => BuilderRequest::BuildKit,
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => BuilderRequest::Classic,
+        Some(other) => {
+            return Err(Error::bad_input(format!(
+                "DOCKER_BUILDKIT=`{other}` is not a boolean"
+            ))
+            .hint("set DOCKER_BUILDKIT to 0 (the classic builder) or 1 (BuildKit), or unset it; or pass --builder auto|buildkit|classic"))
+        }
+    };
+    Ok((
+        request,
+        format!("DOCKER_BUILDKIT={}", docker_buildkit.unwrap_or_default()),
+    ))
 }
 
 /// The one service a command works on (`shipit watch`, a deploy of one).
@@ -1463,6 +1510,67 @@ mod tests {
             unreachable!()
         };
         deploy_targets(repo.path(), &file, &args)
+    }
+
+    #[test]
+    fn the_builder_comes_from_the_flag_then_the_file_then_docker_buildkit() {
+        use cli::BuilderArg;
+        use BuilderRequest::{Auto, BuildKit, Classic};
+        type Case<'a> = (
+            Option<BuilderArg>,
+            Option<BuilderRequest>,
+            Option<&'a str>,
+            BuilderRequest,
+            &'a str,
+        );
+        let cases: &[Case] = &[
+            (None, None, None, Auto, ""),
+            (None, None, Some("0"), Classic, "DOCKER_BUILDKIT=0"),
+            (None, None, Some("false"), Classic, "DOCKER_BUILDKIT=false"),
+            (None, None, Some("1"), BuildKit, "DOCKER_BUILDKIT=1"),
+            (
+                None,
+                Some(BuildKit),
+                Some("0"),
+                BuildKit,
+                "[image] builder = \"buildkit\"",
+            ),
+            (
+                Some(BuilderArg::Auto),
+                Some(Classic),
+                Some("0"),
+                Auto,
+                "--builder auto",
+            ),
+            (
+                Some(BuilderArg::Classic),
+                None,
+                Some("1"),
+                Classic,
+                "--builder classic",
+            ),
+        ];
+        for (flag, file, env, request, asked) in cases {
+            assert_eq!(
+                builder_request(*flag, *file, *env).unwrap(),
+                (*request, asked.to_string()),
+                "{flag:?} {file:?} {env:?}"
+            );
+        }
+        // As `docker build` does, a value that is not a boolean is refused.
+        let err = builder_request(None, None, Some("yes")).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert!(
+            err.message().contains("DOCKER_BUILDKIT=`yes`"),
+            "{}",
+            err.message()
+        );
+        assert!(err
+            .hint_text()
+            .unwrap()
+            .contains("0 (the classic builder) or 1"));
+        // A flag wins before the variable is even read.
+        assert!(builder_request(Some(BuilderArg::Auto), None, Some("yes")).is_ok());
     }
 
     #[test]

@@ -240,6 +240,40 @@ CMD ["/bin/busybox", "sh", "/start.sh"]
         .send()
         .await;
     assert!(missing.is_err(), "no repository was created");
+
+    // DOCKER_BUILDKIT=0, as CI scripts set it for `docker build`: the
+    // classic builder, the same refusal, and the hint names the variable.
+    let dir = app.path().to_str().unwrap();
+    let sha = random_sha();
+    let args = [
+        "push",
+        "-C",
+        dir,
+        "--sha",
+        &sha,
+        "--repository",
+        &fresh,
+        "--create-repository",
+        "--output",
+        "json",
+        "-v",
+    ];
+    let run = shipit(&args, &[("DOCKER_BUILDKIT", "0")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let builder = builder_of(&run);
+    assert_eq!(builder["builder"], "classic", "{builder}");
+    assert_eq!(
+        builder["reason"], "asked for with DOCKER_BUILDKIT=0",
+        "{builder}"
+    );
+    let error = events(&run)
+        .into_iter()
+        .find(|e| e["type"] == "error")
+        .unwrap_or_else(|| panic!("no error event: {}", run.stderr));
+    assert!(
+        error.to_string().contains("unset DOCKER_BUILDKIT=0"),
+        "{error}"
+    );
 }
 
 /// Issue 14, test 2: on a cold engine (images and build cache gone), the

@@ -336,6 +336,7 @@ fn settings() -> DeploySettings {
             immutable_tags: false,
             force: false,
             builder: Default::default(),
+            builder_asked: String::new(),
             cache_from: true,
         },
         service: ServiceSettings {

@@ -66,6 +66,9 @@ impl EngineFacts {
 pub struct BuilderChoice {
     pub builder: Builder,
     pub reason: String,
+    /// Where the classic builder was asked for (`--builder classic`,
+    /// `DOCKER_BUILDKIT=0`); `None` when shipit chose.
+    pub asked: Option<String>,
 }
 
 /// The lowest API version whose engine runs BuildKit builds without the
@@ -100,25 +103,29 @@ fn buildkit_unavailable(facts: &EngineFacts) -> Option<String> {
 
 /// The builder for a build: BuildKit whenever the engine can run it (unless
 /// the user asked for the classic builder); asking for BuildKit on an engine
-/// that cannot is bad input.
-pub fn choose(request: BuilderRequest, facts: &EngineFacts) -> Result<BuilderChoice> {
+/// that cannot is bad input. `asked`: where a request other than auto came
+/// from, as the output names it (`--builder classic`, `DOCKER_BUILDKIT=0`).
+pub fn choose(request: BuilderRequest, asked: &str, facts: &EngineFacts) -> Result<BuilderChoice> {
     let unavailable = buildkit_unavailable(facts);
     match (request, unavailable) {
         (BuilderRequest::Classic, _) => Ok(BuilderChoice {
             builder: Builder::Classic,
-            reason: "asked for with --builder classic".into(),
+            reason: format!("asked for with {asked}"),
+            asked: Some(asked.to_string()),
         }),
         (BuilderRequest::BuildKit, Some(why)) => Err(Error::bad_input(format!(
-            "--builder buildkit, but this engine cannot run BuildKit builds: {why}"
+            "{asked}, but this engine cannot run BuildKit builds: {why}"
         ))
         .hint("use --builder auto (the classic builder on this engine), or point DOCKER_HOST at a Linux Docker engine 18.09 or newer")),
         (_, None) => Ok(BuilderChoice {
             builder: Builder::BuildKit,
             reason: facts.describe(),
+            asked: None,
         }),
         (BuilderRequest::Auto, Some(why)) => Ok(BuilderChoice {
             builder: Builder::Classic,
             reason: format!("fallback: {why}"),
+            asked: None,
         }),
     }
 }
@@ -262,12 +269,15 @@ pub fn classic_cannot_build(uses: &[Use], choice: &BuilderChoice) -> Option<Erro
             listed.join(", ")
         ))
         .cause(format!("the build would use the classic builder ({})", choice.reason))
-        .hint(match choice.reason.starts_with("fallback") {
-            true => format!(
+        .hint(match &choice.asked {
+            None => format!(
                 "build on an engine that runs BuildKit (a Linux Docker engine 18.09 or newer), or rewrite {} without it",
                 first.syntax
             ),
-            false => "drop --builder classic (or `builder = \"classic\"` in shipit.toml): this engine runs BuildKit".into(),
+            Some(asked) if asked.starts_with("DOCKER_BUILDKIT") => {
+                format!("unset {asked} (or pass --builder auto): this engine runs BuildKit")
+            }
+            Some(asked) => format!("drop {asked}: this engine runs BuildKit"),
         }),
     )
 }
@@ -361,7 +371,7 @@ mod tests {
                 R::Classic,
                 debian.clone(),
                 Classic,
-                "asked for with --builder classic",
+                "asked for with --builder",
             ),
             (
                 "asked for BuildKit",
@@ -372,7 +382,7 @@ mod tests {
             ),
         ];
         for (name, request, facts, builder, reason) in cases {
-            let choice = choose(*request, facts).unwrap();
+            let choice = choose(*request, "--builder", facts).unwrap();
             assert_eq!(choice.builder, *builder, "{name}");
             assert!(
                 choice.reason.contains(reason),
@@ -386,6 +396,7 @@ mod tests {
     fn asking_for_buildkit_on_an_engine_without_it_is_bad_input() {
         let err = choose(
             BuilderRequest::BuildKit,
+            "--builder buildkit",
             &facts("4.9.3", "1.41", "linux", true),
         )
         .unwrap_err();
@@ -441,6 +452,7 @@ RUN echo a << b
         let fallback = BuilderChoice {
             builder: Builder::Classic,
             reason: "fallback: Podman's Docker API builds with Buildah, not BuildKit".into(),
+            asked: None,
         };
         let err = classic_cannot_build(&uses, &fallback).unwrap();
         assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
@@ -450,16 +462,27 @@ RUN echo a << b
             err.message()
         );
         assert!(err.causes()[0].contains("Podman"), "{:?}", err.causes());
-        let asked = BuilderChoice {
-            builder: Builder::Classic,
-            reason: "asked for with --builder classic".into(),
-        };
+        assert!(err
+            .hint_text()
+            .unwrap()
+            .contains("an engine that runs BuildKit"));
+        let debian = facts("20.10.24+dfsg1", "1.41", "linux", false);
+        let asked = choose(BuilderRequest::Classic, "--builder classic", &debian).unwrap();
+        assert_eq!(asked.reason, "asked for with --builder classic");
         assert!(classic_cannot_build(&uses, &asked)
             .unwrap()
             .hint_text()
             .unwrap()
             .contains("drop --builder classic"));
         assert!(classic_cannot_build(&[], &asked).is_none());
+        let docker_buildkit =
+            choose(BuilderRequest::Classic, "DOCKER_BUILDKIT=0", &debian).unwrap();
+        assert_eq!(docker_buildkit.reason, "asked for with DOCKER_BUILDKIT=0");
+        assert!(classic_cannot_build(&uses, &docker_buildkit)
+            .unwrap()
+            .hint_text()
+            .unwrap()
+            .starts_with("unset DOCKER_BUILDKIT=0"));
     }
 
     #[test]

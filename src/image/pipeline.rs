@@ -165,7 +165,7 @@ fn preflight(
     report: &Report,
 ) -> Result<Preflight> {
     let facts = engine.facts();
-    let choice = builder::choose(settings.builder, &facts)?;
+    let choice = builder::choose(settings.builder, &settings.builder_asked, &facts)?;
     // An unreadable Dockerfile is reported by the context with its hint.
     let text = std::fs::read_to_string(&settings.dockerfile).unwrap_or_default();
     let uses = builder::buildkit_syntax(&text);
@@ -269,6 +269,7 @@ async fn build_timed(
                 preflight.choice = BuilderChoice {
                     builder: Builder::Classic,
                     reason: format!("fallback: the engine refused a BuildKit build ({why})"),
+                    asked: None,
                 };
                 report.emit(&Event::BuilderChosen {
                     builder: Builder::Classic.name().into(),
@@ -605,6 +606,7 @@ mod tests {
             immutable_tags: false,
             force: false,
             builder: BuilderRequest::Auto,
+            builder_asked: String::new(),
             cache_from: true,
         };
         let plan = ImagePlan {

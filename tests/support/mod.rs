@@ -46,7 +46,9 @@ pub fn shipit(args: &[&str], env: &[(&str, &str)]) -> Run {
         .env("CI", "true")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_SHA")
-        .env_remove("CIRCLE_SHA1");
+        .env_remove("CIRCLE_SHA1")
+        // A runner's own choice of builder is not the test's.
+        .env_remove("DOCKER_BUILDKIT");
     for (key, value) in env {
         if value.is_empty() {
             command.env_remove(key);
