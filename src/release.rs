@@ -451,6 +451,15 @@ impl Release<'_> {
         Some(conclusion)
     }
 
+    /// A revision this run registered and no service used: deregistered with
+    /// --deregister-on-failure, else named with the command that removes it.
+    async fn orphan(&self, arn: &str) -> String {
+        let deregister = self.settings.shared.deregister_on_failure;
+        orphans(&[arn.to_string()], deregister, self.deps, self.report)
+            .await
+            .remove(0)
+    }
+
     /// Updates and watches the groups in order until one is not all healthy.
     /// `Ok(Some(code))`: a signal stopped it. `Err`: the first update of the
     /// release failed, so no service was changed.
@@ -798,10 +807,15 @@ impl Release<'_> {
                     Conclusion::Blind,
                     format!("the rollout could not be watched: {what}"),
                 ),
-                State::Waiting => (
-                    Conclusion::Planned,
-                    "not started: an earlier group was not verified healthy".into(),
-                ),
+                State::Waiting => {
+                    let cleanup = self.orphan(&new_arn).await;
+                    (
+                        Conclusion::Planned,
+                        format!(
+                            "not started: an earlier group was not verified healthy; {cleanup}"
+                        ),
+                    )
+                }
                 // A group that ended without a failure judged every service.
                 State::Updated => (Conclusion::Blind, "the rollout was not judged".into()),
                 State::UpdateFailed(_) | State::Failed { .. } | State::EcsRollingBack { .. } => {
@@ -885,15 +899,19 @@ impl Release<'_> {
             let done = |c: Conclusion, reason: String| Some((c, reason));
             let mut update_failed: Option<RollbackOutcome> = None;
             let conclusion = match &m.state {
-                State::Waiting => done(
-                    Conclusion::Planned,
-                    format!(
-                        "not started: {why}; its revision {} was registered and is not used",
-                        short(&new_arn)
-                    ),
-                ),
+                State::Waiting => {
+                    let cleanup = self.orphan(&new_arn).await;
+                    done(
+                        Conclusion::Planned,
+                        format!("not started: {why}; {cleanup}"),
+                    )
+                }
                 State::UpdateFailed(reason) => {
-                    done(Conclusion::Error(ExitCode::Failed), reason.clone())
+                    let cleanup = self.orphan(&new_arn).await;
+                    done(
+                        Conclusion::Error(ExitCode::Failed),
+                        format!("{reason}; {cleanup}"),
+                    )
                 }
                 State::Superseded(reason) => done(Conclusion::Superseded, reason.clone()),
                 State::Blind(what) => done(

@@ -1531,6 +1531,51 @@ mod release {
     }
 
     #[tokio::test]
+    async fn with_deregister_on_failure_a_group_that_never_started_leaves_no_revision_behind() {
+        // Group 0 (worker) fails: web's revision, registered for group 1, is unused.
+        let cluster = Cluster::default()
+            .with(
+                "web",
+                true,
+                vec![healthy("web", &arn("web", 8), true)],
+                vec![],
+            )
+            .with(
+                "worker",
+                false,
+                vec![crashing("worker")],
+                vec![healthy("worker", &arn("worker", 7), false)],
+            );
+        let mut settings = release([1, 0]);
+        settings.shared.deregister_on_failure = true;
+        let (outcome, _) = run(&cluster, &settings).await;
+        assert_eq!(
+            verdicts(&outcome),
+            [("web".into(), "planned"), ("worker".into(), "rolled_back")]
+        );
+        assert_eq!(
+            cluster.mutations_of("web"),
+            [
+                "RegisterTaskDefinition web",
+                "DeregisterTaskDefinition web:8"
+            ],
+            "never used, so removed; the service was not changed"
+        );
+        let web = outcome.services[0].reason.as_deref().unwrap();
+        assert!(
+            web.contains("not started") && web.contains("then deregistered (never used)"),
+            "{web}"
+        );
+        assert!(
+            !cluster
+                .mutations_of("worker")
+                .iter()
+                .any(|m| m.starts_with("Deregister")),
+            "the worker's revision ran: it stays, tagged failed"
+        );
+    }
+
+    #[tokio::test]
     async fn a_migration_runs_once_on_the_first_services_new_revision_before_any_update() {
         let (cluster, settings) = with_migration(0);
         let (outcome, _) = run(&cluster, &settings).await;
