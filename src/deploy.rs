@@ -58,7 +58,13 @@ pub async fn run(
     if let Some(stopped) = deploy.before_update(&plan, &new_arn, &mut outcome).await {
         return Ok(deploy.finish(outcome, stopped));
     }
-    let rolled = deploy.roll_out(&plan, &new_arn).await?;
+    let rolled = match deploy.roll_out(&plan, &new_arn).await {
+        Ok(rolled) => rolled,
+        Err(err) => match task::already_ran(&outcome.tasks) {
+            Some(ran) => return Err(err.cause(ran)),
+            None => return Err(err),
+        },
+    };
     deploy.conclude(&plan, &new_arn, rolled, outcome).await
 }
 
@@ -564,15 +570,15 @@ impl<'a> Deploy<'a> {
     async fn orphan(&self, arn: &str) -> String {
         if !self.settings.deregister_on_failure {
             return format!(
-                "revision {arn} was registered but is not used; remove it with --deregister-on-failure next time, or: aws ecs deregister-task-definition --task-definition {arn}"
+                "revision {arn} was registered and no service uses it; remove it with --deregister-on-failure next time, or: aws ecs deregister-task-definition --task-definition {arn}"
             );
         }
         match self.deps.ecs.deregister_task_definition(arn).await {
             Ok(()) => {
                 self.report.emit(&Event::Info {
-                    message: format!("deregistered the unused revision {}", short(arn)),
+                    message: format!("deregistered revision {} (no service used it)", short(arn)),
                 });
-                format!("revision {arn} was registered, then deregistered (never used)")
+                format!("revision {arn} was registered, then deregistered (no service used it)")
             }
             Err(err) => format!(
                 "revision {arn} was registered and could not be deregistered: {}",

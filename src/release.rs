@@ -213,7 +213,13 @@ pub async fn run(
     if let Some(stopped) = release.before(&mut members).await {
         return Ok(release.outcome(commit, &pushed, members, stopped));
     }
-    let interrupted = release.groups(&mut members).await?;
+    let interrupted = match release.groups(&mut members).await {
+        Ok(interrupted) => interrupted,
+        Err(err) => match task::already_ran(&release.tasks) {
+            Some(ran) => return Err(err.cause(ran)),
+            None => return Err(err),
+        },
+    };
     release.conclude(&mut members, interrupted).await;
     let conclusion = worst(
         members
@@ -330,17 +336,17 @@ async fn orphans(
     for arn in arns {
         if !deregister {
             lines.push(format!(
-                "revision {arn} was registered but is not used; remove it with --deregister-on-failure next time, or: aws ecs deregister-task-definition --task-definition {arn}"
+                "revision {arn} was registered and no service uses it; remove it with --deregister-on-failure next time, or: aws ecs deregister-task-definition --task-definition {arn}"
             ));
             continue;
         }
         match deps.ecs.deregister_task_definition(arn).await {
             Ok(()) => {
                 report.emit(&Event::Info {
-                    message: format!("deregistered the unused revision {}", short(arn)),
+                    message: format!("deregistered revision {} (no service used it)", short(arn)),
                 });
                 lines.push(format!(
-                    "revision {arn} was registered, then deregistered (never used)"
+                    "revision {arn} was registered, then deregistered (no service used it)"
                 ));
             }
             Err(err) => lines.push(format!(
@@ -1025,33 +1031,57 @@ impl Release<'_> {
             let (goal, by) = &goals[n];
             let to = goal.task_definition.clone();
             let m = &members[i];
-            let (healthy, reason, stopped) = match &watched {
-                Err(code) => (
-                    false,
-                    format!(
+            let mut rollback = RollbackOutcome {
+                to: to.clone(),
+                healthy: false,
+                reason: String::new(),
+                by: *by,
+                failure: None,
+                interrupted: None,
+            };
+            match &watched {
+                Err(code) => {
+                    rollback.reason = format!(
                         "interrupted while rolling back to {}: the service is updated but not yet seen healthy; to finish: {}",
                         short(&to),
                         m.rollout.service.rollback_command(&to)
-                    ),
-                    Some(*code),
-                ),
-                Ok(results) => match results[n].as_ref().map(|o| &o.verdict) {
-                    Some(Verdict::Healthy(summary) | Verdict::Unverifiable(summary)) => (true, summary.clone(), None),
-                    Some(Verdict::Failed(failure)) => (false, failure.reason.clone(), None),
-                    Some(
-                        Verdict::Pending(what)
-                        | Verdict::Superseded(what)
-                        | Verdict::Blind(what)
-                        | Verdict::EcsRollingBack { reason: what, .. },
-                    ) => (false, what.clone(), None),
-                    None => (false, "the rollback was not judged".into(), None),
+                    );
+                    rollback.interrupted = Some(*code);
+                }
+                Ok(results) => match &results[n] {
+                    None => rollback.reason = "the rollback was not judged".into(),
+                    Some(result) => {
+                        (rollback.healthy, rollback.reason) = match &result.verdict {
+                            Verdict::Healthy(summary) | Verdict::Unverifiable(summary) => {
+                                (true, summary.clone())
+                            }
+                            Verdict::Failed(failure) => (false, failure.reason.clone()),
+                            Verdict::Pending(what)
+                            | Verdict::Superseded(what)
+                            | Verdict::Blind(what)
+                            | Verdict::EcsRollingBack { reason: what, .. } => (false, what.clone()),
+                        };
+                    }
                 },
-            };
-            m.report.emit(&Event::RollbackFinished {
-                healthy,
-                reason: reason.clone(),
-                failure: None,
-            });
+            }
+            match watched
+                .as_ref()
+                .ok()
+                .and_then(|results| results[n].as_ref())
+            {
+                // A rollback that failed too gets its own report and logs.
+                Some(result) => {
+                    m.rollout
+                        .rollback_finished(&mut rollback, goal.started_at, result)
+                        .await
+                }
+                None => m.report.emit(&Event::RollbackFinished {
+                    healthy: false,
+                    reason: rollback.reason.clone(),
+                    failure: None,
+                }),
+            }
+            let healthy = rollback.healthy;
             let own = match &m.state {
                 State::Failed { reason, .. } | State::EcsRollingBack { reason, .. } => {
                     reason.clone()
@@ -1063,14 +1093,7 @@ impl Release<'_> {
                 (true, None) => Conclusion::RolledBack(RollbackCause::DeployFailed),
                 (false, _) => Conclusion::NeedsHuman(None),
             };
-            members[i].rollback = Some(RollbackOutcome {
-                to,
-                healthy,
-                reason,
-                by: *by,
-                failure: None,
-                interrupted: stopped,
-            });
+            members[i].rollback = Some(rollback);
             members[i].conclusion = Some((conclusion, own));
         }
     }

@@ -209,13 +209,26 @@ impl Rollout<'_> {
             | Verdict::EcsRollingBack { reason: what, .. } => outcome(false, what.clone(), None),
         };
         clock.finish(self.report, timings);
-        // A rollback that fails too gets its own report: nothing waits on it now.
+        self.rollback_finished(&mut rolled, since, &watched).await;
+        rolled
+    }
+
+    /// Says how a watched rollback ended. One that failed too gets its own
+    /// report, of the revision rolled back to (its task definition read now:
+    /// nothing waits on it any more), then its containers' last log lines.
+    pub(crate) async fn rollback_finished(
+        &self,
+        rolled: &mut RollbackOutcome,
+        since: f64,
+        watched: &WatchOutcome,
+    ) {
         let document = match &watched.verdict {
-            Verdict::Failed(_) => self.deps.ecs.task_definition(&to).await.ok(),
+            Verdict::Failed(_) => self.deps.ecs.task_definition(&rolled.to).await.ok(),
             _ => None,
         };
         let failure = document.as_ref().and_then(|doc| {
-            FailureReport::of_watch(&rolled.reason, &to, &doc.json, since, &watched).map(Box::new)
+            FailureReport::of_watch(&rolled.reason, &rolled.to, &doc.json, since, watched)
+                .map(Box::new)
         });
         self.report.emit(&Event::RollbackFinished {
             healthy: rolled.healthy,
@@ -233,7 +246,6 @@ impl Rollout<'_> {
             .await;
             rolled.failure = Some(failure);
         }
-        rolled
     }
 
     fn rollback_update_failed(&self, to: &str, err: Error) -> Error {

@@ -224,8 +224,12 @@ pub struct ImageSettings {
     pub force: bool,
     pub builder: BuilderRequest,
     /// Where a builder other than auto was asked for, as the output names it
-    /// (`--builder classic`, `DOCKER_BUILDKIT=0`); empty for auto.
+    /// (`--builder classic`); empty for auto.
     pub builder_asked: String,
+    /// `DOCKER_BUILDKIT` as set, when neither `--builder` nor `[image]
+    /// builder` is: it decides the builder in its place
+    /// ([`crate::image::builder::docker_buildkit`]).
+    pub docker_buildkit: Option<String>,
     /// Reuse the layers of the image in ECR (push and deploy; `shipit build`
     /// makes no AWS call, so never).
     pub cache_from: bool,
@@ -471,8 +475,11 @@ pub fn image(
     let (builder, builder_asked) = builder_request(
         args.builder,
         file.builder,
-        crate::env::var(crate::env::DOCKER_BUILDKIT).as_deref(),
-    )?;
+        crate::env::var(crate::env::SHIPIT_BUILDER).as_deref(),
+    );
+    let docker_buildkit = (args.builder.is_none() && file.builder.is_none())
+        .then(|| crate::env::var(crate::env::DOCKER_BUILDKIT))
+        .flatten();
     Ok(ImageSettings {
         repo_dir: repo.to_path_buf(),
         repository,
@@ -490,19 +497,20 @@ pub fn image(
         force: push.is_some_and(|p| p.force),
         builder,
         builder_asked,
+        docker_buildkit,
         cache_from: push.is_some_and(|p| !p.no_cache_from) && file.cache_from.unwrap_or(true),
     })
 }
 
 /// The builder asked for, and where: `--builder`/`SHIPIT_BUILDER` >
-/// `[image] builder` > `DOCKER_BUILDKIT` (which `docker build` reads, and
-/// CI scripts set: `0` for the classic builder, `1` for BuildKit; any other
-/// value is refused, as `docker build` refuses it) > auto.
+/// `[image] builder` > auto. Under both, `DOCKER_BUILDKIT` (kept raw in
+/// [`ImageSettings::docker_buildkit`]: read only when an image is built, as
+/// `docker build` reads it).
 fn builder_request(
     flag: Option<cli::BuilderArg>,
     file: Option<BuilderRequest>,
-    docker_buildkit: Option<&str>,
-) -> Result<(BuilderRequest, String)> {
+    shipit_builder: Option<&str>,
+) -> (BuilderRequest, String) {
     let name = |request: BuilderRequest| match request {
         BuilderRequest::Auto => "auto",
         BuilderRequest::BuildKit => "buildkit",
@@ -514,27 +522,17 @@ fn builder_request(
             cli::BuilderArg::Buildkit => BuilderRequest::BuildKit,
             cli::BuilderArg::Classic => BuilderRequest::Classic,
         };
-        return Ok((request, format!("--builder {}", name(request))));
+        // clap reads SHIPIT_BUILDER into the flag: name both when it is set.
+        let asked = match shipit_builder {
+            Some(value) => format!("--builder or SHIPIT_BUILDER={value}"),
+            None => format!("--builder {}", name(request)),
+        };
+        return (request, asked);
     }
-    if let Some(request) = file {
-        return Ok((request, format!("[image] builder = \"{}\"", name(request))));
+    match file {
+        Some(request) => (request, format!("[image] builder = \"{}\"", name(request))),
+        None => (BuilderRequest::Auto, String::new()),
     }
-    // Go's strconv.ParseBool, which the docker CLI uses for it.
-    let request = match docker_buildkit {
-        None => return Ok((BuilderRequest::Auto, String::new())),
-        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => BuilderRequest::BuildKit,
-        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => BuilderRequest::Classic,
-        Some(other) => {
-            return Err(Error::bad_input(format!(
-                "DOCKER_BUILDKIT=`{other}` is not a boolean"
-            ))
-            .hint("set DOCKER_BUILDKIT to 0 (the classic builder) or 1 (BuildKit), or unset it; or pass --builder auto|buildkit|classic"))
-        }
-    };
-    Ok((
-        request,
-        format!("DOCKER_BUILDKIT={}", docker_buildkit.unwrap_or_default()),
-    ))
 }
 
 /// The one service a command works on (`shipit watch`, a deploy of one).
@@ -1513,7 +1511,7 @@ mod tests {
     }
 
     #[test]
-    fn the_builder_comes_from_the_flag_then_the_file_then_docker_buildkit() {
+    fn the_builder_comes_from_the_flag_then_the_file() {
         use cli::BuilderArg;
         use BuilderRequest::{Auto, BuildKit, Classic};
         type Case<'a> = (
@@ -1525,52 +1523,42 @@ mod tests {
         );
         let cases: &[Case] = &[
             (None, None, None, Auto, ""),
-            (None, None, Some("0"), Classic, "DOCKER_BUILDKIT=0"),
-            (None, None, Some("false"), Classic, "DOCKER_BUILDKIT=false"),
-            (None, None, Some("1"), BuildKit, "DOCKER_BUILDKIT=1"),
             (
                 None,
                 Some(BuildKit),
-                Some("0"),
+                None,
                 BuildKit,
                 "[image] builder = \"buildkit\"",
             ),
             (
                 Some(BuilderArg::Auto),
                 Some(Classic),
-                Some("0"),
+                None,
                 Auto,
                 "--builder auto",
             ),
             (
                 Some(BuilderArg::Classic),
                 None,
-                Some("1"),
+                None,
                 Classic,
                 "--builder classic",
             ),
+            (
+                Some(BuilderArg::Classic),
+                None,
+                Some("classic"),
+                Classic,
+                "--builder or SHIPIT_BUILDER=classic",
+            ),
         ];
-        for (flag, file, env, request, asked) in cases {
+        for (flag, file, shipit_builder, request, asked) in cases {
             assert_eq!(
-                builder_request(*flag, *file, *env).unwrap(),
+                builder_request(*flag, *file, *shipit_builder),
                 (*request, asked.to_string()),
-                "{flag:?} {file:?} {env:?}"
+                "{flag:?} {file:?} {shipit_builder:?}"
             );
         }
-        // As `docker build` does, a value that is not a boolean is refused.
-        let err = builder_request(None, None, Some("yes")).unwrap_err();
-        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
-        assert!(
-            err.message().contains("DOCKER_BUILDKIT=`yes`"),
-            "{}",
-            err.message()
-        );
-        assert!(err
-            .hint_text()
-            .unwrap()
-            .contains("0 (the classic builder) or 1"));
-        // A flag wins before the variable is even read.
-        assert!(builder_request(Some(BuilderArg::Auto), None, Some("yes")).is_ok());
     }
 
     #[test]

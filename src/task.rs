@@ -316,6 +316,25 @@ pub fn before_steps(
 }
 
 /// The `--before` steps as the plan prints them.
+/// For an error after the `--before` steps succeeded (the update failed, a
+/// signal came): they ran, and a re-run runs them again.
+pub fn already_ran(tasks: &[TaskOutcome]) -> Option<String> {
+    let ran: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.success)
+        .map(|t| match &t.task_arn {
+            Some(arn) => format!("{} ({})", t.label, crate::arn::short(arn)),
+            None => t.label.clone(),
+        })
+        .collect();
+    (!ran.is_empty()).then(|| {
+        format!(
+            "the --before step(s) already ran: {}; re-running the deploy runs them again",
+            ran.join(", ")
+        )
+    })
+}
+
 pub fn render_steps(steps: &[OneOff]) -> String {
     let mut text = String::from(
         "\nbefore the update, in a task of the new revision on the service's network:\n",

@@ -3800,6 +3800,44 @@ mod issue_13 {
         );
     }
 
+    #[tokio::test]
+    async fn issue_13_plan_of_a_release_with_before_shows_the_step_once_and_checks_it() {
+        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
+        let aws = cluster.world().await;
+        let plan_with = |extra: &'static [&'static str]| {
+            move |mut args: Vec<String>| {
+                args[0] = "plan".into();
+                let at = args.iter().position(|a| a == "--output").unwrap();
+                args[at + 1] = "lines".into();
+                args.extend(extra.iter().map(|a| a.to_string()));
+                args
+            }
+        };
+        let (code, _, stdout) = run_with(
+            &cluster,
+            &aws,
+            plan_with(&["--before", "bin/migrate --fast"]),
+        )
+        .await;
+        assert_eq!(code, 0, "{stdout}");
+        let before = stdout
+            .split("=== before any update, once, on service web's new revision ===")
+            .nth(1)
+            .unwrap_or_else(|| panic!("a before section: {stdout}"));
+        assert!(before.contains("bin/migrate --fast"), "{before}");
+        assert_eq!(stdout.matches("bin/migrate --fast").count(), 1, "{stdout}");
+
+        let (code, _, stdout) = run_with(
+            &cluster,
+            &aws,
+            plan_with(&["--before", "bin/migrate", "--before-container", "nope"]),
+        )
+        .await;
+        assert_eq!(code, 2, "bad input, as for the deploy: {stdout}");
+        assert!(!stdout.contains("=== before"), "no plan printed: {stdout}");
+        assert_eq!(aws.mutation_summary(), Vec::<String>::new());
+    }
+
     fn asked(call: &Call, field: &str) -> usize {
         call.body[field].as_array().map_or(0, Vec::len)
     }

@@ -271,7 +271,9 @@ CMD ["/bin/busybox", "sh", "/start.sh"]
         .find(|e| e["type"] == "error")
         .unwrap_or_else(|| panic!("no error event: {}", run.stderr));
     assert!(
-        error.to_string().contains("unset DOCKER_BUILDKIT=0"),
+        error
+            .to_string()
+            .contains("unset DOCKER_BUILDKIT (or pass --builder auto)"),
         "{error}"
     );
 }

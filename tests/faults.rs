@@ -229,7 +229,11 @@ async fn a_failed_update_reports_the_unused_revision_and_deregisters_it_when_ask
     );
     assert_eq!(kept.code, 1, "{}", kept.stderr);
     assert!(kept.stderr.contains("was not changed"), "{}", kept.stderr);
-    assert!(kept.stderr.contains("is not used"), "{}", kept.stderr);
+    assert!(
+        kept.stderr.contains("no service uses it"),
+        "{}",
+        kept.stderr
+    );
     assert_eq!(s.service_task_definition().await, before);
 
     let proxy = FaultProxy::start().await;

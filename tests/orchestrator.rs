@@ -337,6 +337,7 @@ fn settings() -> DeploySettings {
             force: false,
             builder: Default::default(),
             builder_asked: String::new(),
+            docker_buildkit: None,
             cache_from: true,
         },
         service: ServiceSettings {
@@ -649,7 +650,7 @@ async fn a_failed_update_names_the_unused_revision_and_changes_nothing_else() {
     assert!(
         err.causes()
             .iter()
-            .any(|c| c.contains(NEW) && c.contains("is not used")),
+            .any(|c| c.contains(NEW) && c.contains("no service uses it")),
         "{:?}",
         err.causes()
     );
@@ -680,7 +681,7 @@ async fn with_deregister_on_failure_the_unused_revision_is_deregistered() {
         ]
     );
     assert!(events.iter().any(|e| matches!(e,
-        shipit::report::Event::Info { message } if message.contains("deregistered the unused revision web:8"))));
+        shipit::report::Event::Info { message } if message.contains("deregistered revision web:8 (no service used it)"))));
 }
 
 #[tokio::test]
@@ -865,6 +866,28 @@ async fn a_migration_that_exits_3_means_no_update_and_the_revision_tagged_failed
 }
 
 #[tokio::test]
+async fn an_update_that_fails_after_the_migration_ran_says_it_ran() {
+    let fake = failing_update();
+    fake.0.lock().unwrap().oneoff_exit = Some(0);
+    let (outcome, _) = run_with(&fake, with_migration()).await;
+    let err = outcome.unwrap_err();
+    assert!(
+        err.causes().iter().any(|c| c
+            == "the --before step(s) already ran: before (oneoff); re-running the deploy runs them again"),
+        "{:?}",
+        err.causes()
+    );
+    assert_eq!(
+        fake.mutations(),
+        [
+            "RegisterTaskDefinition",
+            "RunTask web:8 app: bin/migrate",
+            "UpdateService (failed)"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn with_deregister_on_failure_a_failed_migration_deregisters_the_revision_it_ran_on() {
     let fake = Fake::new(vec![deployment(
         "ecs-svc/old",
@@ -891,7 +914,7 @@ async fn with_deregister_on_failure_a_failed_migration_deregisters_the_revision_
     );
     let reason = outcome.reason.unwrap();
     assert!(
-        reason.contains("then deregistered (never used)"),
+        reason.contains("then deregistered (no service used it)"),
         "{reason}"
     );
 }
@@ -1188,7 +1211,12 @@ mod release {
 
     /// `service`'s new task exits at start.
     fn crashing(service: &str) -> Poll {
-        let td = arn(service, 8);
+        crashing_on(service, &arn(service, 8))
+    }
+
+    /// `service`'s task of `td` exits at start.
+    fn crashing_on(service: &str, td: &str) -> Poll {
+        let td = td.to_string();
         let mut t = task(&format!("{service}-crash"), &td, "STOPPED");
         t.desired_status = "STOPPED".into();
         t.stopped_reason = Some("Essential container in task exited".into());
@@ -1531,6 +1559,70 @@ mod release {
     }
 
     #[tokio::test]
+    async fn a_rollback_that_fails_too_gets_a_failure_report_of_the_revision_rolled_back_to() {
+        let cluster = Cluster::default()
+            .with(
+                "web",
+                true,
+                vec![healthy("web", &arn("web", 8), true)],
+                vec![healthy("web", &arn("web", 7), true)],
+            )
+            .with(
+                "worker",
+                false,
+                vec![crashing("worker")],
+                vec![crashing_on("worker", &arn("worker", 7))],
+            );
+        let (outcome, events) = run(&cluster, &release([0, 0])).await;
+        assert_eq!(
+            (outcome.conclusion.name(), outcome.exit_code().code()),
+            ("needs_human", 3)
+        );
+        assert_eq!(
+            verdicts(&outcome),
+            [
+                ("web".into(), "rolled_back"),
+                ("worker".into(), "needs_human")
+            ]
+        );
+        let rollback = outcome.services[1].rollback.as_ref().unwrap();
+        assert!(!rollback.healthy);
+        let report = rollback
+            .failure
+            .as_ref()
+            .expect("the failed rollback has its own report");
+        assert_eq!(report.stops.len(), 1, "{report:?}");
+        assert!(
+            report.stops[0]
+                .tasks
+                .iter()
+                .any(|t| t.contains("worker-crash")),
+            "the task of the revision rolled back to: {report:?}"
+        );
+        assert!(
+            outcome.services[0]
+                .rollback
+                .as_ref()
+                .unwrap()
+                .failure
+                .is_none(),
+            "a healthy rollback has no report"
+        );
+        let finished: Vec<bool> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ForService { event, .. } => match event.as_ref() {
+                    Event::RollbackFinished { failure, .. } => Some(failure.is_some()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finished.iter().filter(|f| **f).count(), 1, "{finished:?}");
+        assert_eq!(finished.len(), 2, "one finish per service: {finished:?}");
+    }
+
+    #[tokio::test]
     async fn with_deregister_on_failure_a_group_that_never_started_leaves_no_revision_behind() {
         // Group 0 (worker) fails: web's revision, registered for group 1, is unused.
         let cluster = Cluster::default()
@@ -1563,7 +1655,7 @@ mod release {
         );
         let web = outcome.services[0].reason.as_deref().unwrap();
         assert!(
-            web.contains("not started") && web.contains("then deregistered (never used)"),
+            web.contains("not started") && web.contains("then deregistered (no service used it)"),
             "{web}"
         );
         assert!(

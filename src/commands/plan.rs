@@ -57,6 +57,7 @@ async fn run_several(
     }
     let mut text = String::new();
     let mut services = Vec::new();
+    let mut before = Vec::new();
     let groups = settings.groups();
     for (group, indexes) in &groups {
         for i in indexes {
@@ -70,6 +71,12 @@ async fn run_several(
             } else {
                 String::new()
             };
+            if *i == 0 {
+                // The release runs the --before steps once, on this service's
+                // new revision: checked as the deploy checks them (exit 2).
+                before = task::before_steps(&target.deploy, &plan, "")
+                    .map_err(|err| err.context(format!("service `{name}`")))?;
+            }
             text.push_str(&format!("=== service {name}{order} ===\n"));
             text.push_str(&plan::render(&plan, &commit));
             text.push('\n');
@@ -90,6 +97,13 @@ async fn run_several(
                 failure: None,
             });
         }
+    }
+    if !before.is_empty() {
+        text.push_str(&format!(
+            "=== before any update, once, on service {}'s new revision ===",
+            settings.services[0].deploy.service.service
+        ));
+        text.push_str(&task::render_steps(&before));
     }
     ctx.say(text);
     Ok(Outcome {

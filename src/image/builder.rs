@@ -130,6 +130,20 @@ pub fn choose(request: BuilderRequest, asked: &str, facts: &EngineFacts) -> Resu
     }
 }
 
+/// `DOCKER_BUILDKIT`, read as `docker build` reads it (the docker CLI's
+/// `BuildKitEnabled`: Go's `strconv.ParseBool`): `1` BuildKit, `0` the
+/// classic builder; anything else is bad input.
+pub fn docker_buildkit(value: &str) -> Result<BuilderRequest> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(BuilderRequest::BuildKit),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(BuilderRequest::Classic),
+        other => Err(Error::bad_input(format!(
+            "DOCKER_BUILDKIT=`{other}` is not a boolean"
+        ))
+        .hint("set DOCKER_BUILDKIT to 0 (the classic builder) or 1 (BuildKit), or unset it; or pass --builder auto|buildkit|classic")),
+    }
+}
+
 /// Dockerfile syntax only BuildKit understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {
@@ -275,7 +289,7 @@ pub fn classic_cannot_build(uses: &[Use], choice: &BuilderChoice) -> Option<Erro
                 first.syntax
             ),
             Some(asked) if asked.starts_with("DOCKER_BUILDKIT") => {
-                format!("unset {asked} (or pass --builder auto): this engine runs BuildKit")
+                "unset DOCKER_BUILDKIT (or pass --builder auto): this engine runs BuildKit".into()
             }
             Some(asked) => format!("drop {asked}: this engine runs BuildKit"),
         }),
@@ -475,14 +489,33 @@ RUN echo a << b
             .unwrap()
             .contains("drop --builder classic"));
         assert!(classic_cannot_build(&[], &asked).is_none());
-        let docker_buildkit =
-            choose(BuilderRequest::Classic, "DOCKER_BUILDKIT=0", &debian).unwrap();
-        assert_eq!(docker_buildkit.reason, "asked for with DOCKER_BUILDKIT=0");
-        assert!(classic_cannot_build(&uses, &docker_buildkit)
+        let from_env = choose(BuilderRequest::Classic, "DOCKER_BUILDKIT=0", &debian).unwrap();
+        assert_eq!(from_env.reason, "asked for with DOCKER_BUILDKIT=0");
+        assert!(classic_cannot_build(&uses, &from_env)
             .unwrap()
             .hint_text()
             .unwrap()
-            .starts_with("unset DOCKER_BUILDKIT=0"));
+            .starts_with("unset DOCKER_BUILDKIT (or pass --builder auto)"));
+        // As `docker build` reads it.
+        for (value, request) in [
+            ("0", BuilderRequest::Classic),
+            ("false", BuilderRequest::Classic),
+            ("1", BuilderRequest::BuildKit),
+            ("True", BuilderRequest::BuildKit),
+        ] {
+            assert_eq!(docker_buildkit(value).unwrap(), request, "{value}");
+        }
+        let err = docker_buildkit("yes").unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert!(
+            err.message().contains("DOCKER_BUILDKIT=`yes`"),
+            "{}",
+            err.message()
+        );
+        assert!(err
+            .hint_text()
+            .unwrap()
+            .contains("0 (the classic builder) or 1"));
     }
 
     #[test]

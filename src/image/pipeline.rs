@@ -165,7 +165,14 @@ fn preflight(
     report: &Report,
 ) -> Result<Preflight> {
     let facts = engine.facts();
-    let choice = builder::choose(settings.builder, &settings.builder_asked, &facts)?;
+    let (request, asked) = match settings.docker_buildkit.as_deref() {
+        Some(value) => (
+            builder::docker_buildkit(value)?,
+            format!("DOCKER_BUILDKIT={value}"),
+        ),
+        None => (settings.builder, settings.builder_asked.clone()),
+    };
+    let choice = builder::choose(request, &asked, &facts)?;
     // An unreadable Dockerfile is reported by the context with its hint.
     let text = std::fs::read_to_string(&settings.dockerfile).unwrap_or_default();
     let uses = builder::buildkit_syntax(&text);
@@ -179,7 +186,7 @@ fn preflight(
         }
     }
     Ok(Preflight {
-        request: settings.builder,
+        request,
         choice,
         facts,
         uses,
@@ -607,6 +614,7 @@ mod tests {
             force: false,
             builder: BuilderRequest::Auto,
             builder_asked: String::new(),
+            docker_buildkit: None,
             cache_from: true,
         };
         let plan = ImagePlan {
@@ -833,6 +841,33 @@ mod tests {
                 .contains("prunes the engine's build cache"),
             "{err:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn docker_buildkit_decides_the_builder_when_nothing_else_does_and_is_checked_first() {
+        let (_dir, mut settings, plan, commit) = setup("FROM scratch\nCOPY a /a\n");
+        let registry = Registry { tagged: Ok(vec![]) };
+        settings.docker_buildkit = Some("0".into());
+        let engine = Engine::new(None, false);
+        let recorder = Arc::new(Recorder::default());
+        let report: Report = recorder.clone();
+        ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+            .await
+            .unwrap();
+        assert_eq!(engine.builds.lock().unwrap()[0].builder, Builder::Classic);
+        assert_eq!(
+            describe(&recorder.events())[0],
+            "builder: classic (asked for with DOCKER_BUILDKIT=0)"
+        );
+
+        settings.docker_buildkit = Some("yes".into());
+        let engine = Engine::new(None, false);
+        let report: Report = Arc::new(Recorder::default());
+        let err = ensure(&plan, &settings, &commit, &registry, Some(&engine), &report)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(engine.builds.lock().unwrap().is_empty(), "nothing built");
     }
 
     #[tokio::test]

@@ -158,6 +158,18 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
         md.push_str(&services_markdown(&outcome.services));
         md.push('\n');
     }
+    // A release: each failed service's report, and that of a rollback that failed too.
+    for s in &outcome.services {
+        if let Some(failure) = &s.failure {
+            md.push_str(&failure_section(&format!("{}: ", s.service), failure));
+        }
+        if let Some(failure) = s.rollback.as_ref().and_then(|r| r.failure.as_deref()) {
+            md.push_str(&failure_section(
+                &format!("{} rollback: ", s.service),
+                failure,
+            ));
+        }
+    }
     if let Some(failure) = &outcome.failure {
         md.push_str(&failure_section("", failure));
     }
@@ -330,5 +342,76 @@ impl Reporter for GithubActions {
 
     fn finish(&self) {
         self.end_group();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_markdown;
+    use crate::conclusion::{Conclusion, RollbackCause};
+    use crate::failure::{Cause, FailureReport};
+    use crate::outcome::{Outcome, RollbackOutcome, RolledBackBy, ServiceOutcome};
+
+    fn report(summary: &str) -> Box<FailureReport> {
+        Box::new(FailureReport {
+            cause: Cause::ContainerExited,
+            summary: summary.into(),
+            hint: "read the container's last log lines below".into(),
+            stops: vec![],
+            targets: vec![],
+            events: vec![],
+            logs: vec![],
+            more_tasks: 0,
+        })
+    }
+
+    fn service(name: &str, conclusion: Conclusion) -> ServiceOutcome {
+        ServiceOutcome {
+            service: name.into(),
+            group: 0,
+            previous_task_definition: Some(format!(
+                "arn:aws:ecs:us-east-1:1:task-definition/{name}:7"
+            )),
+            new_task_definition: Some(format!("arn:aws:ecs:us-east-1:1:task-definition/{name}:8")),
+            conclusion,
+            reason: Some("rolled back with the release".into()),
+            rollback: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn a_release_summary_has_a_failure_report_per_failed_service_and_failed_rollback() {
+        let web = service("web", Conclusion::RolledBack(RollbackCause::DeployFailed));
+        let mut worker = service("worker", Conclusion::NeedsHuman(None));
+        worker.failure = Some(report("container `app` exited with code 3"));
+        worker.rollback = Some(RollbackOutcome {
+            to: "arn:aws:ecs:us-east-1:1:task-definition/worker:7".into(),
+            healthy: false,
+            reason: "Essential container in task exited".into(),
+            by: RolledBackBy::Shipit,
+            failure: Some(report("container `app` exited with code 4")),
+            interrupted: None,
+        });
+        let outcome = Outcome {
+            services: vec![web, worker],
+            ..Outcome::new("deploy", Conclusion::NeedsHuman(None))
+        };
+        let md = summary_markdown(&outcome);
+        assert!(
+            md.contains("**worker: Why:** container exited — container `app` exited with code 3"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "**worker rollback: Why:** container exited — container `app` exited with code 4"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("<summary>worker rollback: failure report</summary>"),
+            "{md}"
+        );
+        assert!(!md.contains("**web: Why:**"), "web did not fail: {md}");
     }
 }
