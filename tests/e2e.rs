@@ -1694,6 +1694,30 @@ async fn a_release_runs_its_migration_once_on_the_first_services_revision_before
     );
     assert_eq!(task.started_by(), Some("shipit/before"));
     assert_eq!(task.last_status(), Some("STOPPED"));
+    // Before any update: the task had stopped when each service's new
+    // deployment was created.
+    let stopped = task.stopped_at().expect("a stopped task has stoppedAt");
+    for (name, td) in [(s.service.clone(), web_new), (worker.clone(), worker_new)] {
+        let out = s
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(&s.cluster)
+            .services(&name)
+            .send()
+            .await
+            .unwrap();
+        let created = out.services()[0]
+            .deployments()
+            .iter()
+            .find(|d| d.task_definition() == Some(td))
+            .and_then(|d| d.created_at())
+            .unwrap_or_else(|| panic!("{name}: a deployment of {td} with createdAt"));
+        assert!(
+            stopped.as_secs_f64() <= created.as_secs_f64(),
+            "{name}: the migration stopped at {stopped:?}, the deployment was created at {created:?}"
+        );
+    }
     assert_eq!(s.settled_target_states().await, ["healthy"]);
     let _ = s
         .aws
