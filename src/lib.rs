@@ -10,6 +10,7 @@
 
 pub mod alarms;
 pub mod api_calls;
+pub mod argv;
 pub mod arn;
 pub mod aws_error;
 pub mod cli;

@@ -56,7 +56,7 @@ pub struct Outcome {
     /// Polls and AWS API calls the rollout watch made (deploy only).
     pub watch: Option<WatchStats>,
     /// One-off tasks run (`--before`, `shipit run`): ARN, exit code, seconds.
-    pub tasks: Vec<crate::task::TaskOutcome>,
+    pub tasks: Vec<TaskOutcome>,
     /// Seconds per phase, in the order they ran.
     pub timings: Vec<Timing>,
     /// Every AWS API call the run made (attempts, retries included), when it made any.
@@ -195,7 +195,7 @@ struct Wire<'a> {
     exit_code: i32,
     watch: &'a Option<WatchStats>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    tasks: &'a [crate::task::TaskOutcome],
+    tasks: &'a [TaskOutcome],
     timings: &'a [Timing],
     aws_api_calls: &'a Option<crate::api_calls::ApiCallCount>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -224,4 +224,23 @@ impl Serialize for Outcome {
         }
         .serialize(s)
     }
+}
+
+/// What a one-off task came to, as the result object carries it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TaskOutcome {
+    pub label: String,
+    /// `None` when RunTask placed no task.
+    pub task_arn: Option<String>,
+    pub task_definition: String,
+    pub container: String,
+    pub command: Vec<String>,
+    pub success: bool,
+    /// The deciding container's exit code; absent when none ran to an exit.
+    pub exit_code: Option<i32>,
+    pub reason: String,
+    pub seconds: f64,
+    /// The container's last log lines (failures only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub last_lines: Vec<String>,
 }

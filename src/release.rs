@@ -31,13 +31,14 @@ use crate::error::{Error, ExitCode, Result};
 use crate::failure::{ContainerLog, FailureReport};
 use crate::git::Commit;
 use crate::image::pipeline::{self, ImagePlan, PushedImage};
+use crate::outcome::TaskOutcome;
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, ServiceOutcome, WatchStats};
 use crate::plan::{self, DeployPlan};
 use crate::report::{for_service, Event, PhaseClock, Report, Timings};
 use crate::rollout::{taken_over, Leg, Move, Rollout};
 use crate::settings::{OnInterrupt, ReleaseSettings, Until};
 use crate::signals::Signals;
-use crate::task::{self, Ended, TaskOutcome};
+use crate::task::{self, Ended};
 use crate::watch::{Fleet, Goal, Verdict, WatchOutcome};
 use crate::world::Deps;
 

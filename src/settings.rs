@@ -822,7 +822,7 @@ fn before(file: &FileConfig, args: &cli::DeployArgs) -> Result<Vec<BeforeSetting
             .before
             .iter()
             .map(|text| {
-                let command = crate::task::parse_command(text).map_err(|why| {
+                let command = crate::argv::parse(text).map_err(|why| {
                     bad_command(
                         text,
                         why,
@@ -842,7 +842,7 @@ fn before(file: &FileConfig, args: &cli::DeployArgs) -> Result<Vec<BeforeSetting
         .iter()
         .map(|step| {
             let command = match &step.command {
-                FileCommand::Line(text) => crate::task::parse_command(text).map_err(|why| {
+                FileCommand::Line(text) => crate::argv::parse(text).map_err(|why| {
                     bad_command(text, why, "in [[ecs.before]], write `command` as a shell would, or as a list of words")
                 })?,
                 FileCommand::Words(words) if words.is_empty() => {

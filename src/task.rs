@@ -13,13 +13,12 @@
 //! signal stops it (`StopTask`).
 //!
 //! What is worked out before anything starts ([`placement`],
-//! [`pick_container`], [`parse_command`]) fails as bad input; the verdict
+//! [`pick_container`], [`crate::argv::parse`]) fails as bad input; the verdict
 //! ([`verdict`]) is a pure function of the stopped task.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::arn::short;
@@ -27,6 +26,7 @@ use crate::ecs::{RunFailure, Service, StopCode, Task, TaskRun, TaskStatus};
 use crate::error::{Error, ExitCode, Result};
 use crate::failure::ContainerLog;
 use crate::logs::{self, LogFollower, LogLine};
+use crate::outcome::TaskOutcome;
 use crate::report::{Event, Report};
 use crate::signals::Signals;
 use crate::world::Deps;
@@ -61,25 +61,6 @@ pub struct Placement {
     pub launch_type: Option<String>,
     pub capacity_provider_strategy: Vec<crate::ecs::CapacityProviderItem>,
     pub platform_version: Option<String>,
-}
-
-/// What a one-off task came to, as the result object carries it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TaskOutcome {
-    pub label: String,
-    /// `None` when RunTask placed no task.
-    pub task_arn: Option<String>,
-    pub task_definition: String,
-    pub container: String,
-    pub command: Vec<String>,
-    pub success: bool,
-    /// The deciding container's exit code; absent when none ran to an exit.
-    pub exit_code: Option<i32>,
-    pub reason: String,
-    pub seconds: f64,
-    /// The container's last log lines (failures only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub last_lines: Vec<String>,
 }
 
 /// How following a one-off task ended.
@@ -184,90 +165,6 @@ pub fn essential_containers(task_definition: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A command line as a shell splits it into words (no expansion): `'…'`
-/// and `"…"` quote, `\` escapes. ECS takes the command in exec form; write
-/// `sh -c '…'` for a shell. `Err` says what cannot be parsed.
-pub fn parse_command(text: &str) -> std::result::Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("a single quote (') is not closed".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("a double quote (\") is not closed".into()),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err("a double quote (\") is not closed".into()),
-                    }
-                }
-            }
-            '\\' => match chars.next() {
-                Some(c) => {
-                    in_word = true;
-                    word.push(c);
-                }
-                None => return Err("the command ends with a lone backslash".into()),
-            },
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    if words.is_empty() {
-        return Err("the command is empty".into());
-    }
-    Ok(words)
-}
-
-/// A command for a line of output, quoted where a word needs it.
-pub fn command_text(command: &[String]) -> String {
-    command
-        .iter()
-        .map(|w| {
-            if !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The deploy's `--before` steps, as tasks of the revision `arn` (the one
 /// `plan` registers). Called in the plan too, so that bad input (an unknown
 /// container, a service without the network a task needs) stops the deploy
@@ -344,7 +241,7 @@ pub fn render_steps(steps: &[OneOff]) -> String {
             "  {}. {}: {} (timeout {})\n",
             i + 1,
             step.run.container,
-            command_text(&step.run.command),
+            crate::argv::text(&step.run.command),
             humantime(step.timeout)
         ));
     }
@@ -890,34 +787,6 @@ mod tests {
         }]);
         assert_eq!(text, "ECS could not place the task: RESOURCE:MEMORY");
         assert!(not_placed(&[]).contains("no failure"));
-    }
-
-    #[test]
-    fn commands_split_into_words_as_a_shell_would() {
-        let cases: &[(&str, &[&str])] = &[
-            ("bin/rails db:migrate", &["bin/rails", "db:migrate"]),
-            (
-                "  sh -c 'echo a && exit 3'  ",
-                &["sh", "-c", "echo a && exit 3"],
-            ),
-            (r#"echo "a \"b\" c" d\ e"#, &["echo", r#"a "b" c"#, "d e"]),
-            ("echo ''", &["echo", ""]),
-        ];
-        for (text, words) in cases {
-            let want: Vec<String> = words.iter().map(|s| s.to_string()).collect();
-            assert_eq!(parse_command(text), Ok(want), "{text}");
-        }
-        assert!(parse_command("sh -c 'oops")
-            .unwrap_err()
-            .contains("single quote"));
-        assert!(parse_command("echo \"oops")
-            .unwrap_err()
-            .contains("double quote"));
-        assert!(parse_command("   ").unwrap_err().contains("empty"));
-        assert_eq!(
-            command_text(&["sh".into(), "-c".into(), "echo it's".into()]),
-            r"sh -c 'echo it'\''s'"
-        );
     }
 
     #[test]

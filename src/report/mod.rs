@@ -187,7 +187,7 @@ pub fn describe(event: &Event, verbosity: Verbosity) -> Option<String> {
             "{label}: started task {} of {} ({container}: {})",
             short_id(task),
             crate::arn::short(task_definition),
-            crate::task::command_text(command)
+            crate::argv::text(command)
         ),
         Event::OneOffLog { label, line, .. } if !quiet => format!("    [{label}] {line}"),
         Event::OneOffFinished {

@@ -291,7 +291,7 @@ fn before_failed() -> Vec<Event> {
             reason: Some(format!(
                 "before: {reason}; the service `web` was not changed"
             )),
-            tasks: vec![crate::task::TaskOutcome {
+            tasks: vec![crate::outcome::TaskOutcome {
                 label: "before".into(),
                 task_arn: Some(task.into()),
                 task_definition: NEW.into(),
