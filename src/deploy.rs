@@ -294,14 +294,9 @@ impl<'a> Deploy<'a> {
             aws_calls: result.calls,
         });
         let why = match &result.verdict {
-            Verdict::Failed(failure) => FailureReport::of_watch(
-                &failure.reason,
-                new_arn,
-                &plan.next,
-                goal.started_at,
-                &result,
-            )
-            .map(Box::new),
+            Verdict::Failed(failure) => result
+                .failure_report(&failure.reason, new_arn, &plan.next, goal.started_at)
+                .map(Box::new),
             _ => None,
         };
         match result.verdict {

@@ -215,31 +215,6 @@ pub struct Evidence<'a> {
     pub groups: &'a [TargetGroupInfo],
 }
 
-impl FailureReport {
-    /// The report for a watch that ended `Failed`, from its last poll;
-    /// `None` when no poll answered.
-    pub fn of_watch(
-        reason: &str,
-        revision: &str,
-        task_definition: &Value,
-        since: f64,
-        watched: &crate::watch::WatchOutcome,
-    ) -> Option<Self> {
-        let last = watched.last.as_deref()?;
-        Some(report(&Evidence {
-            reason,
-            revision,
-            task_definition,
-            since,
-            service: &last.service,
-            tasks: &last.tasks,
-            ours: Some(&watched.ours),
-            targets: &last.targets,
-            groups: &watched.target_groups,
-        }))
-    }
-}
-
 /// What a well-known exit code means.
 pub fn exit_meaning(code: i32) -> Option<&'static str> {
     Some(match code {
@@ -290,7 +265,7 @@ pub fn report(ev: &Evidence) -> FailureReport {
         // Scale-in, draining, maintenance, Spot, and a person's StopTask are
         // not why a revision fails (the rollback's own stops among them).
         .filter(|t| {
-            !crate::watch::verdict::tasks::is_infrastructure_stop(t)
+            !t.stopped_by_infrastructure()
                 && t.stop_code != Some(crate::ecs::StopCode::UserInitiated)
         })
         .collect();

@@ -646,14 +646,9 @@ impl Release<'_> {
         let report = m.report;
         // The failure report is made from the last poll: no call, no delay to the rollback.
         let why = match &result.verdict {
-            Verdict::Failed(failure) => FailureReport::of_watch(
-                &failure.reason,
-                new_arn,
-                &m.plan.next,
-                goal.started_at,
-                &result,
-            )
-            .map(Box::new),
+            Verdict::Failed(failure) => result
+                .failure_report(&failure.reason, new_arn, &m.plan.next, goal.started_at)
+                .map(Box::new),
             _ => None,
         };
         match result.verdict {

@@ -227,7 +227,8 @@ impl Rollout<'_> {
             _ => None,
         };
         let failure = document.as_ref().and_then(|doc| {
-            FailureReport::of_watch(&rolled.reason, &rolled.to, &doc.json, since, watched)
+            watched
+                .failure_report(&rolled.reason, &rolled.to, &doc.json, since)
                 .map(Box::new)
         });
         self.report.emit(&Event::RollbackFinished {

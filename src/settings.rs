@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use crate::cli;
 use crate::error::{Error, Result};
-use crate::image::BuilderRequest;
 use crate::watch::Deadline;
 
 pub const CONFIG_FILE: &str = "shipit.toml";
@@ -206,6 +205,17 @@ impl FileConfig {
 }
 
 // ---------------------------------------------------------------- resolved settings
+
+/// What the user asked for (`--builder`, `SHIPIT_BUILDER`, `[image] builder`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuilderRequest {
+    /// BuildKit when the engine can, else the classic builder.
+    #[default]
+    Auto,
+    BuildKit,
+    Classic,
+}
 
 #[derive(Debug, Clone)]
 pub struct ImageSettings {

@@ -31,10 +31,7 @@ pub fn last_failed_revision(tasks: &[Task]) -> Option<&str> {
         .filter(|t| t.last_status == TaskStatus::Stopped)
         // The scheduler's own stops count when they are the revision's fault
         // ("Task failed ELB health checks"), not when it scales or drains.
-        .filter(|t| {
-            !crate::watch::verdict::tasks::is_infrastructure_stop(t)
-                && t.stop_code != Some(StopCode::UserInitiated)
-        })
+        .filter(|t| !t.stopped_by_infrastructure() && t.stop_code != Some(StopCode::UserInitiated))
         .filter(|t| t.stopped_reason.is_some() || t.stop_code.is_some())
         .max_by(|a, b| {
             a.created_at

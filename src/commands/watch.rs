@@ -229,14 +229,14 @@ impl<'a> Attachment<'a> {
         outcome.watch = Some(stats(&result));
         // The report comes from the last poll: no call before any rollback.
         let why = match &result.verdict {
-            Verdict::Failed(failure) => FailureReport::of_watch(
-                &failure.reason,
-                &arn,
-                &self.task_definition,
-                attached.goal.started_at,
-                &result,
-            )
-            .map(Box::new),
+            Verdict::Failed(failure) => result
+                .failure_report(
+                    &failure.reason,
+                    &arn,
+                    &self.task_definition,
+                    attached.goal.started_at,
+                )
+                .map(Box::new),
             _ => None,
         };
         let conclusion = match result.verdict {

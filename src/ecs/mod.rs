@@ -346,6 +346,35 @@ impl Task {
         self.arn.rsplit('/').next().unwrap_or(&self.arn)
     }
 
+    /// A stop that is not the revision's fault (the verdict's rule 9). Spot interruptions,
+    /// termination notices and infrastructure health stops, and the
+    /// scheduler's own scaling ("Scaling activity initiated by …": scale-in, or
+    /// a deployment trimming the tasks it overshot). A task that fails is
+    /// stopped with its failure as the reason ("Essential container in task
+    /// exited", "Task failed ELB health checks", …), never with this one.
+    /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+    pub fn stopped_by_infrastructure(&self) -> bool {
+        match &self.stop_code {
+            Some(
+                StopCode::SpotInterruption
+                | StopCode::TerminationNotice
+                | StopCode::InfrastructureHealth,
+            ) => true,
+            Some(StopCode::ServiceSchedulerInitiated) => {
+                self.stopped_reason.as_deref().is_some_and(|r| {
+                    r.starts_with("Scaling activity initiated by")
+                        // An instance drained (scale-in, instance refresh, Spot draining):
+                        // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html
+                        || r.contains("container instance is in DRAINING state")
+                        // Fargate task maintenance:
+                        // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html
+                        || r.contains("performing maintenance on the underlying infrastructure")
+                })
+            }
+            _ => false,
+        }
+    }
+
     /// How the load balancer names this task's target for `container:port`:
     /// `(ip, port)` in awsvpc mode, else `(instance id, host port)`.
     pub fn target_for(&self, container: &str, port: i32) -> Option<(String, i32)> {

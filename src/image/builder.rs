@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::settings::BuilderRequest;
 
 /// The builder a build runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +24,6 @@ impl Builder {
             Builder::Classic => "classic",
         }
     }
-}
-
-/// What the user asked for (`--builder`, `SHIPIT_BUILDER`, `[image] builder`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuilderRequest {
-    /// BuildKit when the engine can, else the classic builder.
-    #[default]
-    Auto,
-    BuildKit,
-    Classic,
 }
 
 /// What the engine said about itself (`GET /version`), as far as the choice

@@ -8,6 +8,7 @@ pub mod dockerignore;
 pub mod engine;
 pub mod pipeline;
 
-pub use builder::{Builder, BuilderChoice, BuilderRequest, EngineFacts};
+pub use builder::{Builder, BuilderChoice, EngineFacts};
+
 pub use context::{BuildContext, ContextStats};
 pub use engine::{BuildSpec, Built, ContainerEngine, DockerEngine};

@@ -5,9 +5,9 @@ use crate::ecr::{Registry, RegistryAuth, RepositoryOptions};
 use crate::error::{Error, Result};
 use crate::git::Commit;
 use crate::report::{Event, Phase, PhaseClock, Report, Timings};
-use crate::settings::{ImageSettings, TagFormat};
+use crate::settings::{BuilderRequest, ImageSettings, TagFormat};
 
-use super::builder::{self, Builder, BuilderChoice, BuilderRequest, EngineFacts};
+use super::builder::{self, Builder, BuilderChoice, EngineFacts};
 use super::cache::{self, CacheSource, RunningImage};
 use super::{BuildContext, BuildSpec, Built, ContainerEngine};
 

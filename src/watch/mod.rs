@@ -12,10 +12,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api_calls::ApiCalls;
+use crate::arn::short as short_arn;
 use crate::ecs::{Ecs, Service, TaskStatus};
 use crate::elb::{LoadBalancing, TargetGroupInfo};
 use crate::error::{AwsErrorClass, Error, Result};
-use crate::report::{short_arn, Event, Report};
+use crate::failure::{Evidence, FailureReport};
+use crate::report::{Event, Report};
 
 pub use fleet::{Fleet, Lane};
 pub use pace::{pace, Pace, PaceInput};
@@ -85,6 +87,31 @@ pub struct WatchOutcome {
     pub target_groups: Vec<TargetGroupInfo>,
     /// The ARNs of the last poll's tasks that were this rollout's.
     pub ours: Vec<String>,
+}
+
+impl WatchOutcome {
+    /// The failure report of a watch that ended `Failed` (`reason`), from its
+    /// last poll; `None` when no poll answered.
+    pub fn failure_report(
+        &self,
+        reason: &str,
+        revision: &str,
+        task_definition: &serde_json::Value,
+        since: f64,
+    ) -> Option<FailureReport> {
+        let last = self.last.as_deref()?;
+        Some(crate::failure::report(&Evidence {
+            reason,
+            revision,
+            task_definition,
+            since,
+            service: &last.service,
+            tasks: &last.tasks,
+            ours: Some(&self.ours),
+            targets: &last.targets,
+            groups: &self.target_groups,
+        }))
+    }
 }
 
 pub fn now_epoch() -> f64 {

@@ -316,5 +316,5 @@ pub fn describe_stop(task: &Task) -> String {
 }
 
 fn short(arn: &str) -> &str {
-    crate::report::short_arn(arn)
+    crate::arn::short(arn)
 }

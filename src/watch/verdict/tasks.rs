@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::ecs::{StopCode, Task, TaskStatus};
+use crate::ecs::{Task, TaskStatus};
 
 use super::{
     describe_stop, failed, with_event, FailureKind, Observation, Tracker, Verdict, SKEW_SECONDS,
@@ -44,7 +44,7 @@ impl Tracker {
                 if self.stopped_before_the_watch(task) {
                     continue;
                 }
-                if is_infrastructure_stop(task) {
+                if task.stopped_by_infrastructure() {
                     tasks.replaced.push(task);
                 } else {
                     tasks.failed.push(task);
@@ -82,35 +82,6 @@ impl Tracker {
             kind,
             with_event(reason, &obs.service, self.goal.started_at),
         ))
-    }
-}
-
-/// Rule 9: a stop that is not the revision's fault. Spot interruptions,
-/// termination notices and infrastructure health stops, and the
-/// scheduler's own scaling ("Scaling activity initiated by …": scale-in, or
-/// a deployment trimming the tasks it overshot). A task that fails is
-/// stopped with its failure as the reason ("Essential container in task
-/// exited", "Task failed ELB health checks", …), never with this one.
-/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
-pub(crate) fn is_infrastructure_stop(task: &Task) -> bool {
-    match &task.stop_code {
-        Some(
-            StopCode::SpotInterruption
-            | StopCode::TerminationNotice
-            | StopCode::InfrastructureHealth,
-        ) => true,
-        Some(StopCode::ServiceSchedulerInitiated) => {
-            task.stopped_reason.as_deref().is_some_and(|r| {
-                r.starts_with("Scaling activity initiated by")
-                    // An instance drained (scale-in, instance refresh, Spot draining):
-                    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html
-                    || r.contains("container instance is in DRAINING state")
-                    // Fargate task maintenance:
-                    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html
-                    || r.contains("performing maintenance on the underlying infrastructure")
-            })
-        }
-        _ => false,
     }
 }
 
