@@ -425,13 +425,7 @@ impl Release<'_> {
         }
         // No service used its revision: deregistered with
         // --deregister-on-failure, else named with the command that removes it.
-        let cleanup = orphans(
-            &arns,
-            self.settings.shared.deregister_on_failure,
-            self.deps,
-            self.report,
-        )
-        .await;
+        let cleanup = self.unused(members).await;
         for (m, line) in members.iter_mut().zip(cleanup) {
             m.conclusion = Some((
                 conclusion,
@@ -456,6 +450,14 @@ impl Release<'_> {
             ),
         });
         Some(conclusion)
+    }
+
+    /// Every revision this run registered, when no service came to use any:
+    /// a line each (see [`orphans`]).
+    async fn unused(&self, members: &[Member<'_>]) -> Vec<String> {
+        let arns: Vec<String> = members.iter().filter_map(|m| m.new_arn.clone()).collect();
+        let deregister = self.settings.shared.deregister_on_failure;
+        orphans(&arns, deregister, self.deps, self.report).await
     }
 
     /// A revision this run registered and no service used: deregistered with
@@ -528,14 +530,7 @@ impl Release<'_> {
                     .iter()
                     .filter(|m| matches!(m.state, State::UpdateFailed(_)))
                     .collect();
-                let arns: Vec<String> = members.iter().filter_map(|m| m.new_arn.clone()).collect();
-                let cleanup = orphans(
-                    &arns,
-                    self.settings.shared.deregister_on_failure,
-                    self.deps,
-                    self.report,
-                )
-                .await;
+                let cleanup = self.unused(members).await;
                 let mut err = Error::failed(match &failed[0].state {
                     State::UpdateFailed(message) => message.clone(),
                     _ => unreachable!(),
@@ -577,14 +572,7 @@ impl Release<'_> {
         if members.iter().any(|m| m.goal.is_some()) {
             return Ok(Some(code));
         }
-        let arns: Vec<String> = members.iter().filter_map(|m| m.new_arn.clone()).collect();
-        let cleanup = orphans(
-            &arns,
-            self.settings.shared.deregister_on_failure,
-            self.deps,
-            self.report,
-        )
-        .await;
+        let cleanup = self.unused(members).await;
         let mut err = Error::interrupted(code, "interrupted before any service was changed");
         for line in cleanup {
             err = err.cause(line);

@@ -1328,22 +1328,7 @@ async fn a_deploy_whose_before_task_fails_leaves_the_service_on_its_old_revision
 #[tokio::test(flavor = "multi_thread")]
 async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_together() {
     let s = Scenario::new("e2e-multi", vec![]).await;
-    let worker = unique("e2e-multi-worker");
-    support::provision::service_with(
-        &s.aws,
-        &s.cluster,
-        &worker,
-        &[Container {
-            name: "app",
-            image: format!("{}:bootstrap", s.repository_uri),
-            port: 8080,
-            environment: vec![],
-        }],
-        &s.net,
-        None,
-    )
-    .await
-    .unwrap();
+    let worker = s.worker("e2e-multi-worker").await;
     let app = app_dir();
     let dir = app.path().to_str().unwrap().to_string();
     // A commit of its own: its image is not in ECR yet, so this run builds and pushes it.
@@ -1437,22 +1422,8 @@ async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_togethe
         images.image_details()[0].image_digest(),
         outcome["digest"].as_str()
     );
-    let service_td = |name: String| {
-        let ecs = s.aws.ecs.clone();
-        let cluster = s.cluster.clone();
-        async move {
-            let out = ecs
-                .describe_services()
-                .cluster(&cluster)
-                .services(&name)
-                .send()
-                .await
-                .unwrap();
-            out.services()[0].task_definition().unwrap().to_string()
-        }
-    };
-    let web_deployed = service_td(s.service.clone()).await;
-    let worker_deployed = service_td(worker.clone()).await;
+    let web_deployed = s.task_definition_of(&s.service).await;
+    let worker_deployed = s.task_definition_of(&worker).await;
     let image = format!("{}:{sha}", s.repository_uri);
     for td in [&web_deployed, &worker_deployed] {
         assert_eq!(
@@ -1506,8 +1477,8 @@ async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_togethe
         "the image is in ECR: no second build"
     );
     // In the stack: both services on the revisions they ran before.
-    assert_eq!(service_td(s.service.clone()).await, web_deployed);
-    assert_eq!(service_td(worker.clone()).await, worker_deployed);
+    assert_eq!(s.task_definition_of(&s.service).await, web_deployed);
+    assert_eq!(s.task_definition_of(&worker).await, worker_deployed);
     // The web's target is healthy, and it is the task of its old revision.
     assert_eq!(s.settled_target_states().await, ["healthy"]);
     let running = s
@@ -1540,15 +1511,7 @@ async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_togethe
         [web_deployed.as_str()],
         "the web serves its old revision"
     );
-    let _ = s
-        .aws
-        .ecs
-        .update_service()
-        .cluster(&s.cluster)
-        .service(&worker)
-        .desired_count(0)
-        .send()
-        .await;
+    s.scale_to_zero(&worker).await;
 }
 
 /// A release of a web and a worker with a migration (`--before`): a failing
@@ -1559,38 +1522,9 @@ async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_togethe
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_runs_its_migration_once_on_the_first_services_revision_before_any_update() {
     let s = Scenario::new("e2e-relmig", vec![]).await;
-    let worker = unique("e2e-relmig-worker");
-    support::provision::service_with(
-        &s.aws,
-        &s.cluster,
-        &worker,
-        &[Container {
-            name: "app",
-            image: format!("{}:bootstrap", s.repository_uri),
-            port: 8080,
-            environment: vec![],
-        }],
-        &s.net,
-        None,
-    )
-    .await
-    .unwrap();
+    let worker = s.worker("e2e-relmig-worker").await;
     let app = app_dir();
     let dir = app.path().to_str().unwrap().to_string();
-    let service_td = |name: String| {
-        let ecs = s.aws.ecs.clone();
-        let cluster = s.cluster.clone();
-        async move {
-            let out = ecs
-                .describe_services()
-                .cluster(&cluster)
-                .services(&name)
-                .send()
-                .await
-                .unwrap();
-            out.services()[0].task_definition().unwrap().to_string()
-        }
-    };
     let release = |before: &str| {
         shipit(
             &[
@@ -1626,8 +1560,8 @@ async fn a_release_runs_its_migration_once_on_the_first_services_revision_before
     let result = |run: &support::Run| -> serde_json::Value {
         serde_json::from_str(run.stdout.lines().last().unwrap_or("null")).unwrap()
     };
-    let web_before = service_td(s.service.clone()).await;
-    let worker_before = service_td(worker.clone()).await;
+    let web_before = s.task_definition_of(&s.service).await;
+    let worker_before = s.task_definition_of(&worker).await;
 
     // The migration fails: no service changes.
     let bad = release("/bin/busybox sh -c 'exit 3'");
@@ -1642,8 +1576,8 @@ async fn a_release_runs_its_migration_once_on_the_first_services_revision_before
     assert_eq!(verdicts, ["before_failed", "before_failed"], "{outcome}");
     assert_eq!(outcome["tasks"].as_array().unwrap().len(), 1, "{outcome}");
     assert_eq!(outcome["tasks"][0]["exit_code"], 3, "{outcome}");
-    assert_eq!(service_td(s.service.clone()).await, web_before);
-    assert_eq!(service_td(worker.clone()).await, worker_before);
+    assert_eq!(s.task_definition_of(&s.service).await, web_before);
+    assert_eq!(s.task_definition_of(&worker).await, worker_before);
     for service in services {
         let new = service["new_task_definition"].as_str().unwrap();
         let tags = s
@@ -1672,8 +1606,8 @@ async fn a_release_runs_its_migration_once_on_the_first_services_revision_before
     let services = outcome["services"].as_array().unwrap();
     let web_new = services[0]["new_task_definition"].as_str().unwrap();
     let worker_new = services[1]["new_task_definition"].as_str().unwrap();
-    assert_eq!(service_td(s.service.clone()).await, web_new);
-    assert_eq!(service_td(worker.clone()).await, worker_new);
+    assert_eq!(s.task_definition_of(&s.service).await, web_new);
+    assert_eq!(s.task_definition_of(&worker).await, worker_new);
     let tasks = outcome["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 1, "{outcome}");
     let task_arn = tasks[0]["task_arn"].as_str().unwrap();
@@ -1698,16 +1632,8 @@ async fn a_release_runs_its_migration_once_on_the_first_services_revision_before
     // deployment was created.
     let stopped = task.stopped_at().expect("a stopped task has stoppedAt");
     for (name, td) in [(s.service.clone(), web_new), (worker.clone(), worker_new)] {
-        let out = s
-            .aws
-            .ecs
-            .describe_services()
-            .cluster(&s.cluster)
-            .services(&name)
-            .send()
-            .await
-            .unwrap();
-        let created = out.services()[0]
+        let service = s.service_named(&name).await;
+        let created = service
             .deployments()
             .iter()
             .find(|d| d.task_definition() == Some(td))
@@ -1719,13 +1645,5 @@ async fn a_release_runs_its_migration_once_on_the_first_services_revision_before
         );
     }
     assert_eq!(s.settled_target_states().await, ["healthy"]);
-    let _ = s
-        .aws
-        .ecs
-        .update_service()
-        .cluster(&s.cluster)
-        .service(&worker)
-        .desired_count(0)
-        .send()
-        .await;
+    s.scale_to_zero(&worker).await;
 }

@@ -988,6 +988,23 @@ mod release {
             self
         }
 
+        /// web behind the load balancer, healthy on `web:8`, and on `web:7`
+        /// when rolled back.
+        fn healthy_web(self) -> Self {
+            self.with(
+                "web",
+                true,
+                vec![healthy("web", &arn("web", 8), true)],
+                vec![healthy("web", &arn("web", 7), true)],
+            )
+        }
+
+        /// worker behind none, crashing on `worker:8`; `back`: what it does
+        /// once rolled back to `worker:7`.
+        fn crashing_worker(self, back: Poll) -> Self {
+            self.with("worker", false, vec![crashing("worker")], vec![back])
+        }
+
         fn mutations(&self) -> Vec<String> {
             self.0.lock().unwrap().mutations.clone()
         }
@@ -1323,19 +1340,11 @@ mod release {
 
     #[tokio::test]
     async fn web_healthy_and_worker_failing_rolls_both_back_and_says_so_per_service() {
-        let cluster = Cluster::default()
-            .with(
-                "web",
-                true,
-                vec![healthy("web", &arn("web", 8), true)],
-                vec![healthy("web", &arn("web", 7), true)],
-            )
-            .with(
-                "worker",
-                false,
-                vec![crashing("worker")],
-                vec![healthy("worker", &arn("worker", 7), false)],
-            );
+        let cluster = Cluster::default().healthy_web().crashing_worker(healthy(
+            "worker",
+            &arn("worker", 7),
+            false,
+        ));
         let (outcome, events) = run(&cluster, &release([0, 0])).await;
         assert_eq!(
             (outcome.conclusion.name(), outcome.exit_code().code()),
@@ -1400,19 +1409,11 @@ mod release {
     #[tokio::test]
     async fn ordered_groups_stop_after_the_first_failing_group() {
         // Group 0 (worker) fails: web, in group 1, is never updated.
-        let cluster = Cluster::default()
-            .with(
-                "web",
-                true,
-                vec![healthy("web", &arn("web", 8), true)],
-                vec![],
-            )
-            .with(
-                "worker",
-                false,
-                vec![crashing("worker")],
-                vec![healthy("worker", &arn("worker", 7), false)],
-            );
+        let cluster = Cluster::default().healthy_web().crashing_worker(healthy(
+            "worker",
+            &arn("worker", 7),
+            false,
+        ));
         let (outcome, _) = run(&cluster, &release([1, 0])).await;
         assert_eq!(outcome.exit_code().code(), 1);
         assert_eq!(
@@ -1500,12 +1501,7 @@ mod release {
         };
         let cluster = Cluster::default()
             .with("web", true, vec![theirs], vec![])
-            .with(
-                "worker",
-                false,
-                vec![crashing("worker")],
-                vec![healthy("worker", &arn("worker", 7), false)],
-            );
+            .crashing_worker(healthy("worker", &arn("worker", 7), false));
         let (outcome, _) = run(&cluster, &release([0, 0])).await;
         assert_eq!(
             verdicts(&outcome),
@@ -1561,18 +1557,8 @@ mod release {
     #[tokio::test]
     async fn a_rollback_that_fails_too_gets_a_failure_report_of_the_revision_rolled_back_to() {
         let cluster = Cluster::default()
-            .with(
-                "web",
-                true,
-                vec![healthy("web", &arn("web", 8), true)],
-                vec![healthy("web", &arn("web", 7), true)],
-            )
-            .with(
-                "worker",
-                false,
-                vec![crashing("worker")],
-                vec![crashing_on("worker", &arn("worker", 7))],
-            );
+            .healthy_web()
+            .crashing_worker(crashing_on("worker", &arn("worker", 7)));
         let (outcome, events) = run(&cluster, &release([0, 0])).await;
         assert_eq!(
             (outcome.conclusion.name(), outcome.exit_code().code()),
@@ -1625,19 +1611,11 @@ mod release {
     #[tokio::test]
     async fn with_deregister_on_failure_a_group_that_never_started_leaves_no_revision_behind() {
         // Group 0 (worker) fails: web's revision, registered for group 1, is unused.
-        let cluster = Cluster::default()
-            .with(
-                "web",
-                true,
-                vec![healthy("web", &arn("web", 8), true)],
-                vec![],
-            )
-            .with(
-                "worker",
-                false,
-                vec![crashing("worker")],
-                vec![healthy("worker", &arn("worker", 7), false)],
-            );
+        let cluster = Cluster::default().healthy_web().crashing_worker(healthy(
+            "worker",
+            &arn("worker", 7),
+            false,
+        ));
         let mut settings = release([1, 0]);
         settings.shared.deregister_on_failure = true;
         let (outcome, _) = run(&cluster, &settings).await;

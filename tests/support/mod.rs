@@ -234,16 +234,63 @@ impl Scenario {
     }
 
     pub async fn service_task_definition(&self) -> String {
+        self.task_definition_of(&self.service).await
+    }
+
+    /// The service `name` of the scenario's cluster, as DescribeServices has it.
+    pub async fn service_named(&self, name: &str) -> aws_sdk_ecs::types::Service {
         let out = self
             .aws
             .ecs
             .describe_services()
             .cluster(&self.cluster)
-            .services(&self.service)
+            .services(name)
             .send()
             .await
             .unwrap();
-        out.services()[0].task_definition().unwrap().to_string()
+        out.services()[0].clone()
+    }
+
+    /// The task definition the service `name` runs now.
+    pub async fn task_definition_of(&self, name: &str) -> String {
+        let service = self.service_named(name).await;
+        service.task_definition().unwrap().to_string()
+    }
+
+    /// A worker next to the scenario's web: a service named `prefix-…` in
+    /// the same cluster and network, from the same bootstrap image, behind
+    /// no load balancer. Its name.
+    pub async fn worker(&self, prefix: &str) -> String {
+        let worker = unique(prefix);
+        provision::service_with(
+            &self.aws,
+            &self.cluster,
+            &worker,
+            &[Container {
+                name: "app",
+                image: format!("{}:bootstrap", self.repository_uri),
+                port: 8080,
+                environment: vec![],
+            }],
+            &self.net,
+            None,
+        )
+        .await
+        .unwrap();
+        worker
+    }
+
+    /// Scales the service `name` to zero (a worker a test made, at its end).
+    pub async fn scale_to_zero(&self, name: &str) {
+        let _ = self
+            .aws
+            .ecs
+            .update_service()
+            .cluster(&self.cluster)
+            .service(name)
+            .desired_count(0)
+            .send()
+            .await;
     }
 
     pub async fn task_definition(&self, arn: &str) -> aws_sdk_ecs::types::TaskDefinition {
