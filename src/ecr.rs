@@ -55,6 +55,11 @@ pub trait Registry: Send + Sync {
     /// The digest of `tag` in the repository, if the tag exists.
     async fn image_digest(&self, repository: &str, tag: &str) -> Result<Option<String>>;
     async fn authorization(&self) -> Result<RegistryAuth>;
+    /// Whether the image `repository@digest` is in the registry; `None` when
+    /// this registry cannot tell.
+    async fn has_digest(&self, _repository: &str, _digest: &str) -> Result<Option<bool>> {
+        Ok(None)
+    }
     /// The repository's tagged images with when each was pushed (for the
     /// layer cache). A registry that cannot tell answers with none.
     async fn tagged_images(&self, _repository: &str) -> Result<Vec<TaggedImage>> {
@@ -162,6 +167,28 @@ impl Registry for Ecr {
             Err(err) if err.code() == Some("ImageNotFoundException") => Ok(None),
             Err(err) => Err(sdk_error(
                 &format!("looking up {repository}:{tag} in ECR"),
+                err,
+            )),
+        }
+    }
+
+    /// DescribeImages by `imageDigest` (the same `ecr:DescribeImages` as a
+    /// tag lookup); `ImageNotFoundException` means it is not there.
+    /// https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html
+    async fn has_digest(&self, repository: &str, digest: &str) -> Result<Option<bool>> {
+        use aws_sdk_ecr::types::ImageIdentifier;
+        let result = self
+            .client
+            .describe_images()
+            .repository_name(repository)
+            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(!out.image_details().is_empty())),
+            Err(err) if err.code() == Some("ImageNotFoundException") => Ok(Some(false)),
+            Err(err) => Err(sdk_error(
+                &format!("looking up {repository}@{digest} in ECR"),
                 err,
             )),
         }

@@ -419,8 +419,9 @@ fn denied_action(message: &str) -> Option<String> {
 pub enum EcrImage {
     /// `<registry>/<repository>:<tag>` (no tag: `latest`).
     Tag { repository: String, tag: String },
-    /// `<registry>/<repository>@sha256:…`: the registry seam looks up tags only.
-    Digest { repository: String },
+    /// `<registry>/<repository>[:<tag>]@sha256:…`: the digest decides (a
+    /// tag next to it is ignored by the pull).
+    Digest { repository: String, digest: String },
 }
 
 /// Issue 10 case 12: whether `image` is in the ECR registry of this account
@@ -440,10 +441,11 @@ pub fn ecr_image(image: &str, service_arn: &str, registry_host: Option<&str>) ->
     if !ours {
         return None;
     }
-    if let Some((repository, _digest)) = path.split_once('@') {
+    if let Some((repository, digest)) = path.split_once('@') {
         let repository = repository.split(':').next().unwrap_or(repository);
         return Some(EcrImage::Digest {
             repository: repository.to_string(),
+            digest: digest.to_string(),
         });
     }
     let (repository, tag) = path.rsplit_once(':').unwrap_or((path, "latest"));
@@ -466,30 +468,53 @@ async fn check_rollback_images(
     let mut warnings = Vec::new();
     let revision = short(&current.arn);
     for (container, image) in taskdef::containers(&current.json) {
-        let found = match ecr_image(image, &service.arn, registry_host) {
-            None => ImageFound::NotChecked("not in this account's ECR".into()),
-            Some(EcrImage::Digest { .. }) => ImageFound::NotChecked("pinned by digest".into()),
-            Some(EcrImage::Tag { repository, tag }) => {
-                match checks.iter().find(|c| c.image == image) {
-                    Some(seen) => seen.found.clone(),
-                    None => match registry.image_digest(&repository, &tag).await {
-                        Ok(Some(digest)) => ImageFound::Present(digest),
-                        Ok(None) => {
-                            warnings.push(format!(
-                                "the rollback target {revision}'s image {image} (container {container}) no longer exists in ECR (a lifecycle policy may have expired it): a rollback would fail to pull it"
-                            ));
-                            ImageFound::Missing
-                        }
+        let seen = checks.iter().find(|c| c.image == image);
+        // `Ok(Some(digest))` present, `Ok(None)` missing, `Err` not checked.
+        let looked_up: std::result::Result<Option<String>, String> =
+            match (seen, ecr_image(image, &service.arn, registry_host)) {
+                (_, None) => Err("not in this account's ECR".into()),
+                (Some(seen), Some(_)) => {
+                    // The same image, looked up once (and warned about once).
+                    checks.push(ImageCheck {
+                        container: container.to_string(),
+                        image: image.to_string(),
+                        found: seen.found.clone(),
+                    });
+                    continue;
+                }
+                (None, Some(EcrImage::Tag { repository, tag })) => {
+                    registry.image_digest(&repository, &tag).await.map_err(|err| {
+                        warnings.push(format!(
+                            "the rollback target {revision}'s image {image} could not be looked up in ECR ({}): a rollback may fail to pull it",
+                            err.message()
+                        ));
+                        err.message().to_string()
+                    })
+                }
+                (None, Some(EcrImage::Digest { repository, digest })) => {
+                    match registry.has_digest(&repository, &digest).await {
+                        Ok(Some(true)) => Ok(Some(digest)),
+                        Ok(Some(false)) => Ok(None),
+                        Ok(None) => Err("pinned by digest".into()),
                         Err(err) => {
                             warnings.push(format!(
                                 "the rollback target {revision}'s image {image} could not be looked up in ECR ({}): a rollback may fail to pull it",
                                 err.message()
                             ));
-                            ImageFound::NotChecked(err.message().to_string())
+                            Err(err.message().to_string())
                         }
-                    },
+                    }
                 }
+            };
+        let found = match looked_up {
+            Ok(Some(digest)) => ImageFound::Present(digest),
+            Ok(None) => {
+                warnings.push(format!(
+                    "the rollback target {revision}'s image {image} (container {container}) no longer exists in ECR (a lifecycle policy may have expired it): a rollback would fail to pull it"
+                ));
+                ImageFound::Missing
             }
+            Err(why) => ImageFound::NotChecked(why),
         };
         checks.push(ImageCheck {
             container: container.to_string(),
@@ -1530,6 +1555,7 @@ mod tests {
                 None,
                 Some(EcrImage::Digest {
                     repository: "web".into(),
+                    digest: "sha256:07a1b2c3".into(),
                 }),
             ),
             (
@@ -1537,6 +1563,7 @@ mod tests {
                 None,
                 Some(EcrImage::Digest {
                     repository: "web".into(),
+                    digest: "sha256:07a1b2c3".into(),
                 }),
             ),
             (
@@ -1601,6 +1628,17 @@ mod tests {
                 .iter()
                 .find(|(r, t)| *r == repository && *t == tag)
                 .map(|_| "sha256:07a1b2c3d4e5f607".to_string()))
+        }
+        async fn has_digest(&self, repository: &str, digest: &str) -> Result<Option<bool>> {
+            self.lookups
+                .lock()
+                .unwrap()
+                .push(format!("{repository}@{digest}"));
+            Ok(Some(
+                self.present
+                    .iter()
+                    .any(|(r, d)| *r == repository && *d == digest),
+            ))
         }
         async fn authorization(&self) -> Result<RegistryAuth> {
             unreachable!("no push")
@@ -1676,6 +1714,32 @@ mod tests {
         assert!(matches!(checks[0].found, ImageFound::NotChecked(_)));
         assert!(
             warnings[0].contains("could not be looked up"),
+            "{warnings:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn case_12_an_image_pinned_by_digest_is_looked_up_by_its_digest() {
+        let pinned = format!("{REGISTRY}/web@sha256:9f8e7d6c");
+        let mut current = revision(OLD, Some("healthy"));
+        current.json["containerDefinitions"] = serde_json::json!([
+            {"name": "app", "image": pinned},
+        ]);
+
+        let ecr = images(vec![("web", "sha256:9f8e7d6c")], false);
+        let (checks, warnings) = check_rollback_images(&current, &service(), &ecr, None).await;
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            checks[0].found,
+            ImageFound::Present("sha256:9f8e7d6c".into())
+        );
+        assert_eq!(*ecr.lookups.lock().unwrap(), ["web@sha256:9f8e7d6c"]);
+
+        let expired = images(vec![], false);
+        let (checks, warnings) = check_rollback_images(&current, &service(), &expired, None).await;
+        assert_eq!(checks[0].found, ImageFound::Missing);
+        assert!(
+            warnings[0].contains(&pinned) && warnings[0].contains("no longer exists in ECR"),
             "{warnings:?}"
         );
     }
