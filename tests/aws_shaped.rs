@@ -1831,6 +1831,65 @@ async fn issue_10_an_expired_rollback_image_is_warned_about_before_the_update() 
     );
 }
 
+/// Issue 10 case 12, for a rollback target pinned by digest
+/// (`repo@sha256:…`): the digest is looked up (DescribeImages
+/// `imageIds[].imageDigest`); gone, it is warned about; there, it is not.
+#[tokio::test]
+async fn issue_10_a_rollback_image_pinned_by_digest_is_looked_up_by_its_digest() {
+    let pinned = format!("{}@{OLD_DIGEST}", ecr_uri(REPOSITORY));
+    let old_td = || task_definition(OLD, CONTAINER, &pinned, PORT);
+
+    // Expired: DescribeImages answers ImageNotFoundException for the digest.
+    let aws = world(service_on_old(), old_td()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    let run = deploy(&aws, &settle()).await;
+    let lookups: Vec<Value> = aws
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "ECR.DescribeImages")
+        .map(|c| c.body["imageIds"][0].clone())
+        .collect();
+    assert!(
+        lookups.contains(&json!({"imageDigest": OLD_DIGEST})),
+        "expected DescribeImages by imageDigest {OLD_DIGEST}: {lookups:?}; {}",
+        run.story(&aws)
+    );
+    assert!(
+        run.stderr.lines().any(|l| l.contains("\"warning\"")
+            && l.contains(&pinned)
+            && l.contains("no longer exists in ECR")),
+        "expected a warning naming {pinned}; {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "{}",
+        run.story(&aws)
+    );
+
+    // There: no warning.
+    let aws = world(service_on_old(), old_td()).await;
+    aws.on("ECR.DescribeImages")
+        .when("imageIds", OLD_DIGEST)
+        .reply(Reply::Doc(ecr_images(REPOSITORY, OLD_SHA, OLD_DIGEST)));
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    let run = deploy(&aws, &settle()).await;
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.contains("\"warning\"") && l.contains(&pinned)),
+        "the image is there: {}",
+        run.story(&aws)
+    );
+    assert_eq!(
+        (run.code, run.verdict()),
+        (0, "deployed"),
+        "{}",
+        run.story(&aws)
+    );
+}
+
 /// Issue 10 case 12: a rollback also restores the desired count this run changed.
 #[tokio::test]
 async fn issue_10_a_rollback_restores_the_desired_count_this_run_changed() {
