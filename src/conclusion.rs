@@ -142,9 +142,77 @@ impl Serialize for Conclusion {
     }
 }
 
+/// Orders conclusions from best to worst: the run's verdict (and exit code)
+/// is its worst service's. Interrupted by a signal ranks above a clean
+/// rollback (the signal's exit code wins), a service that needs a human
+/// above everything.
+pub fn severity(conclusion: Conclusion) -> u8 {
+    match conclusion {
+        Conclusion::Deployed
+        | Conclusion::Updated
+        | Conclusion::Unverified
+        | Conclusion::Planned
+        | Conclusion::Built
+        | Conclusion::Pushed
+        | Conclusion::AlreadyPushed
+        | Conclusion::Ok
+        | Conclusion::TaskStarted
+        | Conclusion::RolledBack(RollbackCause::Requested) => 0,
+        Conclusion::RolledBack(RollbackCause::DeployFailed)
+        | Conclusion::BeforeFailed
+        | Conclusion::TaskExited(_)
+        | Conclusion::Error(ExitCode::Failed) => 1,
+        Conclusion::Superseded => 2,
+        Conclusion::RolledBack(RollbackCause::Signal(_)) | Conclusion::Interrupted(_) => 3,
+        Conclusion::Failed(_)
+        | Conclusion::NeedsHuman(_)
+        | Conclusion::Blind
+        | Conclusion::Error(_) => 4,
+    }
+}
+
+/// The worst of several conclusions: of equals, the first (`Ok` for none).
+pub fn worst(conclusions: impl IntoIterator<Item = Conclusion>) -> Conclusion {
+    conclusions
+        .into_iter()
+        .reduce(|worst, c| {
+            if severity(c) > severity(worst) {
+                c
+            } else {
+                worst
+            }
+        })
+        .unwrap_or(Conclusion::Ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_conclusion_is_the_one_a_human_must_look_at() {
+        use Conclusion::*;
+        let rolled = RolledBack(RollbackCause::DeployFailed);
+        assert_eq!(worst([Deployed, Deployed]), Deployed);
+        assert_eq!(worst([Deployed, rolled]), rolled);
+        assert_eq!(worst([rolled, Superseded]), Superseded);
+        assert_eq!(
+            worst([Superseded, NeedsHuman(None), rolled]),
+            NeedsHuman(None)
+        );
+        assert_eq!(worst([Deployed, Unverified]), Deployed);
+        let requested = RolledBack(RollbackCause::Requested);
+        assert_eq!(worst([requested, requested]), requested);
+        assert_eq!(
+            worst([
+                rolled,
+                RolledBack(RollbackCause::Signal(ExitCode::Interrupted))
+            ])
+            .exit_code(),
+            ExitCode::Interrupted
+        );
+        assert_eq!(worst([]), Ok);
+    }
 
     fn every() -> Vec<Conclusion> {
         use Conclusion::*;

@@ -81,6 +81,37 @@ pub struct ServiceOutcome {
     pub failure: Option<Box<crate::failure::FailureReport>>,
 }
 
+impl ServiceOutcome {
+    /// One service's part of a command run on several, each on its own
+    /// (`rollback`, `watch`): its own outcome.
+    pub fn of(service: &str, outcome: Outcome) -> Self {
+        Self {
+            service: service.to_string(),
+            group: 0,
+            previous_task_definition: outcome.previous_task_definition,
+            new_task_definition: outcome.new_task_definition,
+            conclusion: outcome.conclusion,
+            reason: outcome.reason,
+            rollback: outcome.rollback,
+            failure: outcome.failure,
+        }
+    }
+
+    /// A service of such a command whose part ended in an error.
+    pub fn error(service: &str, err: &crate::error::Error) -> Self {
+        Self {
+            service: service.to_string(),
+            group: 0,
+            previous_task_definition: None,
+            new_task_definition: None,
+            conclusion: Conclusion::Error(err.exit_code()),
+            reason: Some(err.message().to_string()),
+            rollback: None,
+            failure: None,
+        }
+    }
+}
+
 impl Serialize for ServiceOutcome {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -175,6 +206,25 @@ impl Outcome {
 
     pub fn exit_code(&self) -> ExitCode {
         self.conclusion.exit_code()
+    }
+
+    /// The outcome of `command` run on several services: the worst
+    /// service's conclusion, and a reason that names each.
+    pub fn of_services(command: &str, services: Vec<ServiceOutcome>) -> Self {
+        let conclusion = crate::conclusion::worst(services.iter().map(|s| s.conclusion));
+        let summary: Vec<String> = services
+            .iter()
+            .map(|s| format!("{} {}", s.service, s.conclusion.name()))
+            .collect();
+        Self {
+            reason: Some(format!(
+                "{} services: {}",
+                services.len(),
+                summary.join(", ")
+            )),
+            services,
+            ..Outcome::new(command, conclusion)
+        }
     }
 }
 

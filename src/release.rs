@@ -19,13 +19,13 @@
 //!   PRIMARY deployment is someone else's by then (superseded: never undo
 //!   another run), one the watch could not see (blind: nothing is rolled back
 //!   blind), and one ECS is rolling back itself (watched, not repeated).
-//! - The exit code is the worst service's ([`severity`]).
+//! - The exit code is the worst service's ([`crate::conclusion::severity`]).
 
 use futures_util::future::join_all;
 use futures_util::FutureExt;
 
 use crate::arn::short;
-use crate::conclusion::{Conclusion, RollbackCause};
+use crate::conclusion::{worst, Conclusion, RollbackCause};
 use crate::ecs::taskdef;
 use crate::error::{Error, ExitCode, Result};
 use crate::failure::{ContainerLog, FailureReport};
@@ -83,49 +83,6 @@ struct Member<'a> {
     conclusion: Option<(Conclusion, String)>,
     rollback: Option<RollbackOutcome>,
     failure: Option<Box<FailureReport>>,
-}
-
-/// Orders conclusions from best to worst: the run's verdict (and exit code)
-/// is its worst service's. Interrupted by a signal ranks above a clean
-/// rollback (the signal's exit code wins), a service that needs a human
-/// above everything.
-pub fn severity(conclusion: Conclusion) -> u8 {
-    match conclusion {
-        Conclusion::Deployed
-        | Conclusion::Updated
-        | Conclusion::Unverified
-        | Conclusion::Planned
-        | Conclusion::Built
-        | Conclusion::Pushed
-        | Conclusion::AlreadyPushed
-        | Conclusion::Ok
-        | Conclusion::TaskStarted
-        | Conclusion::RolledBack(RollbackCause::Requested) => 0,
-        Conclusion::RolledBack(RollbackCause::DeployFailed)
-        | Conclusion::BeforeFailed
-        | Conclusion::TaskExited(_)
-        | Conclusion::Error(ExitCode::Failed) => 1,
-        Conclusion::Superseded => 2,
-        Conclusion::RolledBack(RollbackCause::Signal(_)) | Conclusion::Interrupted(_) => 3,
-        Conclusion::Failed(_)
-        | Conclusion::NeedsHuman(_)
-        | Conclusion::Blind
-        | Conclusion::Error(_) => 4,
-    }
-}
-
-/// The worst of several conclusions: of equals, the first (`Ok` for none).
-pub fn worst(conclusions: impl IntoIterator<Item = Conclusion>) -> Conclusion {
-    conclusions
-        .into_iter()
-        .reduce(|worst, c| {
-            if severity(c) > severity(worst) {
-                c
-            } else {
-                worst
-            }
-        })
-        .unwrap_or(Conclusion::Ok)
 }
 
 /// Runs the release. `Err` means no service was changed (exit 2 or 1);
@@ -1176,34 +1133,4 @@ async fn last_logs(
         all.push((i, found));
     }
     all
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_worst_conclusion_is_the_one_a_human_must_look_at() {
-        use Conclusion::*;
-        let rolled = RolledBack(RollbackCause::DeployFailed);
-        assert_eq!(worst([Deployed, Deployed]), Deployed);
-        assert_eq!(worst([Deployed, rolled]), rolled);
-        assert_eq!(worst([rolled, Superseded]), Superseded);
-        assert_eq!(
-            worst([Superseded, NeedsHuman(None), rolled]),
-            NeedsHuman(None)
-        );
-        assert_eq!(worst([Deployed, Unverified]), Deployed);
-        let requested = RolledBack(RollbackCause::Requested);
-        assert_eq!(worst([requested, requested]), requested);
-        assert_eq!(
-            worst([
-                rolled,
-                RolledBack(RollbackCause::Signal(ExitCode::Interrupted))
-            ])
-            .exit_code(),
-            ExitCode::Interrupted
-        );
-        assert_eq!(worst([]), Ok);
-    }
 }

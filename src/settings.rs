@@ -545,7 +545,7 @@ fn builder_request(
     }
 }
 
-/// The one service a command works on (`shipit watch`, a deploy of one).
+/// The one service a command works on (`shipit run`, a deploy of one).
 pub fn service(file: &FileEcs, args: &cli::ServiceArgs) -> Result<ServiceSettings> {
     let mut all = services(file, args)?;
     if all.len() > 1 {
@@ -1184,14 +1184,21 @@ pub struct WatchCommandSettings {
 
 /// `shipit watch`: the watch settings of a deploy (`--timeout` for the
 /// rollout, `--rollback-timeout` for a `--rollback`).
-pub fn watch_command(
+/// Several `--service` flags: one each, with the same watch settings.
+pub fn watch_commands(
     file: &FileConfig,
     args: &cli::WatchCommandArgs,
-) -> Result<WatchCommandSettings> {
-    let service = service(&file.ecs, &args.service)?;
+) -> Result<Vec<WatchCommandSettings>> {
+    let services = services(&file.ecs, &args.service)?;
     let mut watch = watch(&file.watch, &args.watch, !args.rollback)?;
     watch.rollback = args.rollback;
-    Ok(WatchCommandSettings { service, watch })
+    Ok(services
+        .into_iter()
+        .map(|service| WatchCommandSettings {
+            service,
+            watch: watch.clone(),
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------- small parsers

@@ -3744,8 +3744,8 @@ async fn issue_12_bad_input_for_a_one_off_task_starts_and_registers_nothing() {
 mod issue_13 {
     use serde_json::Value;
 
-    use super::support::aws::Call;
-    use super::support::fleet::{count, watch_calls, Cluster};
+    use super::support::aws::{describe_task_definition, ecr_uri, task_definition, Call, Reply};
+    use super::support::fleet::{count, watch_calls, Cluster, CLUSTER, REPOSITORY, SHA};
 
     /// Runs the deploy of every service of `cluster` against `aws`.
     async fn deploy_all(cluster: &Cluster, aws: &super::FakeAws) -> (i32, Value) {
@@ -3895,6 +3895,75 @@ mod issue_13 {
         assert_eq!(code, 2, "bad input, as for the deploy: {stdout}");
         assert!(!stdout.contains("=== before"), "no plan printed: {stdout}");
         assert_eq!(aws.mutation_summary(), Vec::<String>::new());
+    }
+
+    /// `shipit watch` of several services: web at rest and healthy, worker
+    /// in a rollout whose new task exits 3. Each is judged by its own rules;
+    /// the exit code is the worst; without `--rollback` nothing changes but
+    /// the healthy tag on web's revision.
+    #[tokio::test]
+    async fn issue_13_watch_of_two_services_judges_each_and_exits_with_the_worst() {
+        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
+        let aws = cluster.world().await;
+        let new = super::support::fleet::revision("worker", 8);
+        aws.on("ECS.DescribeTaskDefinition")
+            .when("taskDefinition", &new)
+            .reply(Reply::Doc(describe_task_definition(
+                task_definition(&new, "app", &format!("{}:{SHA}", ecr_uri(REPOSITORY)), 8080),
+                &[("shipit:sha", SHA)],
+            )));
+        aws.before(cluster.failing_frames(1));
+
+        let (code, result, _) = run_with(&cluster, &aws, |args| {
+            let mut watch: Vec<String> = ["watch", "--cluster", CLUSTER]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            // The deploy's watch flags and services, without the deploy's own.
+            let mut rest = args.iter().skip(1);
+            while let Some(arg) = rest.next() {
+                match arg.as_str() {
+                    "-C" | "--sha" | "--repository" | "--cluster" => {
+                        rest.next();
+                    }
+                    _ => watch.push(arg.clone()),
+                }
+            }
+            watch
+        })
+        .await;
+
+        assert_eq!(code, 3, "failed is exit 3: {result}");
+        assert_eq!(result["command"], "watch", "{result}");
+        let verdicts: Vec<(&str, &str)> = result["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["service"].as_str().unwrap(),
+                    s["verdict"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            verdicts,
+            [("web", "deployed"), ("worker", "failed")],
+            "{result}"
+        );
+        let worker = &result["services"][1];
+        assert!(
+            worker["failure"]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("exited with code 3"),
+            "the worker's own report: {worker}"
+        );
+        assert_eq!(
+            aws.mutation_summary(),
+            ["TagResource web:7 shipit:verdict=healthy"],
+            "no rollback without --rollback, and the failure of one is not the other's"
+        );
     }
 
     fn asked(call: &Call, field: &str) -> usize {

@@ -8,7 +8,6 @@ use super::Context;
 use crate::cli::RollbackArgs;
 use crate::error::Result;
 use crate::outcome::{Outcome, ServiceOutcome};
-use crate::release::worst;
 use crate::report::{for_service, Report};
 use crate::rollback;
 use crate::settings;
@@ -44,20 +43,11 @@ pub async fn run(ctx: &Context<'_>, args: &RollbackArgs) -> Result<Outcome> {
     .await;
     let mut services = Vec::new();
     for (settings, result) in all.iter().zip(results) {
-        let name = settings.service.service.clone();
+        let name = &settings.service.service;
         services.push(match result {
-            Ok(outcome) => ServiceOutcome {
-                service: name,
-                group: 0,
-                previous_task_definition: outcome.previous_task_definition,
-                new_task_definition: outcome.new_task_definition,
-                conclusion: outcome.conclusion,
-                reason: outcome.reason,
-                rollback: outcome.rollback,
-                failure: None,
-            },
+            Ok(outcome) => ServiceOutcome::of(name, outcome),
             Err(err) => {
-                for_service(ctx.report, &name).emit(&crate::report::Event::Warning {
+                for_service(ctx.report, name).emit(&crate::report::Event::Warning {
                     message: format!(
                         "not rolled back: {}{}",
                         err.message(),
@@ -66,33 +56,11 @@ pub async fn run(ctx: &Context<'_>, args: &RollbackArgs) -> Result<Outcome> {
                             .unwrap_or_default()
                     ),
                 });
-                ServiceOutcome {
-                    service: name,
-                    group: 0,
-                    previous_task_definition: None,
-                    new_task_definition: None,
-                    conclusion: crate::conclusion::Conclusion::Error(err.exit_code()),
-                    reason: Some(err.message().to_string()),
-                    rollback: None,
-                    failure: None,
-                }
+                ServiceOutcome::error(name, &err)
             }
         });
     }
-    let conclusion = worst(services.iter().map(|s| s.conclusion));
-    let summary: Vec<String> = services
-        .iter()
-        .map(|s| format!("{} {}", s.service, s.conclusion.name()))
-        .collect();
-    let outcome = Outcome {
-        reason: Some(format!(
-            "{} services: {}",
-            services.len(),
-            summary.join(", ")
-        )),
-        services,
-        ..Outcome::new("rollback", conclusion)
-    };
+    let outcome = Outcome::of_services("rollback", services);
     ctx.say(verdict_line(&outcome));
     Ok(outcome)
 }

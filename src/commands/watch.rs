@@ -10,6 +10,8 @@
 //! health-checked containers of its task definition. A service with nothing in
 //! progress is judged as it is (healthy after the settle period).
 
+use futures_util::future::join_all;
+
 use super::deploy::verdict_line;
 use super::Context;
 use crate::arn::{short, Arn};
@@ -18,9 +20,9 @@ use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::{tags, taskdef, Deployment, DeploymentStatus, RolloutState, Service};
 use crate::error::{ExitCode, Result};
 use crate::failure::{ContainerLog, FailureReport};
-use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
+use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, ServiceOutcome, WatchStats};
 use crate::plan::active_service;
-use crate::report::{Event, PhaseClock, Report, Timings};
+use crate::report::{for_service, Event, PhaseClock, Report, Timings};
 use crate::rollback::choose_target;
 use crate::rollout::{failure_logs, Leg, Move, Rollout, Watched};
 use crate::settings::{self, WatchCommandSettings};
@@ -29,14 +31,77 @@ use crate::watch::{self, Goal, Verdict, WatchOutcome};
 use crate::world::Deps;
 
 pub async fn run(ctx: &Context<'_>, args: &WatchCommandArgs) -> Result<Outcome> {
-    let settings = settings::watch_command(&ctx.file, args)?;
+    let mut all = settings::watch_commands(&ctx.file, args)?;
     // Before any call: a signal from here on stops the watch, never the process mid-call.
-    let mut signals = Signals::install();
+    let mut signals: Vec<Signals> = all.iter().map(|_| Signals::install()).collect();
     let clients = ctx.aws().await?;
     let deps = clients.deps(None, ctx.calls);
-    let outcome = attach_and_watch(&settings, &deps, ctx.report, &mut signals).await?;
+    if all.len() == 1 {
+        let settings = all.remove(0);
+        let attached = attach_to(&settings, &deps).await?;
+        let outcome =
+            watch_attached(&settings, &deps, ctx.report, &mut signals[0], attached).await?;
+        ctx.say(verdict_line(&outcome));
+        return Ok(outcome);
+    }
+    let outcome = watch_several(&all, &deps, ctx.report, &mut signals).await?;
     ctx.say(verdict_line(&outcome));
     Ok(outcome)
+}
+
+/// Several services, each attached first (read calls only: a service that
+/// cannot be attached to fails the command with nothing watched), then
+/// watched side by side, each by its own rules and with its own
+/// `--rollback`. They may not be one release, so a failed one is not a
+/// reason to roll back another (a deploy's joint rollback is the deploy's).
+/// The verdict is the worst service's.
+async fn watch_several(
+    all: &[WatchCommandSettings],
+    deps: &Deps<'_>,
+    report: &Report,
+    signals: &mut [Signals],
+) -> Result<Outcome> {
+    let mut attached = Vec::with_capacity(all.len());
+    for settings in all {
+        let name = &settings.service.service;
+        attached.push(
+            attach_to(settings, deps)
+                .await
+                .map_err(|err| err.context(format!("service `{name}` (no service was watched)")))?,
+        );
+    }
+    let reports: Vec<Report> = all
+        .iter()
+        .map(|s| for_service(report, &s.service.service))
+        .collect();
+    let results = join_all(
+        all.iter()
+            .zip(&reports)
+            .zip(signals.iter_mut())
+            .zip(attached)
+            .map(|(((settings, report), signals), attached)| {
+                watch_attached(settings, deps, report, signals, attached)
+            }),
+    )
+    .await;
+    let services = all
+        .iter()
+        .zip(&reports)
+        .zip(results)
+        .map(|((settings, report), result)| {
+            let name = &settings.service.service;
+            match result {
+                Ok(outcome) => ServiceOutcome::of(name, outcome),
+                Err(err) => {
+                    report.emit(&Event::Warning {
+                        message: format!("not watched to a verdict: {}", err.message()),
+                    });
+                    ServiceOutcome::error(name, &err)
+                }
+            }
+        })
+        .collect();
+    Ok(Outcome::of_services("watch", services))
 }
 
 /// What `shipit watch` attaches to, read from the service as it is.
@@ -124,12 +189,12 @@ struct Attachment<'a> {
     task_definition: serde_json::Value,
 }
 
-async fn attach_and_watch(
+/// What the service is doing now, and the task definition of its PRIMARY
+/// deployment: read calls only.
+async fn attach_to(
     settings: &WatchCommandSettings,
     deps: &Deps<'_>,
-    report: &Report,
-    signals: &mut Signals,
-) -> Result<Outcome> {
+) -> Result<(Attached, crate::ecs::TaskDefinitionDoc)> {
     let service = &settings.service;
     let current = active_service(deps.ecs, &service.cluster, &service.service).await?;
     let primary_td = current
@@ -146,6 +211,19 @@ async fn attach_and_watch(
         taskdef::health_checked_essential_containers(&doc.json),
     );
     attached.goal.stops_after = Some(watch::now_epoch());
+    Ok((attached, doc))
+}
+
+/// Watches what [`attach_to`] found until a verdict, and concludes as a
+/// deploy would have.
+async fn watch_attached(
+    settings: &WatchCommandSettings,
+    deps: &Deps<'_>,
+    report: &Report,
+    signals: &mut Signals,
+    (attached, doc): (Attached, crate::ecs::TaskDefinitionDoc),
+) -> Result<Outcome> {
+    let service = &settings.service;
     let mut attachment = Attachment {
         settings,
         deps,

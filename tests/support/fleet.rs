@@ -145,6 +145,88 @@ impl Cluster {
         frame
     }
 
+    /// Two moments of every service at rest on revision 7 and healthy, but
+    /// `failing`, which is rolling out revision 8 (PRIMARY IN_PROGRESS,
+    /// revision 7 ACTIVE): its new task is provisioning, then has exited 3.
+    /// What `shipit watch` of several services attaches to.
+    pub fn failing_frames(&self, failing: usize) -> Vec<Frame> {
+        let moment = |crashed: bool| {
+            let mut frame: Option<Frame> = None;
+            let mut by_group: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+            for i in 0..self.names.len() {
+                let name = &self.names[i];
+                let service = if i == failing {
+                    self.service(
+                        i,
+                        8,
+                        vec![
+                            DeploymentDoc::new(
+                                &Self::new_dep(i),
+                                "PRIMARY",
+                                &revision(name, 8),
+                                "IN_PROGRESS",
+                            )
+                            .counts(1, 0, u32::from(crashed) as i32)
+                            .created_at(now() - 60.0),
+                            DeploymentDoc::new(
+                                &Self::old_dep(i),
+                                "ACTIVE",
+                                &revision(name, 7),
+                                "COMPLETED",
+                            )
+                            .counts(1, 1, 0)
+                            .created_at(now() - 86_000.0),
+                        ],
+                    )
+                } else {
+                    self.service(
+                        i,
+                        7,
+                        vec![DeploymentDoc::new(
+                            &Self::old_dep(i),
+                            "PRIMARY",
+                            &revision(name, 7),
+                            "COMPLETED",
+                        )
+                        .counts(1, 1, 0)
+                        .created_at(now() - 86_000.0)],
+                    )
+                };
+                frame = Some(match frame {
+                    None => Frame::new(service),
+                    Some(frame) => frame.also(service),
+                });
+                let mut f = frame.take().unwrap().task(self.task(i, false));
+                if i == failing {
+                    let new = self.task(i, true);
+                    f = f.task(if crashed {
+                        new.stopped(
+                            "EssentialContainerExited",
+                            "Essential container in task exited",
+                        )
+                        .container_exit(Some(3), None)
+                    } else {
+                        new.status("PROVISIONING", "RUNNING")
+                    });
+                }
+                frame = Some(f);
+                if let Some(tg) = &self.target_groups[i] {
+                    let t = target(&Self::ip(i, false), 8080, "healthy");
+                    match by_group.iter_mut().find(|(g, _)| g == tg) {
+                        Some((_, targets)) => targets.push(t),
+                        None => by_group.push((tg.clone(), vec![t])),
+                    }
+                }
+            }
+            let mut frame = frame.unwrap();
+            for (tg, targets) in by_group {
+                frame = frame.targets(&tg, targets);
+            }
+            frame
+        };
+        vec![moment(false), moment(true)]
+    }
+
     /// The scripted account: the image is in ECR, each service's revision 7
     /// is described, RegisterTaskDefinition answers `<family>:8`,
     /// UpdateService answers each service on its new deployment, and once
