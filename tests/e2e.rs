@@ -1434,6 +1434,48 @@ async fn a_web_and_a_worker_from_one_build_deploy_together_and_roll_back_togethe
     }
     assert_eq!(s.settled_target_states().await, ["healthy"]);
 
+    // `shipit watch` of both, at rest: each judged by its own rules.
+    let args: Vec<String> = [
+        "watch",
+        "--cluster",
+        &s.cluster,
+        "--service",
+        &s.service,
+        "--service",
+        &worker,
+        "--poll-interval",
+        "2s",
+        "--settle",
+        "2s",
+        "--output",
+        "json",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let watched = run(args);
+    assert_eq!(watched.code, 0, "{}", watched.stderr);
+    let outcome = result(&watched);
+    let judged: Vec<(&str, &str)> = outcome["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["new_task_definition"].as_str().unwrap(),
+                v["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            (web_deployed.as_str(), "deployed"),
+            (worker_deployed.as_str(), "deployed")
+        ],
+        "{outcome}"
+    );
+
     // The same release, where the worker exits at start: both go back.
     std::fs::write(
         app.path().join("shipit.toml"),
