@@ -14,7 +14,9 @@ use crate::image::pipeline::{self, ImagePlan, PushedImage};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
 use crate::plan::{self, DeployPlan};
 use crate::report::{Event, PhaseClock, Report, Timings};
-use crate::rollout::{failure_logs, Leg, Move, Rollout, Watched};
+use crate::rollout::{
+    blind_warning, failure_logs, superseded_warning, Leg, Move, Rollout, Watched,
+};
 use crate::settings::{DeploySettings, OnInterrupt, Until};
 use crate::signals::Signals;
 use crate::task::{self, Ended};
@@ -383,7 +385,7 @@ impl<'a> Deploy<'a> {
     /// Someone else's deployment took over: two runs must never undo each other.
     fn superseded(self, reason: String, mut outcome: Outcome) -> Outcome {
         self.report.emit(&Event::Warning {
-            message: format!("superseded: {reason}; shipit changes nothing more"),
+            message: superseded_warning(&reason, &self.settings.service),
         });
         outcome.reason = Some(reason);
         self.finish(outcome, Conclusion::Superseded)
@@ -399,11 +401,11 @@ impl<'a> Deploy<'a> {
     ) -> Outcome {
         let service = &self.settings.service;
         self.report.emit(&Event::Warning {
-            message: format!(
-                "could not watch the rollout ({what}): the service is left on {}, nothing was rolled back; check: {}; to roll back: {}",
-                short(new_arn),
-                service.status_command(),
-                service.rollback_command(&plan.current.arn)
+            message: blind_warning(
+                &what,
+                new_arn,
+                service,
+                &service.rollback_command(&plan.current.arn),
             ),
         });
         outcome.reason = Some(format!("the rollout could not be watched: {what}"));

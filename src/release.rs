@@ -35,7 +35,7 @@ use crate::outcome::TaskOutcome;
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, ServiceOutcome, WatchStats};
 use crate::plan::{self, DeployPlan};
 use crate::report::{for_service, Event, PhaseClock, Report, Timings};
-use crate::rollout::{taken_over, Leg, Move, Rollout};
+use crate::rollout::{blind_warning, superseded_warning, taken_over, Leg, Move, Rollout};
 use crate::settings::{OnInterrupt, ReleaseSettings, Until};
 use crate::signals::Signals;
 use crate::task::{self, Ended};
@@ -615,20 +615,18 @@ impl Release<'_> {
             }
             Verdict::Superseded(reason) => {
                 report.emit(&Event::Warning {
-                    message: format!(
-                        "superseded: {reason}; shipit changes nothing more on this service"
-                    ),
+                    message: superseded_warning(&reason, m.rollout.service),
                 });
                 State::Superseded(reason)
             }
             Verdict::Blind(what) => {
                 let service = &m.rollout.service;
                 report.emit(&Event::Warning {
-                    message: format!(
-                        "could not watch the rollout ({what}): the service is left on {}, nothing was rolled back; check: {}; to roll back: {}",
-                        short(new_arn),
-                        service.status_command(),
-                        service.rollback_command(&m.plan.current.arn)
+                    message: blind_warning(
+                        &what,
+                        new_arn,
+                        service,
+                        &service.rollback_command(&m.plan.current.arn),
                     ),
                 });
                 State::Blind(what)
@@ -822,9 +820,7 @@ impl Release<'_> {
                     let goal = members[i].goal.as_ref().expect("updated");
                     if let Some(other) = svc.and_then(|s| taken_over(&s, goal)) {
                         members[i].report.emit(&Event::Warning {
-                            message: format!(
-                                "superseded: {other}; shipit changes nothing more on this service"
-                            ),
+                            message: superseded_warning(&other, members[i].rollout.service),
                         });
                         members[i].state = State::Superseded(other);
                     }

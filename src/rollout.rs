@@ -346,6 +346,31 @@ pub fn failure_logs<'a>(
     }
 }
 
+/// The warning of a rollout another deployment took over (the same words
+/// for a deploy, a release's service and `shipit watch`).
+pub fn superseded_warning(reason: &str, service: &ServiceSettings) -> String {
+    format!(
+        "superseded: {reason}; shipit changes nothing more on this service; check: {}",
+        service.status_command()
+    )
+}
+
+/// The warning of a rollout the watch could not see: the service is left on
+/// `left_on` (nothing is rolled back blind); how to check, and the command
+/// that rolls back (`rollback_command`).
+pub fn blind_warning(
+    what: &str,
+    left_on: &str,
+    service: &ServiceSettings,
+    rollback_command: &str,
+) -> String {
+    format!(
+        "could not watch the rollout ({what}): the service is left on {}, nothing was rolled back; check: {}; to roll back: {rollback_command}",
+        short(left_on),
+        service.status_command(),
+    )
+}
+
 /// `Some(why)` when the service's PRIMARY deployment is no longer this
 /// run's (another run or ECS took over since the last poll).
 pub fn taken_over(svc: &Service, goal: &Goal) -> Option<String> {

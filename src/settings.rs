@@ -532,10 +532,13 @@ fn builder_request(
             cli::BuilderArg::Buildkit => BuilderRequest::BuildKit,
             cli::BuilderArg::Classic => BuilderRequest::Classic,
         };
-        // clap reads SHIPIT_BUILDER into the flag: name both when it is set.
+        // clap reads SHIPIT_BUILDER into the flag: name both when it says
+        // what was used (a flag given too wins over it).
         let asked = match shipit_builder {
-            Some(value) => format!("--builder or SHIPIT_BUILDER={value}"),
-            None => format!("--builder {}", name(request)),
+            Some(value) if value == name(request) => {
+                format!("--builder or SHIPIT_BUILDER={value}")
+            }
+            _ => format!("--builder {}", name(request)),
         };
         return (request, asked);
     }
@@ -555,7 +558,9 @@ pub fn service(file: &FileEcs, args: &cli::ServiceArgs) -> Result<ServiceSetting
             all.len(),
             names.join(", ")
         ))
-        .hint("pass one --service <name> (deploy, plan, rollback and status take several)"));
+        .hint(
+            "pass one --service <name> (deploy, plan, rollback, status and watch take several)",
+        ));
     }
     Ok(all.remove(0))
 }
@@ -1567,6 +1572,14 @@ mod tests {
                 Some("classic"),
                 Classic,
                 "--builder or SHIPIT_BUILDER=classic",
+            ),
+            // `--builder buildkit` over SHIPIT_BUILDER=classic: the flag's.
+            (
+                Some(BuilderArg::Buildkit),
+                None,
+                Some("classic"),
+                BuildKit,
+                "--builder buildkit",
             ),
         ];
         for (flag, file, shipit_builder, request, asked) in cases {

@@ -212,7 +212,6 @@ pub fn before_steps(
         .collect()
 }
 
-/// The `--before` steps as the plan prints them.
 /// For an error after the `--before` steps succeeded (the update failed, a
 /// signal came): they ran, and a re-run runs them again.
 pub fn already_ran(tasks: &[TaskOutcome]) -> Option<String> {
@@ -232,6 +231,7 @@ pub fn already_ran(tasks: &[TaskOutcome]) -> Option<String> {
     })
 }
 
+/// The `--before` steps as the plan prints them.
 pub fn render_steps(steps: &[OneOff]) -> String {
     let mut text = String::from(
         "\nbefore the update, in a task of the new revision on the service's network:\n",

@@ -1231,10 +1231,15 @@ mod release {
         crashing_on(service, &arn(service, 8))
     }
 
-    /// `service`'s task of `td` exits at start.
+    /// `service`'s task of `td` exits at start (task id `<service>-crash`,
+    /// `-<revision>` appended for a revision other than the new one).
     fn crashing_on(service: &str, td: &str) -> Poll {
         let td = td.to_string();
-        let mut t = task(&format!("{service}-crash"), &td, "STOPPED");
+        let id = match td.ends_with(":8") {
+            true => format!("{service}-crash"),
+            false => format!("{service}-crash-{}", td.rsplit(':').next().unwrap()),
+        };
+        let mut t = task(&id, &td, "STOPPED");
         t.desired_status = "STOPPED".into();
         t.stopped_reason = Some("Essential container in task exited".into());
         Poll {
@@ -1582,7 +1587,7 @@ mod release {
             report.stops[0]
                 .tasks
                 .iter()
-                .any(|t| t.contains("worker-crash")),
+                .any(|t| t.contains("worker-crash-7")),
             "the task of the revision rolled back to: {report:?}"
         );
         assert!(

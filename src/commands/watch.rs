@@ -22,9 +22,11 @@ use crate::error::{ExitCode, Result};
 use crate::failure::{ContainerLog, FailureReport};
 use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, ServiceOutcome, WatchStats};
 use crate::plan::active_service;
-use crate::report::{for_service, Event, PhaseClock, Report, Timings};
+use crate::report::{for_one_of_several, Event, PhaseClock, Report, Timings};
 use crate::rollback::choose_target;
-use crate::rollout::{failure_logs, Leg, Move, Rollout, Watched};
+use crate::rollout::{
+    blind_warning, failure_logs, superseded_warning, Leg, Move, Rollout, Watched,
+};
 use crate::settings::{self, WatchCommandSettings};
 use crate::signals::Signals;
 use crate::watch::{self, Goal, Verdict, WatchOutcome};
@@ -72,8 +74,11 @@ async fn watch_several(
     }
     let reports: Vec<Report> = all
         .iter()
-        .map(|s| for_service(report, &s.service.service))
+        .map(|s| for_one_of_several(report, &s.service.service))
         .collect();
+    // One watch phase for all (each service's own would end the others').
+    let mut timings = Timings::default();
+    let clock = PhaseClock::start(report, Phase::Watch);
     let results = join_all(
         all.iter()
             .zip(&reports)
@@ -84,6 +89,7 @@ async fn watch_several(
             }),
     )
     .await;
+    clock.finish(report, &mut timings);
     let services = all
         .iter()
         .zip(&reports)
@@ -94,14 +100,23 @@ async fn watch_several(
                 Ok(outcome) => ServiceOutcome::of(name, outcome),
                 Err(err) => {
                     report.emit(&Event::Warning {
-                        message: format!("not watched to a verdict: {}", err.message()),
+                        message: format!(
+                            "{}{}",
+                            err.message(),
+                            err.hint_text()
+                                .map(|h| format!(" (hint: {h})"))
+                                .unwrap_or_default()
+                        ),
                     });
                     ServiceOutcome::error(name, &err)
                 }
             }
         })
         .collect();
-    Ok(Outcome::of_services("watch", services))
+    Ok(Outcome {
+        timings: timings.to_vec(),
+        ..Outcome::of_services("watch", services)
+    })
 }
 
 /// What `shipit watch` attaches to, read from the service as it is.
@@ -403,19 +418,17 @@ impl<'a> Attachment<'a> {
     }
 
     fn superseded(&self, reason: String, outcome: &mut Outcome) -> Conclusion {
-        self.warn(format!(
-            "{reason}; shipit changed nothing; check: {}",
-            self.settings.service.status_command()
-        ));
+        self.warn(superseded_warning(&reason, &self.settings.service));
         outcome.reason = Some(reason);
         Conclusion::Superseded
     }
 
     fn blind(&self, attached: &Attached, what: String, outcome: &mut Outcome) -> Conclusion {
-        self.warn(format!(
-            "the rollout could not be watched: {what}; nothing was changed; check: {}; to roll back: {}",
-            self.settings.service.status_command(),
-            self.rollback_command(attached.previous.as_deref()),
+        self.warn(blind_warning(
+            &what,
+            &attached.goal.task_definition,
+            &self.settings.service,
+            &self.rollback_command(attached.previous.as_deref()),
         ));
         outcome.reason = Some(format!("the rollout could not be watched: {what}"));
         Conclusion::Blind

@@ -163,7 +163,13 @@ pub fn summary_markdown(outcome: &Outcome) -> String {
         if let Some(failure) = &s.failure {
             md.push_str(&failure_section(&format!("{}: ", s.service), failure));
         }
-        if let Some(failure) = s.rollback.as_ref().and_then(|r| r.failure.as_deref()) {
+        // `shipit rollback` puts its report in both: once is enough.
+        if let Some(failure) = s
+            .rollback
+            .as_ref()
+            .and_then(|r| r.failure.as_deref())
+            .filter(|f| s.failure.as_deref() != Some(*f))
+        {
             md.push_str(&failure_section(
                 &format!("{} rollback: ", s.service),
                 failure,
@@ -413,5 +419,23 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("**web: Why:**"), "web did not fail: {md}");
+
+        // `shipit rollback` of several: its report is in both places, shown once.
+        let mut web = service("web", Conclusion::NeedsHuman(None));
+        let failed = report("container `app` exited with code 4");
+        web.failure = Some(failed.clone());
+        web.rollback = Some(RollbackOutcome {
+            to: "arn:aws:ecs:us-east-1:1:task-definition/web:7".into(),
+            healthy: false,
+            reason: "Essential container in task exited".into(),
+            by: RolledBackBy::Shipit,
+            failure: Some(failed),
+            interrupted: None,
+        });
+        let md = summary_markdown(&Outcome {
+            services: vec![web],
+            ..Outcome::new("rollback", Conclusion::NeedsHuman(None))
+        });
+        assert_eq!(md.matches("failure report</summary>").count(), 1, "{md}");
     }
 }

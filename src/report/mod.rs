@@ -17,7 +17,7 @@ pub use github::GithubActions;
 pub use human::Human;
 pub use json::Json;
 pub use lines::Lines;
-pub use scoped::for_service;
+pub use scoped::{for_one_of_several, for_service};
 pub use timing::{PhaseClock, Timings};
 
 /// Where the core sends what happened. Implementations must not block for long.

@@ -11,17 +11,34 @@ pub fn for_service(report: &Report, service: &str) -> Report {
     Arc::new(Scoped {
         service: service.to_string(),
         inner: report.clone(),
+        phases: true,
+    })
+}
+
+/// `service`'s events when it is one of several run side by side, each on
+/// its own (`shipit watch` of several services): as [`for_service`], but its
+/// phase events are dropped. The caller times the phase once for all, so
+/// one service's end does not close another's (a terminal's board, a
+/// GitHub Actions group).
+pub fn for_one_of_several(report: &Report, service: &str) -> Report {
+    Arc::new(Scoped {
+        service: service.to_string(),
+        inner: report.clone(),
+        phases: false,
     })
 }
 
 struct Scoped {
     service: String,
     inner: Report,
+    /// Pass phase events through (else drop them).
+    phases: bool,
 }
 
 impl Reporter for Scoped {
     fn emit(&self, event: &Event) {
         match event {
+            Event::PhaseStarted { .. } | Event::PhaseFinished { .. } if !self.phases => {}
             Event::PhaseStarted { .. }
             | Event::PhaseFinished { .. }
             | Event::Result(_)
@@ -64,5 +81,36 @@ mod tests {
         );
         let json = serde_json::to_value(&events[0]).unwrap();
         assert_eq!(json["type"], "for_service");
+    }
+
+    #[test]
+    fn one_of_several_keeps_its_events_named_and_leaves_the_phases_to_the_caller() {
+        let recorder = Arc::new(Recorder::default());
+        let report: Report = recorder.clone();
+        for scoped in [
+            for_service(&report, "web"),
+            for_one_of_several(&report, "worker"),
+        ] {
+            scoped.emit(&Event::PhaseStarted {
+                phase: crate::outcome::Phase::Watch,
+            });
+            scoped.emit(&Event::Info {
+                message: "attached".into(),
+            });
+        }
+        let events = recorder.events();
+        let phases = events
+            .iter()
+            .filter(|e| matches!(e, Event::PhaseStarted { .. }))
+            .count();
+        assert_eq!(phases, 1, "web's only: {events:?}");
+        let named: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ForService { service, .. } => Some(service.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named, ["web", "worker"]);
     }
 }
