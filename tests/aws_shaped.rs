@@ -3964,6 +3964,18 @@ mod issue_13 {
             ["TagResource web:7 shipit:verdict=healthy"],
             "no rollback without --rollback, and the failure of one is not the other's"
         );
+        // Attached one by one, then watched with the deploy's batched polls
+        // (a poll asks for the services still without a verdict).
+        let described: Vec<usize> = aws
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "ECS.DescribeServices")
+            .map(|c| asked(c, "services"))
+            .collect();
+        assert!(
+            described.len() > 2 && described[..3] == [1, 1, 2],
+            "one DescribeServices per service to attach, then one for both per poll: {described:?}"
+        );
     }
 
     fn asked(call: &Call, field: &str) -> usize {

@@ -29,7 +29,7 @@ use crate::rollout::{
 };
 use crate::settings::{self, WatchCommandSettings};
 use crate::signals::Signals;
-use crate::watch::{self, Goal, Verdict, WatchOutcome};
+use crate::watch::{self, Fleet, Goal, Verdict, WatchOutcome};
 use crate::world::Deps;
 
 pub async fn run(ctx: &Context<'_>, args: &WatchCommandArgs) -> Result<Outcome> {
@@ -51,11 +51,12 @@ pub async fn run(ctx: &Context<'_>, args: &WatchCommandArgs) -> Result<Outcome> 
     Ok(outcome)
 }
 
-/// Several services, each attached first (read calls only: a service that
-/// cannot be attached to fails the command with nothing watched), then
-/// watched side by side, each by its own rules and with its own
-/// `--rollback`. They may not be one release, so a failed one is not a
-/// reason to roll back another (a deploy's joint rollback is the deploy's).
+/// Several services (of one cluster), each attached to first (read calls
+/// only: a service that cannot be attached to fails the command with nothing
+/// watched), then watched together with the shared, batched polls of a
+/// deploy of several ([`Fleet`]), and each concluded by its own rules, with
+/// its own `--rollback`. They may not be one release, so a failed one is not
+/// a reason to roll back another (a deploy's joint rollback is the deploy's).
 /// The verdict is the worst service's.
 async fn watch_several(
     all: &[WatchCommandSettings],
@@ -76,20 +77,52 @@ async fn watch_several(
         .iter()
         .map(|s| for_one_of_several(report, &s.service.service))
         .collect();
+    let begun: Vec<(Attachment, Attached, Outcome)> = all
+        .iter()
+        .zip(&reports)
+        .zip(attached)
+        .map(|((settings, report), attached)| Attachment::begin(settings, deps, report, attached))
+        .collect();
     // One watch phase for all (each service's own would end the others').
     let mut timings = Timings::default();
     let clock = PhaseClock::start(report, Phase::Watch);
-    let results = join_all(
-        all.iter()
-            .zip(&reports)
-            .zip(signals.iter_mut())
-            .zip(attached)
-            .map(|(((settings, report), signals), attached)| {
-                watch_attached(settings, deps, report, signals, attached)
-            }),
-    )
-    .await;
+    let fleet = Fleet {
+        ecs: deps.ecs,
+        elb: deps.elb,
+        cluster: &all[0].service.cluster,
+        interval: all[0].watch.poll_interval,
+        calls: deps.calls.clone(),
+    };
+    let mut lanes: Vec<_> = begun
+        .iter()
+        .map(|(attachment, attached, _)| {
+            attachment.rollout.lane(attached.goal.clone(), Leg::Forward)
+        })
+        .collect();
+    let (first, rest) = signals.split_first_mut().expect("several services");
+    let watched = tokio::select! {
+        results = fleet.run(&mut lanes, |_| false) => Ok(results),
+        code = first.next() => Err(code),
+    };
+    drop(lanes);
     clock.finish(report, &mut timings);
+    let watched: Vec<Watched> = match watched {
+        Err(code) => begun.iter().map(|_| Watched::Interrupted(code)).collect(),
+        // Nothing stops the fleet early: every lane has its verdict.
+        Ok(results) => results
+            .into_iter()
+            .map(|r| Watched::Verdict(r.expect("a verdict for every lane")))
+            .collect(),
+    };
+    let signals = std::iter::once(first).chain(rest.iter_mut());
+    let results = join_all(begun.into_iter().zip(watched).zip(signals).map(
+        |(((attachment, attached, outcome), watched), signals)| async move {
+            attachment
+                .conclude(&attached, watched, signals, outcome)
+                .await
+        },
+    ))
+    .await;
     let services = all
         .iter()
         .zip(&reports)
@@ -200,6 +233,9 @@ struct Attachment<'a> {
     report: &'a Report,
     rollout: Rollout<'a>,
     timings: Timings,
+    /// The PRIMARY's revision has a `shipit:sha` tag: shipit registered it
+    /// (and may tag it healthy).
+    registered_by_shipit: bool,
     /// The PRIMARY's task definition JSON (for the failure report's log streams).
     task_definition: serde_json::Value,
 }
@@ -236,42 +272,52 @@ async fn watch_attached(
     deps: &Deps<'_>,
     report: &Report,
     signals: &mut Signals,
-    (attached, doc): (Attached, crate::ecs::TaskDefinitionDoc),
+    attached: (Attached, crate::ecs::TaskDefinitionDoc),
 ) -> Result<Outcome> {
-    let service = &settings.service;
-    let mut attachment = Attachment {
-        settings,
-        deps,
-        report,
-        rollout: Rollout {
-            deps,
-            report,
-            service,
-            watch: &settings.watch,
-        },
-        timings: Timings::default(),
-        task_definition: doc.json.clone(),
-    };
-    attachment.say_attached(&attached);
-    let outcome = Outcome {
-        sha: doc.tag(tags::SHA).map(str::to_string),
-        previous_task_definition: attached.previous.clone(),
-        new_task_definition: Some(attached.goal.task_definition.clone()),
-        ..Outcome::new("watch", Conclusion::Deployed)
-    };
+    let (mut attachment, attached, outcome) = Attachment::begin(settings, deps, report, attached);
     let clock = PhaseClock::start(report, Phase::Watch);
     let watched = attachment
         .rollout
         .watch(attached.goal.clone(), Leg::Forward, signals)
         .await;
     clock.finish(report, &mut attachment.timings);
-    let registered_by_shipit = doc.tag(tags::SHA).is_some();
     attachment
-        .conclude(&attached, registered_by_shipit, watched, signals, outcome)
+        .conclude(&attached, watched, signals, outcome)
         .await
 }
 
 impl<'a> Attachment<'a> {
+    /// What watching `attached` needs, said; and the outcome so far.
+    fn begin(
+        settings: &'a WatchCommandSettings,
+        deps: &'a Deps<'a>,
+        report: &'a Report,
+        (attached, doc): (Attached, crate::ecs::TaskDefinitionDoc),
+    ) -> (Self, Attached, Outcome) {
+        let attachment = Attachment {
+            settings,
+            deps,
+            report,
+            rollout: Rollout {
+                deps,
+                report,
+                service: &settings.service,
+                watch: &settings.watch,
+            },
+            timings: Timings::default(),
+            registered_by_shipit: doc.tag(tags::SHA).is_some(),
+            task_definition: doc.json.clone(),
+        };
+        attachment.say_attached(&attached);
+        let outcome = Outcome {
+            sha: doc.tag(tags::SHA).map(str::to_string),
+            previous_task_definition: attached.previous.clone(),
+            new_task_definition: Some(attached.goal.task_definition.clone()),
+            ..Outcome::new("watch", Conclusion::Deployed)
+        };
+        (attachment, attached, outcome)
+    }
+
     fn say_attached(&self, attached: &Attached) {
         let goal = &attached.goal;
         let age = if goal.started_at > 0.0 {
@@ -309,11 +355,11 @@ impl<'a> Attachment<'a> {
     async fn conclude(
         self,
         attached: &Attached,
-        registered_by_shipit: bool,
         watched: Watched,
         signals: &mut Signals,
         mut outcome: Outcome,
     ) -> Result<Outcome> {
+        let registered_by_shipit = self.registered_by_shipit;
         let arn = attached.goal.task_definition.clone();
         let result = match watched {
             Watched::Interrupted(code) => return Ok(self.interrupted(&arn, code, outcome)),
