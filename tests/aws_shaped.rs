@@ -3978,6 +3978,85 @@ mod issue_13 {
         );
     }
 
+    /// SIGTERM during `shipit watch` of two services (web holding for the
+    /// settle period, worker's new task provisioning): both watches stop,
+    /// both are `interrupted`, exit 143, and nothing is changed.
+    #[tokio::test]
+    async fn issue_13_watch_of_two_services_stopped_by_sigterm_changes_nothing() {
+        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
+        let aws = cluster.world().await;
+        let new = super::support::fleet::revision("worker", 8);
+        aws.on("ECS.DescribeTaskDefinition")
+            .when("taskDefinition", &new)
+            .reply(Reply::Doc(describe_task_definition(
+                task_definition(&new, "app", &format!("{}:{SHA}", ecr_uri(REPOSITORY)), 8080),
+                &[("shipit:sha", SHA)],
+            )));
+        // Only the first moment: the worker's new task never gets further.
+        aws.before(cluster.failing_frames(1).into_iter().take(1).collect());
+
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
+        command
+            .args([
+                "watch",
+                "--rollback",
+                "--cluster",
+                CLUSTER,
+                "--service",
+                "web",
+                "--service",
+                "worker",
+                "--output",
+                "json",
+                "--poll-interval",
+                "1s",
+            ])
+            .env("CI", "true")
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
+            command.env_remove(key);
+        }
+        command.envs(aws.env());
+        let child = command.spawn().expect("the shipit binary runs");
+        let pid = child.id().expect("a pid").to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Two to attach, then polls of both.
+        while aws.calls_of("ECS.DescribeServices").len() < 4 {
+            assert!(std::time::Instant::now() < deadline, "shipit never polled");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out =
+            tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+                .await
+                .expect("shipit stopped within 30 s")
+                .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let result: Value = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Null);
+        let verdicts: Vec<&str> = result["services"]
+            .as_array()
+            .map(|s| s.iter().filter_map(|v| v["verdict"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            (out.status.code(), verdicts),
+            (Some(143), vec!["interrupted", "interrupted"]),
+            "{result}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(aws.mutations().is_empty(), "{:?}", aws.mutation_summary());
+    }
+
     fn asked(call: &Call, field: &str) -> usize {
         call.body[field].as_array().map_or(0, Vec::len)
     }

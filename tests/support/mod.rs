@@ -10,7 +10,7 @@ pub mod provision;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use provision::{Aws, Container};
 
@@ -124,7 +124,27 @@ pub fn random_sha() -> String {
     format!("{:040x}", nanos ^ (u128::from(std::process::id()) << 64))[..40].to_string()
 }
 
-static OCTET: AtomicU8 = AtomicU8::new(0);
+/// The second octet of a scenario's VPC (`10.<octet>.0.0/16`): a new one
+/// each time on this machine, in 30..=229. The emulator matches a target to
+/// a task by its IP alone, so two live tasks of two VPCs with the same CIDR
+/// answer each other's health checks: once a faults scenario's target was
+/// judged by the health checks of the e2e binary's task at the same address,
+/// which was being stopped (the octet was `30 + counter + (pid % 50) * 4`, so
+/// one binary's scenarios met the next one's). The sequence is kept in a file
+/// next to the machine's other temporary files; cargo runs test binaries one
+/// after another, and within one the mutex orders the scenarios.
+fn next_octet() -> u8 {
+    static NEXT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+    let file = std::env::temp_dir().join("shipit-e2e-vpc-octet");
+    let last: u32 = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    let next = (last + 1) % 200;
+    std::fs::write(&file, next.to_string()).expect("the VPC octet sequence is writable");
+    30 + next as u8
+}
 
 /// The resources every scenario shares — the ECR repository (its URI) and the
 /// cluster — made once per test binary: the binary's tests start side by side
@@ -166,9 +186,9 @@ impl Scenario {
         require_stack();
         let aws = Aws::from_env().await;
         let service = unique(name);
-        let octet =
-            30 + OCTET.fetch_add(1, Ordering::Relaxed) + (std::process::id() % 50) as u8 * 4;
-        let net = provision::network(&aws, &service, octet).await.unwrap();
+        let net = provision::network(&aws, &service, next_octet())
+            .await
+            .unwrap();
         let alb = provision::alb(&aws, &service, &net, "/health")
             .await
             .unwrap();
