@@ -3897,12 +3897,10 @@ mod issue_13 {
         assert_eq!(aws.mutation_summary(), Vec::<String>::new());
     }
 
-    /// `shipit watch` of several services: web at rest and healthy, worker
-    /// in a rollout whose new task exits 3. Each is judged by its own rules;
-    /// the exit code is the worst; without `--rollback` nothing changes but
-    /// the healthy tag on web's revision.
-    #[tokio::test]
-    async fn issue_13_watch_of_two_services_judges_each_and_exits_with_the_worst() {
+    /// web (behind a target group) and worker (none), on the scripted
+    /// endpoint, with worker:8 described (the revision its rollout is on in
+    /// [`Cluster::failing_frames`]).
+    async fn web_and_rolling_worker() -> (Cluster, super::FakeAws) {
         let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
         let aws = cluster.world().await;
         let new = super::support::fleet::revision("worker", 8);
@@ -3912,6 +3910,16 @@ mod issue_13 {
                 task_definition(&new, "app", &format!("{}:{SHA}", ecr_uri(REPOSITORY)), 8080),
                 &[("shipit:sha", SHA)],
             )));
+        (cluster, aws)
+    }
+
+    /// `shipit watch` of several services: web at rest and healthy, worker
+    /// in a rollout whose new task exits 3. Each is judged by its own rules;
+    /// the exit code is the worst; without `--rollback` nothing changes but
+    /// the healthy tag on web's revision.
+    #[tokio::test]
+    async fn issue_13_watch_of_two_services_judges_each_and_exits_with_the_worst() {
+        let (cluster, aws) = web_and_rolling_worker().await;
         aws.before(cluster.failing_frames(1));
 
         let (code, result, _) = run_with(&cluster, &aws, |args| {
@@ -3983,15 +3991,7 @@ mod issue_13 {
     /// both are `interrupted`, exit 143, and nothing is changed.
     #[tokio::test]
     async fn issue_13_watch_of_two_services_stopped_by_sigterm_changes_nothing() {
-        let cluster = Cluster::new(&["web", "worker"], &[true, false], false);
-        let aws = cluster.world().await;
-        let new = super::support::fleet::revision("worker", 8);
-        aws.on("ECS.DescribeTaskDefinition")
-            .when("taskDefinition", &new)
-            .reply(Reply::Doc(describe_task_definition(
-                task_definition(&new, "app", &format!("{}:{SHA}", ecr_uri(REPOSITORY)), 8080),
-                &[("shipit:sha", SHA)],
-            )));
+        let (cluster, aws) = web_and_rolling_worker().await;
         // Only the first moment: the worker's new task never gets further.
         aws.before(cluster.failing_frames(1).into_iter().take(1).collect());
 
