@@ -671,3 +671,101 @@ fn the_action_installs_the_release_binary_with_the_script_and_falls_back_to_carg
         .unwrap()
         .contains(r#"shipit "${args[@]}""#));
 }
+
+/// Runs the action's `shipit deploy` step (its `run` script, with its `env`
+/// set from `inputs` as GitHub would) against a `shipit` that records its
+/// arguments, one per line.
+fn run_action_deploy_step(inputs: &[(&str, &str)]) -> (i32, Vec<String>, String) {
+    let action: Value = serde_norway::from_str(&read(&repo_root().join("action.yml"))).unwrap();
+    let step = action["runs"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_str() == Some("shipit"))
+        .expect("the shipit step");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("args");
+    let shim = dir.path().join("shipit");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {}\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg(step["run"].as_str().unwrap())
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        );
+    // `env: IN_X: ${{ inputs.x }}`: an input not given is the empty string.
+    let input_ref = regex::Regex::new(r"^\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}$").unwrap();
+    for (name, value) in map(step, "env") {
+        let (name, value) = (name.as_str().unwrap(), value.as_str().unwrap());
+        let input = &input_ref.captures(value).expect("env from an input")[1];
+        let given = inputs
+            .iter()
+            .find(|(i, _)| *i == input)
+            .map_or("", |(_, v)| *v);
+        command.env(name, given);
+    }
+    let out = command.output().unwrap();
+    let args = std::fs::read_to_string(&record)
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    (
+        out.status.code().unwrap_or(-1),
+        args,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_action_passes_several_services_and_each_before_line_as_flags_of_their_own() {
+    let (code, args, stderr) = run_action_deploy_step(&[
+        ("repository", "web"),
+        ("cluster", "prod"),
+        ("service", "web, worker\nscheduler"),
+        (
+            "before",
+            "bin/rails db:migrate\n\n  \nsh -c 'bin/upload-assets && bin/warm-cache'\n",
+        ),
+        ("no-rollback", "false"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        args,
+        [
+            "deploy",
+            "--repository",
+            "web",
+            "--cluster",
+            "prod",
+            "--service",
+            "web",
+            "--service",
+            "worker",
+            "--service",
+            "scheduler",
+            "--before",
+            "bin/rails db:migrate",
+            "--before",
+            "sh -c 'bin/upload-assets && bin/warm-cache'",
+        ]
+    );
+
+    // Nothing given: nothing but `deploy` (shipit.toml and SHIPIT_* decide).
+    let (code, args, stderr) = run_action_deploy_step(&[("no-rollback", "false")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(args, ["deploy"]);
+}
