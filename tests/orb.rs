@@ -391,6 +391,10 @@ fn the_deploy_command_turns_the_aws_ecs_parameters_into_shipit_flags() {
             ("PARAM_CLUSTER", "prod"),
             ("PARAM_SERVICE_NAME", "web"),
             (
+                "PARAM_BEFORE",
+                "bin/rails db:migrate\n\nsh -c 'echo $HOME && bin/seed'\n",
+            ),
+            (
                 "PARAM_CONTAINER_IMAGE_NAME_UPDATES",
                 "container=app,tag=${CIRCLE_SHA1} container=worker,tag=${CIRCLE_SHA1}",
             ),
@@ -426,6 +430,10 @@ fn the_deploy_command_turns_the_aws_ecs_parameters_into_shipit_flags() {
         "prod",
         "--service",
         "web",
+        "--before",
+        "bin/rails db:migrate",
+        "--before",
+        "sh -c 'echo $HOME && bin/seed'",
         "--build-arg",
         "VERSION=1.2",
         "--build-arg",

@@ -55,6 +55,11 @@ if [ "${PARAM_IMAGE_TAG_MUTABILITY:-MUTABLE}" = IMMUTABLE ]; then args+=(--immut
 flag --cluster "$(expand "${PARAM_CLUSTER:-}")"
 flag --service "$(expand "${PARAM_SERVICE_NAME:-}")"
 
+# before: one --before per non-blank line, as written (no ${VAR} expansion).
+while IFS= read -r step; do
+  if [ -n "${step//[[:space:]]/}" ]; then args+=(--before "$step"); fi
+done < <(printf '%s\n' "${PARAM_BEFORE:-}")
+
 # extra_build_args: only --build-arg KEY=VALUE (shipit runs no docker CLI).
 read -r -a build_args < <(expand "${PARAM_EXTRA_BUILD_ARGS:-}") || true
 i=0
