@@ -2240,9 +2240,9 @@ async fn issue_10_watch_stopped_by_sigterm_changes_nothing() {
         .task(new_task(8, NEW_IP).status("PENDING", "RUNNING"))
         .targets(TG, vec![target(OLD_IP, PORT, "healthy")])]);
 
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
-    command
-        .args([
+    let child = spawn_shipit(
+        &aws,
+        &[
             "watch",
             "--rollback",
             "--cluster",
@@ -2253,7 +2253,27 @@ async fn issue_10_watch_stopped_by_sigterm_changes_nothing() {
             "json",
             "--poll-interval",
             "1s",
-        ])
+        ],
+    );
+    wait_until("shipit never polled", || {
+        aws.calls_of("ECS.DescribeServices").len() >= 3
+    })
+    .await;
+    let (code, result, stderr) = terminate(child).await;
+    assert_eq!(
+        (code, result["verdict"].as_str()),
+        (Some(143), Some("interrupted")),
+        "stderr: {stderr}"
+    );
+    assert!(aws.mutations().is_empty(), "{:?}", aws.mutation_summary());
+}
+
+/// shipit started with `args` against `aws`, its output piped, for a test
+/// that signals it mid-run ([`terminate`]).
+fn spawn_shipit(aws: &FakeAws, args: &[&str]) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
+    command
+        .args(args)
         .env("CI", "true")
         .kill_on_drop(true)
         .stdin(std::process::Stdio::null())
@@ -2263,35 +2283,41 @@ async fn issue_10_watch_stopped_by_sigterm_changes_nothing() {
         command.env_remove(key);
     }
     command.envs(aws.env());
-    let child = command.spawn().expect("the shipit binary runs");
-    let pid = child.id().expect("a pid").to_string();
+    command.spawn().expect("the shipit binary runs")
+}
+
+/// Waits (30 s at most) until `ready()`, else fails saying `what` never happened.
+async fn wait_until(what: &str, ready: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while aws.calls_of("ECS.DescribeServices").len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "shipit never polled");
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let killed = std::process::Command::new("kill")
+}
+
+/// SIGTERM to `child`, then its end (30 s at most): exit code, result
+/// object (the last JSON line of stdout), stderr.
+async fn terminate(child: tokio::process::Child) -> (Option<i32>, Value, String) {
+    let pid = child.id().expect("a pid").to_string();
+    assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
-        .unwrap();
-    assert!(killed.success());
+        .unwrap()
+        .success());
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .expect("shipit stopped within 30 s")
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let result: Value = stdout
+    let result: Value = String::from_utf8_lossy(&out.stdout)
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or(Value::Null);
-    assert_eq!(
-        (out.status.code(), result["verdict"].as_str()),
-        (Some(143), Some("interrupted")),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(aws.mutations().is_empty(), "{:?}", aws.mutation_summary());
+    (
+        out.status.code(),
+        result,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -3489,9 +3515,9 @@ async fn issue_12_sigterm_during_a_migration_stops_the_task_and_changes_nothing_
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
-    command
-        .args([
+    let child = spawn_shipit(
+        &aws,
+        &[
             "deploy",
             "-C",
             dir.path().to_str().unwrap(),
@@ -3509,49 +3535,19 @@ async fn issue_12_sigterm_during_a_migration_stops_the_task_and_changes_nothing_
             "1s",
             "--before",
             "bin/migrate",
-        ])
-        .env("CI", "true")
-        .kill_on_drop(true)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
-        command.env_remove(key);
-    }
-    command.envs(aws.env());
-    let child = command.spawn().expect("the shipit binary runs");
-    let pid = child.id().expect("a pid").to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while aws
-        .calls_of("ECS.DescribeTasks")
-        .iter()
-        .filter(|c| c.field("tasks").contains(ONEOFF))
-        .count()
-        < 2
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "shipit never followed the task"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("shipit stopped within 30 s")
-        .unwrap();
-    let result: Value = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or(Value::Null);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        ],
+    );
+    wait_until("shipit never followed the task", || {
+        aws.calls_of("ECS.DescribeTasks")
+            .iter()
+            .filter(|c| c.field("tasks").contains(ONEOFF))
+            .count()
+            >= 2
+    })
+    .await;
+    let (code, result, stderr) = terminate(child).await;
     assert_eq!(
-        (out.status.code(), result["verdict"].as_str()),
+        (code, result["verdict"].as_str()),
         (Some(143), Some("interrupted")),
         "stderr: {stderr}"
     );
@@ -3995,9 +3991,9 @@ mod issue_13 {
         // Only the first moment: the worker's new task never gets further.
         aws.before(cluster.failing_frames(1).into_iter().take(1).collect());
 
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipit"));
-        command
-            .args([
+        let child = super::spawn_shipit(
+            &aws,
+            &[
                 "watch",
                 "--rollback",
                 "--cluster",
@@ -4010,49 +4006,22 @@ mod issue_13 {
                 "json",
                 "--poll-interval",
                 "1s",
-            ])
-            .env("CI", "true")
-            .kill_on_drop(true)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHIPIT_")) {
-            command.env_remove(key);
-        }
-        command.envs(aws.env());
-        let child = command.spawn().expect("the shipit binary runs");
-        let pid = child.id().expect("a pid").to_string();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            ],
+        );
         // Two to attach, then polls of both.
-        while aws.calls_of("ECS.DescribeServices").len() < 4 {
-            assert!(std::time::Instant::now() < deadline, "shipit never polled");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let out =
-            tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
-                .await
-                .expect("shipit stopped within 30 s")
-                .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let result: Value = stdout
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or(Value::Null);
+        super::wait_until("shipit never polled", || {
+            aws.calls_of("ECS.DescribeServices").len() >= 4
+        })
+        .await;
+        let (code, result, stderr) = super::terminate(child).await;
         let verdicts: Vec<&str> = result["services"]
             .as_array()
             .map(|s| s.iter().filter_map(|v| v["verdict"].as_str()).collect())
             .unwrap_or_default();
         assert_eq!(
-            (out.status.code(), verdicts),
+            (code, verdicts),
             (Some(143), vec!["interrupted", "interrupted"]),
-            "{result}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "{result}\nstderr: {stderr}"
         );
         assert!(aws.mutations().is_empty(), "{:?}", aws.mutation_summary());
     }
