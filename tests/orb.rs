@@ -337,6 +337,22 @@ fn the_deploy_job_takes_the_aws_ecs_parameters_the_readme_maps_to_shipit() {
 /// Runs the orb's deploy script with PARAM_* set as CircleCI sets them from the
 /// parameters, and a stand-in shipit that writes its arguments one per line.
 fn run_deploy_script(script: &str, params: &[(&str, &str)]) -> (i32, Vec<String>, String) {
+    let mut command = Command::new("bash");
+    command
+        .arg(orb_src().join(script))
+        .env_clear()
+        .env("CIRCLE_SHA1", "3f5c2a1e9b0d4c7f8a6b5e4d3c2b1a0f9e8d7c6b")
+        .env("LOG_LEVEL_FROM_CONTEXT", "debug");
+    for (name, value) in params {
+        command.env(name, value);
+    }
+    run_with_recording_shipit(command)
+}
+
+/// Runs `command` (its environment already cleared and set) with a `shipit`
+/// first on PATH that records its arguments, one per line: the exit code,
+/// those arguments, stderr.
+fn run_with_recording_shipit(mut command: Command) -> (i32, Vec<String>, String) {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("args");
     let shim = dir.path().join("shipit");
@@ -349,23 +365,14 @@ fn run_deploy_script(script: &str, params: &[(&str, &str)]) -> (i32, Vec<String>
     )
     .unwrap();
     std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut command = Command::new("bash");
-    command
-        .arg(orb_src().join(script))
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                dir.path().display(),
-                std::env::var("PATH").unwrap()
-            ),
-        )
-        .env("CIRCLE_SHA1", "3f5c2a1e9b0d4c7f8a6b5e4d3c2b1a0f9e8d7c6b")
-        .env("LOG_LEVEL_FROM_CONTEXT", "debug");
-    for (name, value) in params {
-        command.env(name, value);
-    }
+    command.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap()
+        ),
+    );
     let out = command.output().unwrap();
     let args = std::fs::read_to_string(&record)
         .map(|s| s.lines().map(str::to_string).collect())
@@ -691,31 +698,11 @@ fn run_action_deploy_step(inputs: &[(&str, &str)]) -> (i32, Vec<String>, String)
         .iter()
         .find(|s| s["id"].as_str() == Some("shipit"))
         .expect("the shipit step");
-    let dir = tempfile::tempdir().unwrap();
-    let record = dir.path().join("args");
-    let shim = dir.path().join("shipit");
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {}\n",
-            record.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut command = Command::new("bash");
     command
         .arg("-c")
         .arg(step["run"].as_str().unwrap())
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                dir.path().display(),
-                std::env::var("PATH").unwrap()
-            ),
-        );
+        .env_clear();
     // `env: IN_X: ${{ inputs.x }}`: an input not given is the empty string.
     let input_ref = regex::Regex::new(r"^\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}$").unwrap();
     for (name, value) in map(step, "env") {
@@ -727,15 +714,7 @@ fn run_action_deploy_step(inputs: &[(&str, &str)]) -> (i32, Vec<String>, String)
             .map_or("", |(_, v)| *v);
         command.env(name, given);
     }
-    let out = command.output().unwrap();
-    let args = std::fs::read_to_string(&record)
-        .map(|s| s.lines().map(str::to_string).collect())
-        .unwrap_or_default();
-    (
-        out.status.code().unwrap_or(-1),
-        args,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_with_recording_shipit(command)
 }
 
 #[test]
