@@ -24,6 +24,31 @@ use crate::report::{Event, Report};
 use crate::settings::{self, FileConfig, ImageSettings};
 use crate::world::{Clients, Connect};
 
+/// One service's part of a command run on several, each on its own
+/// (`rollback`, `watch`): its outcome, or its error said on its `report`
+/// (`doing` names what did not happen, e.g. "not rolled back") and kept.
+fn service_part(
+    name: &str,
+    result: Result<Outcome>,
+    report: &Report,
+    doing: &str,
+) -> crate::outcome::ServiceOutcome {
+    use crate::outcome::ServiceOutcome;
+    match result {
+        Ok(outcome) => ServiceOutcome::of(name, outcome),
+        Err(err) => {
+            let hint = err
+                .hint_text()
+                .map(|h| format!(" (hint: {h})"))
+                .unwrap_or_default();
+            report.emit(&Event::Warning {
+                message: format!("{doing}: {}{hint}", err.message()),
+            });
+            ServiceOutcome::error(name, &err)
+        }
+    }
+}
+
 /// What every command gets.
 pub struct Context<'a> {
     pub repo: PathBuf,

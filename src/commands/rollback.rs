@@ -7,7 +7,7 @@ use super::deploy::verdict_line;
 use super::Context;
 use crate::cli::RollbackArgs;
 use crate::error::Result;
-use crate::outcome::{Outcome, ServiceOutcome};
+use crate::outcome::Outcome;
 use crate::report::{for_service, Report};
 use crate::rollback;
 use crate::settings;
@@ -41,25 +41,19 @@ pub async fn run(ctx: &Context<'_>, args: &RollbackArgs) -> Result<Outcome> {
             .map(|((settings, report), chosen)| rollback::roll(settings, &deps, report, chosen)),
     )
     .await;
-    let mut services = Vec::new();
-    for (settings, result) in all.iter().zip(results) {
-        let name = &settings.service.service;
-        services.push(match result {
-            Ok(outcome) => ServiceOutcome::of(name, outcome),
-            Err(err) => {
-                for_service(ctx.report, name).emit(&crate::report::Event::Warning {
-                    message: format!(
-                        "not rolled back: {}{}",
-                        err.message(),
-                        err.hint_text()
-                            .map(|h| format!(" (hint: {h})"))
-                            .unwrap_or_default()
-                    ),
-                });
-                ServiceOutcome::error(name, &err)
-            }
-        });
-    }
+    let services = all
+        .iter()
+        .zip(results)
+        .map(|(settings, result)| {
+            let name = &settings.service.service;
+            super::service_part(
+                name,
+                result,
+                &for_service(ctx.report, name),
+                "not rolled back",
+            )
+        })
+        .collect();
     let outcome = Outcome::of_services("rollback", services);
     ctx.say(verdict_line(&outcome));
     Ok(outcome)

@@ -20,7 +20,7 @@ use crate::conclusion::{Conclusion, RollbackCause};
 use crate::ecs::{tags, taskdef, Deployment, DeploymentStatus, RolloutState, Service};
 use crate::error::{ExitCode, Result};
 use crate::failure::{ContainerLog, FailureReport};
-use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, ServiceOutcome, WatchStats};
+use crate::outcome::{Outcome, Phase, RollbackOutcome, RolledBackBy, WatchStats};
 use crate::plan::active_service;
 use crate::report::{for_one_of_several, Event, PhaseClock, Report, Timings};
 use crate::rollback::choose_target;
@@ -128,22 +128,12 @@ async fn watch_several(
         .zip(&reports)
         .zip(results)
         .map(|((settings, report), result)| {
-            let name = &settings.service.service;
-            match result {
-                Ok(outcome) => ServiceOutcome::of(name, outcome),
-                Err(err) => {
-                    report.emit(&Event::Warning {
-                        message: format!(
-                            "{}{}",
-                            err.message(),
-                            err.hint_text()
-                                .map(|h| format!(" (hint: {h})"))
-                                .unwrap_or_default()
-                        ),
-                    });
-                    ServiceOutcome::error(name, &err)
-                }
-            }
+            super::service_part(
+                &settings.service.service,
+                result,
+                report,
+                "not watched to the end",
+            )
         })
         .collect();
     Ok(Outcome {
