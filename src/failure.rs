@@ -264,10 +264,7 @@ pub fn report(ev: &Evidence) -> FailureReport {
         .filter(|t| t.is_leaving() && (t.stopped_reason.is_some() || t.stop_code.is_some()))
         // Scale-in, draining, maintenance, Spot, and a person's StopTask are
         // not why a revision fails (the rollback's own stops among them).
-        .filter(|t| {
-            !t.stopped_by_infrastructure()
-                && t.stop_code != Some(crate::ecs::StopCode::UserInitiated)
-        })
+        .filter(|t| !t.stopped_from_outside())
         .collect();
     let more = failing.len().saturating_sub(MAX_TASKS);
     let (stops, more_stops) = stops(ev, &failing[..failing.len().min(MAX_TASKS)]);

@@ -3,7 +3,7 @@
 //! they returned.
 
 use crate::arn::short;
-use crate::ecs::{LoadBalancerRef, Service, StopCode, Task, TaskStatus};
+use crate::ecs::{LoadBalancerRef, Service, Task, TaskStatus};
 use crate::elb::{TargetGroupInfo, TargetHealth};
 use crate::error::{Error, Result};
 use crate::failure::{self, FailureReport};
@@ -31,7 +31,7 @@ pub fn last_failed_revision(tasks: &[Task]) -> Option<&str> {
         .filter(|t| t.last_status == TaskStatus::Stopped)
         // The scheduler's own stops count when they are the revision's fault
         // ("Task failed ELB health checks"), not when it scales or drains.
-        .filter(|t| !t.stopped_by_infrastructure() && t.stop_code != Some(StopCode::UserInitiated))
+        .filter(|t| !t.stopped_from_outside())
         .filter(|t| t.stopped_reason.is_some() || t.stop_code.is_some())
         .max_by(|a, b| {
             a.created_at
@@ -238,7 +238,7 @@ fn recently_stopped(mut stopped: Vec<&Task>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ecs::Deployment;
+    use crate::ecs::{Deployment, StopCode};
 
     #[test]
     fn the_screen_shows_deployments_tasks_targets_and_stop_reasons() {

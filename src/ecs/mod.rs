@@ -346,6 +346,14 @@ impl Task {
         self.arn.rsplit('/').next().unwrap_or(&self.arn)
     }
 
+    /// Stopped for a reason that is not its revision's: by the
+    /// infrastructure ([`Self::stopped_by_infrastructure`]) or by a person's
+    /// (or a rollback's) StopTask (`UserInitiated`). What the failure report
+    /// and `status` leave out of "why the revision failed".
+    pub fn stopped_from_outside(&self) -> bool {
+        self.stopped_by_infrastructure() || self.stop_code == Some(StopCode::UserInitiated)
+    }
+
     /// A stop that is not the revision's fault (the verdict's rule 9). Spot interruptions,
     /// termination notices and infrastructure health stops, and the
     /// scheduler's own scaling ("Scaling activity initiated by …": scale-in, or
