@@ -302,7 +302,7 @@ async fn the_engine_dying_mid_build_fails_cleanly_with_no_aws_change() {
     let s = Scenario::new("flt-midbuild", vec![]).await;
     let app = big_app();
     let proxy = FaultProxy::start().await;
-    let engine = EngineProxy::start(EngineFault::CutBuildAfter(512 << 10));
+    let engine = EngineProxy::start(EngineFault::UploadCut(512 << 10));
     let sha = random_sha();
     let dir = app.path().to_str().unwrap();
     let mut env = through(&proxy);
@@ -311,10 +311,67 @@ async fn the_engine_dying_mid_build_fails_cleanly_with_no_aws_change() {
 
     assert!(engine.fired(), "the build upload was cut");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("build"), "{}", run.stderr);
+    // The proxy cut that one connection: the engine answers the ping after it.
+    assert_the_engine_connection_broke(&run, "image build failed", &engine, ANSWERS);
     assert!(run.stderr.contains("was not changed"), "{}", run.stderr);
     assert_eq!(proxy.mutations(), Vec::<String>::new());
     assert_eq!(s.service_task_definition().await, s.bootstrap);
+}
+
+const ANSWERS: &str = "the engine answers again";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_dying_while_the_build_runs_names_the_engine_not_the_dockerfile() {
+    let s = Scenario::new("flt-buildrun", vec![]).await;
+    let app = app_dir();
+    let proxy = FaultProxy::start().await;
+    let engine = EngineProxy::start(EngineFault::DiesMidBuild);
+    let sha = random_sha();
+    let dir = app.path().to_str().unwrap();
+    let mut env = through(&proxy);
+    env.push(("DOCKER_HOST", engine.docker_host()));
+    let run = run_with(&s.deploy_args(dir, &sha, &["--desired-count", "1"]), &env);
+
+    assert!(engine.fired(), "the build's answer was cut");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error reading a body from connection"),
+        "the engine went away mid-answer: {}",
+        run.stderr
+    );
+    let gone = "the engine no longer answers";
+    assert_the_engine_connection_broke(&run, "image build failed", &engine, gone);
+    assert!(run.stderr.contains("was not changed"), "{}", run.stderr);
+    assert_eq!(proxy.mutations(), Vec::<String>::new());
+    assert_eq!(s.service_task_definition().await, s.bootstrap);
+}
+
+/// The error of a run whose connection to the engine broke: it names the
+/// engine, says whether it answers now, and does not send the user to a
+/// Dockerfile or a repository to fix.
+fn assert_the_engine_connection_broke(run: &Run, what: &str, engine: &EngineProxy, now: &str) {
+    let broke = format!(
+        "the connection to the Docker engine at {} broke",
+        engine.docker_host()
+    );
+    let said = run.stderr.lines().find(|line| line.contains(&broke));
+    assert!(
+        said.is_some_and(|line| line.contains(what)),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(now), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: check the engine"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Dockerfile step"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("ECR repository exists"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -322,7 +379,7 @@ async fn the_engine_dying_mid_push_fails_cleanly_with_no_ecs_change() {
     let s = Scenario::new("flt-midpush", vec![]).await;
     let app = app_dir();
     let proxy = FaultProxy::start().await;
-    let engine = EngineProxy::start(EngineFault::CutPush);
+    let engine = EngineProxy::start(EngineFault::PushCut);
     let sha = random_sha();
     let dir = app.path().to_str().unwrap();
     let mut env = through(&proxy);
@@ -331,7 +388,7 @@ async fn the_engine_dying_mid_push_fails_cleanly_with_no_ecs_change() {
 
     assert!(engine.fired(), "the push was cut");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("push"), "{}", run.stderr);
+    assert_the_engine_connection_broke(&run, "pushing ", &engine, ANSWERS);
     assert!(run.stderr.contains("was not changed"), "{}", run.stderr);
     assert_eq!(proxy.mutations(), Vec::<String>::new());
     assert_eq!(s.service_task_definition().await, s.bootstrap);

@@ -81,15 +81,17 @@ pub trait ContainerEngine: Send + Sync {
 pub struct DockerEngine {
     docker: Docker,
     facts: EngineFacts,
+    /// Where the engine is (DOCKER_HOST or the default socket), for errors.
+    host: String,
 }
 
 impl DockerEngine {
     /// Connects (DOCKER_HOST or the local socket) and negotiates the API version,
     /// so an older engine (e.g. API 1.41) is spoken to in its own version.
     pub async fn connect() -> Result<Self> {
+        let host = crate::env::var(crate::env::DOCKER_HOST)
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
         let unreachable = |cause: &dyn std::fmt::Display| {
-            let host = crate::env::var(crate::env::DOCKER_HOST)
-                .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
             Error::bad_input(format!("cannot reach the Docker engine at {host}"))
                 .cause(cause.to_string())
                 .hint("start the Docker engine (or `scripts/local-stack up`), or point DOCKER_HOST at a running one")
@@ -115,7 +117,34 @@ impl DockerEngine {
             },
             Err(_) => EngineFacts::default(),
         };
-        Ok(Self { docker, facts })
+        Ok(Self {
+            docker,
+            facts,
+            host,
+        })
+    }
+
+    /// The error of an operation whose connection to the engine broke (see
+    /// [`connection_broke`]), saying whether the engine answers again: an
+    /// engine that stopped or restarted mid-build is not a Dockerfile to fix.
+    async fn broke(&self, what: &str, err: &bollard::errors::Error, after: &str) -> Error {
+        let answers = matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await,
+            Ok(Ok(_))
+        );
+        Error::failed(format!(
+            "{what}: the connection to the Docker engine at {} broke",
+            self.host
+        ))
+        .cause(err.to_string())
+        .cause(if answers {
+            "the engine answers again: it restarted, or something between shipit and the engine cut the connection"
+        } else {
+            "the engine no longer answers"
+        })
+        .hint(format!(
+            "check the engine (`docker info`, the engine's log) and run shipit again; {after}"
+        ))
     }
 
     fn build_options(
@@ -170,6 +199,20 @@ fn session_id() -> String {
     let high = hasher.finish();
     hasher.write_u8(1);
     format!("shipit-{high:016x}{:016x}", hasher.finish())
+}
+
+/// Whether a bollard error is the connection to the engine failing (the engine
+/// stopped or restarted, or something between shipit and it cut the
+/// connection) rather than an answer of the engine's.
+fn connection_broke(err: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        err,
+        E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::RequestTimeoutError
+    )
 }
 
 /// The engine's error text from a bollard error.
@@ -227,6 +270,7 @@ impl ContainerEngine for DockerEngine {
         let mut log = BuildLog::new(spec.builder, report);
         let mut failure: Option<String> = None;
         let mut refused = None;
+        let mut broke = None;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
@@ -239,6 +283,10 @@ impl ContainerEngine for DockerEngine {
                     if let Some(detail) = info.error_detail {
                         failure = Some(detail.message.unwrap_or_else(|| "build failed".into()));
                     }
+                }
+                Err(err) if connection_broke(&err) => {
+                    broke = Some(err);
+                    break;
                 }
                 Err(err) => {
                     // An engine that answers a BuildKit build with an error
@@ -265,6 +313,11 @@ impl ContainerEngine for DockerEngine {
         });
         if let Some(reason) = refused {
             return Ok(Built::BuildKitRefused(reason));
+        }
+        if let Some(err) = broke {
+            return Err(self
+                .broke("image build failed", &err, "nothing was pushed or deployed")
+                .await);
         }
         for (reference, error) in &log.progress.cache_import_errors {
             report.emit(&Event::Info {
@@ -347,15 +400,20 @@ impl ContainerEngine for DockerEngine {
             .push_image(repository, Some(options), Some(credentials));
         let mut digest = None;
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|err| {
-                let message = match err {
-                    bollard::errors::Error::DockerStreamError { error } => error,
-                    other => other.to_string(),
-                };
-                Error::failed(format!("pushing {repository}:{tag} failed"))
-                    .cause(message)
-                    .hint("check that the ECR repository exists and that the credentials may push to it")
-            })?;
+            let info = match item {
+                Ok(info) => info,
+                Err(err) if connection_broke(&err) => {
+                    let what = format!("pushing {repository}:{tag} failed");
+                    return Err(self.broke(&what, &err, "nothing was deployed").await);
+                }
+                Err(err) => return Err(Error::failed(format!(
+                    "pushing {repository}:{tag} failed"
+                ))
+                .cause(engine_message(err))
+                .hint(
+                    "check that the ECR repository exists and that the credentials may push to it",
+                )),
+            };
             if let Some(detail) = info.error_detail {
                 return Err(Error::failed(format!("pushing {repository}:{tag} failed"))
                     .cause(detail.message.unwrap_or_default())

@@ -1,6 +1,7 @@
 //! A unix-socket forwarder in front of the Docker engine that "kills" the
 //! engine mid-operation for one client: it drops the connection part-way
-//! through a build's context upload, or as soon as a push starts answering.
+//! through a build's context upload, once a build's log starts streaming, or
+//! as soon as a push starts answering.
 //! The machine's engine itself keeps running for every other test.
 
 use std::path::PathBuf;
@@ -13,9 +14,13 @@ use tokio::net::{UnixListener, UnixStream};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineFault {
     /// Drop the connection after this many bytes of a build request have gone through.
-    CutBuildAfter(usize),
+    UploadCut(usize),
+    /// Drop the connection once the engine's answer to a build has brought
+    /// its first log message, and every connection after it: the engine
+    /// dies while the build runs.
+    DiesMidBuild,
     /// Drop the connection once a push request gets its first bytes of answer.
-    CutPush,
+    PushCut,
 }
 
 pub struct EngineProxy {
@@ -39,6 +44,11 @@ impl EngineProxy {
         let flag = fired.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                // An engine that died while a build ran answers nobody after it.
+                if fault == EngineFault::DiesMidBuild && flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let Ok(engine) = UnixStream::connect(&upstream).await else {
                     continue;
                 };
@@ -74,8 +84,8 @@ async fn pipe(
     fired: Arc<AtomicBool>,
 ) {
     let pattern: &[u8] = match fault {
-        EngineFault::CutBuildAfter(_) => b"/build?",
-        EngineFault::CutPush => b"/push?",
+        EngineFault::UploadCut(_) | EngineFault::DiesMidBuild => b"/build?",
+        EngineFault::PushCut => b"/push?",
     };
     let mut up = vec![0u8; 64 * 1024];
     let mut down = vec![0u8; 64 * 1024];
@@ -88,7 +98,7 @@ async fn pipe(
                 if !armed && contains(&up[..n], pattern) {
                     armed = true;
                 }
-                if let (true, EngineFault::CutBuildAfter(limit)) = (armed, fault) {
+                if let (true, EngineFault::UploadCut(limit)) = (armed, fault) {
                     sent += n;
                     if sent > limit {
                         fired.store(true, Ordering::SeqCst);
@@ -99,11 +109,16 @@ async fn pipe(
             }
             read = engine.read(&mut down) => {
                 let n = match read { Ok(0) | Err(_) => break, Ok(n) => n };
-                if armed && fault == EngineFault::CutPush {
+                if armed && fault == EngineFault::PushCut {
                     fired.store(true, Ordering::SeqCst);
                     break;
                 }
                 if client.write_all(&down[..n]).await.is_err() { break; }
+                // The first log message reaches shipit, then the engine is gone.
+                if armed && fault == EngineFault::DiesMidBuild && contains(&down[..n], b"{\"") {
+                    fired.store(true, Ordering::SeqCst);
+                    break;
+                }
             }
         }
     }
