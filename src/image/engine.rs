@@ -15,6 +15,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::build_lock;
 use super::builder::{Builder, EngineFacts};
 use super::buildkit::Progress;
 use super::{BuildContext, ContextStats};
@@ -122,6 +123,34 @@ impl DockerEngine {
             facts,
             host,
         })
+    }
+
+    /// This build's turn on an engine whose BuildKit crashes when two builds
+    /// export an inline cache at once (see [`build_lock`]); `None` when the
+    /// lock cannot be used (said in one line: the build goes on).
+    async fn take_turn(&self, report: &Report) -> Option<build_lock::Turn> {
+        let waiting = || {
+            report.emit(&Event::Info {
+                message: format!(
+                    "waiting for another shipit build on this engine to finish: Docker {} \
+                     can crash when two BuildKit builds export an inline cache at once \
+                     (moby/buildkit#2889)",
+                    self.facts.version
+                ),
+            })
+        };
+        match build_lock::take(&self.host, waiting).await {
+            build_lock::Taken::Free(turn) | build_lock::Taken::AfterWaiting(turn, _) => Some(turn),
+            build_lock::Taken::Skipped(why) => {
+                report.emit(&Event::Info {
+                    message: format!(
+                        "builds on this engine do not take turns ({why}): two at once can crash Docker {}",
+                        self.facts.version
+                    ),
+                });
+                None
+            }
+        }
     }
 
     /// The error of an operation whose connection to the engine broke (see
@@ -237,6 +266,10 @@ impl ContainerEngine for DockerEngine {
         report: &Report,
     ) -> Result<Built> {
         let session = (spec.builder == Builder::BuildKit).then(session_id);
+        let _turn = match session {
+            Some(_) if build_lock::needed(&self.facts) => self.take_turn(report).await,
+            _ => None,
+        };
         let options = self.build_options(spec, &context, session.as_deref());
         let credentials = spec.registry_auth.as_ref().map(|auth| {
             HashMap::from([(
@@ -517,14 +550,26 @@ impl<'a> BuildLog<'a> {
 /// between (`docker builder prune`, a cron on a shared runner) deletes the
 /// fetched copy, so the second solve fetches again. Seen on Docker 20.10
 /// with prunes looping next to builds: 3 builds in 12 failed so.
+///
+/// Also when the frontend could not unpack the upload to read the Dockerfile
+/// ("failed to read dockerfile: Error processing tar file … invalid tar
+/// header", on BuildKit's own step `copy /context /`): shipit's tar is the one
+/// every other build reads, so it is the engine's read that failed. Seen on
+/// Docker 20.10 with a dozen shipit runs building one app at once: 2 builds
+/// in 48 failed so; uploaded again, they build.
 pub fn context_lost(message: &str) -> bool {
-    message.contains("failed to read downloaded context") && message.contains("context not found")
+    let gone = message.contains("failed to read downloaded context")
+        && message.contains("context not found");
+    let unreadable = message.contains("failed to read dockerfile")
+        && message.contains("Error processing tar file");
+    gone || unreadable
 }
 
 /// The hint of a build whose context the engine lost twice.
-pub const CONTEXT_LOST_HINT: &str = "the engine lost the build context shipit uploaded, twice, \
-     before the build had read it: something prunes the engine's build cache during builds \
-     (`docker builder prune`); nothing was pushed or deployed: run it again when no prune runs";
+pub const CONTEXT_LOST_HINT: &str = "the engine lost (or could not unpack) the build context \
+     shipit uploaded, twice, before the build had read it: something prunes the engine's build \
+     cache during builds (`docker builder prune`), or the engine is overloaded by builds at once; \
+     nothing was pushed or deployed: run it again";
 
 /// `"<tag>: digest: sha256:… size: 528"` → `sha256:…`.
 fn parse_digest(status: &str) -> Option<String> {
@@ -547,6 +592,17 @@ mod tests {
         assert!(!context_lost(step));
         let missing_file = "failed to compute cache key: \"/app.conf\" not found: not found";
         assert!(!context_lost(missing_file));
+        // Docker 20.10's words, a dozen builds of one app at once.
+        let unpacked = "failed to solve with frontend dockerfile.v0: failed to read dockerfile: \
+                        Error processing tar file(exit status 1): archive/tar: invalid tar header";
+        assert!(context_lost(unpacked));
+        let no_dockerfile = "failed to solve with frontend dockerfile.v0: failed to read \
+                             dockerfile: open /var/lib/docker/tmp/buildkit-mount1/Dockerfile: \
+                             no such file or directory";
+        assert!(
+            !context_lost(no_dockerfile),
+            "a Dockerfile missing from the context is the user's"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Build context, build and push through the Docker Engine API.
 
+pub mod build_lock;
 pub mod builder;
 pub mod buildkit;
 pub mod cache;

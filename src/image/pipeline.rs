@@ -291,7 +291,7 @@ async fn build_timed(
                 context_lost = true;
                 report.emit(&Event::Info {
                     message: format!(
-                        "the engine lost the build context before the build read it ({why}); \
+                        "the engine could not read the build context it was sent ({why}); \
                          uploading it once more"
                     ),
                 });
@@ -816,7 +816,7 @@ mod tests {
         assert_eq!(engine.builds.lock().unwrap().len(), 2, "built once more");
         assert!(
             describe(&recorder.events()).iter().any(|l| l.starts_with(
-                "the engine lost the build context before the build read it (failed to solve"
+                "the engine could not read the build context it was sent (failed to solve"
             ) && l.ends_with("uploading it once more")),
             "{:#?}",
             describe(&recorder.events())
