@@ -66,8 +66,8 @@ pub enum Command {
     Plan(DeployArgs),
     /// Roll the service back to the last revision shipit saw healthy (or `--to`).
     Rollback(RollbackArgs),
-    /// Service, deployments, tasks, target health and recent stopped-task reasons.
-    Status(ServiceArgs),
+    /// Service, deployments, tasks, target health, recent stopped-task reasons and the last failure's report.
+    Status(StatusArgs),
     /// Attach to the service's rollout in progress and give its verdict; changes nothing unless `--rollback`.
     Watch(WatchCommandArgs),
     /// Run a one-off task of the service's revision on its network configuration; exit with its exit code.
@@ -191,6 +191,16 @@ pub struct ServiceArgs {
     /// the containers that change in that service.
     #[arg(long, env = env::SHIPIT_SERVICE, value_name = "SERVICE")]
     pub service: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Last log lines of each failed container in the last failure's report
+    /// (CloudWatch Logs, awslogs driver); 0 turns them off [default: 20].
+    #[arg(long, value_name = "N")]
+    pub log_lines: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]

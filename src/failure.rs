@@ -156,6 +156,34 @@ impl ContainerLog {
 /// stop's first task, its essential containers that ran and exited (one that
 /// never started, e.g. its image could not be pulled, has no log); at most
 /// [`MAX_ITEMS`] pairs, one GetLogEvents call each.
+/// The last `limit` log lines of each `(task, container)` of `requests`
+/// ([`log_requests`]): one GetLogEvents each, or in words why there are none
+/// (no awslogs driver, no permission, no such group). Never fails: a missing
+/// log must not hide a verdict.
+pub async fn read_logs(
+    reader: &dyn crate::logs::ContainerLogs,
+    task_definition: &Value,
+    requests: Vec<(String, String)>,
+    limit: usize,
+) -> Vec<ContainerLog> {
+    let mut found = Vec::new();
+    for (task, container) in requests {
+        let log = match crate::logs::source(task_definition, &container, &task) {
+            Err(why) => ContainerLog::note(&task, &container, why),
+            Ok(source) => match reader.last_lines(&source, limit).await {
+                Ok(lines) => ContainerLog::lines(&task, &container, &lines),
+                Err(err) => ContainerLog::note(
+                    &task,
+                    &container,
+                    crate::logs::unreadable(err.aws_code(), err.message(), &source.group),
+                ),
+            },
+        };
+        found.push(log);
+    }
+    found
+}
+
 pub fn log_requests(report: &FailureReport) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     for stop in &report.stops {

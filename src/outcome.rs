@@ -64,6 +64,8 @@ pub struct Outcome {
     /// A deploy (or rollback) of several services: what happened to each.
     /// Empty for one service, whose result is the fields above.
     pub services: Vec<ServiceOutcome>,
+    /// `shipit status`: each service's snapshot (`status::view`).
+    pub status: Vec<serde_json::Value>,
 }
 
 /// What one service of a deploy of several went through. Its `verdict` and
@@ -250,6 +252,8 @@ struct Wire<'a> {
     aws_api_calls: &'a Option<crate::api_calls::ApiCallCount>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     services: &'a [ServiceOutcome],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    status: &'a [serde_json::Value],
 }
 
 impl Serialize for Outcome {
@@ -271,6 +275,7 @@ impl Serialize for Outcome {
             timings: &self.timings,
             aws_api_calls: &self.aws_api_calls,
             services: &self.services,
+            status: &self.status,
         }
         .serialize(s)
     }

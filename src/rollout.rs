@@ -6,7 +6,7 @@ use crate::arn::short;
 use crate::ecs::{tags, DeploymentStatus, Service, ServiceUpdate};
 use crate::error::{Error, ErrorKind, ExitCode, Result};
 use crate::failure::{self, ContainerLog, FailureReport};
-use crate::logs::{self, ContainerLogs};
+use crate::logs::ContainerLogs;
 use crate::outcome::{Phase, RollbackOutcome, RolledBackBy};
 use crate::report::{Event, PhaseClock, Report, Timings};
 use crate::settings::{ServiceSettings, Until, WatchSettings};
@@ -324,21 +324,7 @@ pub fn failure_logs<'a>(
         let Some(reader) = reader.filter(|_| limit > 0 && !requests.is_empty()) else {
             return Vec::new();
         };
-        let mut found = Vec::new();
-        for (task, container) in requests {
-            let log = match logs::source(&task_definition, &container, &task) {
-                Err(why) => ContainerLog::note(&task, &container, why),
-                Ok(source) => match reader.last_lines(&source, limit).await {
-                    Ok(lines) => ContainerLog::lines(&task, &container, &lines),
-                    Err(err) => ContainerLog::note(
-                        &task,
-                        &container,
-                        logs::unreadable(err.aws_code(), err.message(), &source.group),
-                    ),
-                },
-            };
-            found.push(log);
-        }
+        let found = failure::read_logs(reader, &task_definition, requests, limit).await;
         report.emit(&Event::FailureLogs {
             logs: found.clone(),
         });

@@ -416,6 +416,12 @@ impl Default for WatchSettings {
     }
 }
 
+/// `shipit status --log-lines`: the flag, else `[watch] log_lines`, else 20.
+pub fn status_log_lines(file: &FileConfig, flag: Option<usize>) -> usize {
+    flag.or(file.watch.log_lines)
+        .unwrap_or(WatchSettings::default().log_lines)
+}
+
 pub fn repo_dir(global: &cli::GlobalArgs) -> Result<PathBuf> {
     let dir = match &global.directory {
         Some(dir) => dir.clone(),

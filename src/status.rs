@@ -1,6 +1,8 @@
 //! `shipit status`: the service as shipit judges it, in one screen.
-//! [`gather`] makes the read calls; [`render`] is a pure function of what
-//! they returned.
+//! [`gather`] makes the read calls; [`render`] (the screen) and [`view`]
+//! (the JSON result's `status`) are pure functions of what they returned.
+
+use serde::Serialize;
 
 use crate::arn::short;
 use crate::ecs::{LoadBalancerRef, Service, Task, TaskStatus};
@@ -68,7 +70,13 @@ fn failure_of(
     })
 }
 
-pub async fn gather(service: &ServiceSettings, deps: &Deps<'_>) -> Result<Snapshot> {
+/// The read calls of one look at `service`; with a failure, its report gets
+/// the failed containers' last `log_lines` lines (0: none).
+pub async fn gather(
+    service: &ServiceSettings,
+    deps: &Deps<'_>,
+    log_lines: usize,
+) -> Result<Snapshot> {
     let svc = deps
         .ecs
         .service(&service.cluster, &service.service)
@@ -105,10 +113,12 @@ pub async fn gather(service: &ServiceSettings, deps: &Deps<'_>) -> Result<Snapsh
                 groups.push(info);
             }
         }
-        failure = Some((
-            revision.to_string(),
-            failure_of(revision, &td, &svc, &tasks, &targets, &groups),
-        ));
+        let mut report = failure_of(revision, &td, &svc, &tasks, &targets, &groups);
+        if let Some(reader) = deps.logs.filter(|_| log_lines > 0) {
+            let requests = failure::log_requests(&report);
+            report.logs = failure::read_logs(reader, &td, requests, log_lines).await;
+        }
+        failure = Some((revision.to_string(), report));
     }
     Ok(Snapshot {
         service: svc,
@@ -116,6 +126,144 @@ pub async fn gather(service: &ServiceSettings, deps: &Deps<'_>) -> Result<Snapsh
         targets,
         failure,
     })
+}
+
+/// The snapshot as `shipit status --output json` gives it, one per service.
+pub fn view(snapshot: &Snapshot) -> serde_json::Value {
+    let svc = &snapshot.service;
+    let view = View {
+        service: &svc.name,
+        cluster: &svc.cluster,
+        status: svc.status.as_str(),
+        desired_count: svc.desired_count,
+        task_definition: &svc.task_definition,
+        deployments: svc
+            .deployments
+            .iter()
+            .map(|d| DeploymentView {
+                id: &d.id,
+                status: d.status.as_str(),
+                task_definition: &d.task_definition,
+                rollout_state: d.rollout_state.as_ref().map(|r| r.as_str()),
+                rollout_state_reason: d.rollout_state_reason.as_deref(),
+                desired_count: d.desired_count,
+                running_count: d.running_count,
+                failed_tasks: d.failed_tasks,
+            })
+            .collect(),
+        tasks: snapshot
+            .tasks
+            .iter()
+            .map(|t| TaskView {
+                task: t.id(),
+                task_definition: &t.task_definition,
+                last_status: t.last_status.as_str(),
+                health_status: t.health_status.as_ref().map(|h| h.as_str()),
+                private_ip: t.private_ip.as_deref(),
+                started_by: t.started_by.as_deref(),
+                stopped_reason: t.stopped_reason.as_deref(),
+                stop_code: t.stop_code.as_ref().map(|c| c.as_str()),
+            })
+            .collect(),
+        target_groups: snapshot
+            .targets
+            .iter()
+            .map(|(lb, targets)| TargetGroupView {
+                target_group: &lb.target_group_arn,
+                container: &lb.container_name,
+                container_port: lb.container_port,
+                targets: targets
+                    .iter()
+                    .map(|t| TargetView {
+                        id: &t.id,
+                        port: t.port,
+                        state: t.state.as_str(),
+                        reason: t.reason.as_deref(),
+                        description: t.description.as_deref(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        events: svc
+            .events
+            .iter()
+            .take(5)
+            .map(|e| e.message.as_str())
+            .collect(),
+        last_failure: snapshot
+            .failure
+            .as_ref()
+            .map(|(revision, report)| FailureView {
+                task_definition: revision,
+                report,
+            }),
+    };
+    serde_json::to_value(view).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    service: &'a str,
+    cluster: &'a str,
+    status: &'a str,
+    desired_count: i32,
+    task_definition: &'a str,
+    deployments: Vec<DeploymentView<'a>>,
+    tasks: Vec<TaskView<'a>>,
+    target_groups: Vec<TargetGroupView<'a>>,
+    /// The newest five, newest first.
+    events: Vec<&'a str>,
+    last_failure: Option<FailureView<'a>>,
+}
+
+#[derive(Serialize)]
+struct DeploymentView<'a> {
+    id: &'a str,
+    status: &'a str,
+    task_definition: &'a str,
+    rollout_state: Option<&'a str>,
+    rollout_state_reason: Option<&'a str>,
+    desired_count: i32,
+    running_count: i32,
+    failed_tasks: i32,
+}
+
+#[derive(Serialize)]
+struct TaskView<'a> {
+    task: &'a str,
+    task_definition: &'a str,
+    last_status: &'a str,
+    health_status: Option<&'a str>,
+    private_ip: Option<&'a str>,
+    started_by: Option<&'a str>,
+    stopped_reason: Option<&'a str>,
+    stop_code: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TargetGroupView<'a> {
+    target_group: &'a str,
+    container: &'a str,
+    container_port: i32,
+    targets: Vec<TargetView<'a>>,
+}
+
+#[derive(Serialize)]
+struct TargetView<'a> {
+    id: &'a str,
+    port: Option<i32>,
+    state: &'a str,
+    reason: Option<&'a str>,
+    description: Option<&'a str>,
+}
+
+/// The last failure: the revision, and its report (cause, hint, stops,
+/// targets, events, log lines) as deploy's `failure` has it.
+#[derive(Serialize)]
+struct FailureView<'a> {
+    task_definition: &'a str,
+    #[serde(flatten)]
+    report: &'a FailureReport,
 }
 
 pub fn render(snapshot: &Snapshot) -> String {

@@ -444,6 +444,73 @@ async fn the_failure_report_of_an_app_that_exits_at_start_shows_exit_code_3_and_
     assert!(summary.contains("crashing on purpose"), "{summary}");
     assert!(summary.contains("exited with code 3"), "{summary}");
     assert_eq!(s.service_task_definition().await, deployed);
+
+    // `shipit status` shows the same failure, in the app's words, to machines
+    // (the result's `status`) and to people (the screen).
+    let dir = app.path().to_str().unwrap();
+    let look = [
+        "status",
+        "-C",
+        dir,
+        "--cluster",
+        &s.cluster,
+        "--service",
+        &s.service,
+    ];
+    let status = shipit(&[&look[..], &["--output", "json"]].concat(), &[]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let seen = &result_json(&status)["status"][0];
+    assert_eq!(seen["service"], s.service.as_str(), "{seen:#}");
+    assert_eq!(
+        seen["task_definition"],
+        deployed.as_str(),
+        "back on the good revision"
+    );
+    let last = &seen["last_failure"];
+    assert_eq!(last["cause"], "container_exited", "{last:#}");
+    assert_ne!(
+        last["task_definition"],
+        deployed.as_str(),
+        "the failed revision"
+    );
+    assert_eq!(
+        last["task_definition"], result["new_task_definition"],
+        "{last:#}"
+    );
+    let said = |logs: &serde_json::Value| {
+        logs.as_array().is_some_and(|logs| {
+            logs.iter().any(|l| {
+                l["container"] == "app"
+                    && l["lines"].as_array().is_some_and(|lines| {
+                        lines.iter().any(|line| {
+                            line.as_str()
+                                .is_some_and(|t| t.ends_with("start.sh: crashing on purpose"))
+                        })
+                    })
+            })
+        })
+    };
+    assert!(said(&last["logs"]), "{last:#}");
+    let screen = shipit(&look, &[]);
+    assert_eq!(screen.code, 0, "{}", screen.stderr);
+    assert!(
+        screen.stdout.contains("last failure ("),
+        "{}",
+        screen.stdout
+    );
+    assert!(
+        screen.stdout.contains("crashing on purpose"),
+        "{}",
+        screen.stdout
+    );
+    // --log-lines 0 leaves the lines out and nothing else.
+    let quiet = shipit(
+        &[&look[..], &["--output", "json", "--log-lines", "0"]].concat(),
+        &[],
+    );
+    let quiet = result_json(&quiet)["status"][0]["last_failure"].clone();
+    assert_eq!(quiet["cause"], "container_exited", "{quiet:#}");
+    assert!(!said(&quiet["logs"]), "{quiet:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

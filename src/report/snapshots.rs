@@ -103,6 +103,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                     .collect(),
             }),
             services: Vec::new(),
+            status: Vec::new(),
         })),
     ]
 }
