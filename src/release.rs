@@ -1105,24 +1105,8 @@ async fn last_logs(
         if requests.is_empty() {
             continue;
         }
-        let mut found = Vec::new();
-        for (task, container) in requests {
-            found.push(match crate::logs::source(&next, &container, &task) {
-                Err(why) => ContainerLog::note(&task, &container, why),
-                Ok(source) => match reader.last_lines(&source, limit).await {
-                    Ok(lines) => ContainerLog::lines(&task, &container, &lines),
-                    Err(err) => ContainerLog::note(
-                        &task,
-                        &container,
-                        format!(
-                            "cannot be read ({}); shipit needs logs:GetLogEvents on {}",
-                            err.message(),
-                            source.group
-                        ),
-                    ),
-                },
-            });
-        }
+        // The same words as a one-service deploy's (`logs::unreadable`).
+        let found = crate::failure::read_logs(reader, &next, requests, limit).await;
         report.emit(&Event::FailureLogs {
             logs: found.clone(),
         });

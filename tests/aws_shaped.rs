@@ -3503,6 +3503,64 @@ async fn issue_12_a_migration_ecs_cannot_place_fails_the_deploy_before_any_updat
 }
 
 #[tokio::test]
+async fn issue_12_a_migration_placed_but_never_started_times_out_stops_and_changes_nothing() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    aws.after_update_to(NEW, healthy_rollout(service_on_old()));
+    // Placed, then PENDING for good (an image pull that hangs, an ENI that
+    // is never attached): DescribeTasks answers PENDING every time.
+    script_oneoff(
+        &aws,
+        NEW,
+        "shipit/before",
+        vec![oneoff(NEW, "shipit/before").status("PENDING", "RUNNING")],
+        &[],
+    );
+
+    let run = deploy(&aws, &["--before", "bin/migrate", "--before-timeout", "3s"]).await;
+
+    assert_eq!(
+        (run.code, run.verdict()),
+        (1, "before_failed"),
+        "{}",
+        run.story(&aws)
+    );
+    let short = ONEOFF.rsplit('/').next().unwrap();
+    assert_eq!(
+        aws.mutation_summary(),
+        [
+            "RegisterTaskDefinition web".to_string(),
+            "RunTask".into(),
+            format!("StopTask {short}"),
+            "TagResource web:8 shipit:verdict=failed".into(),
+        ],
+        "the task is stopped, the revision tagged failed, and no UpdateService: {}",
+        run.story(&aws)
+    );
+    assert!(
+        aws.calls_of("ECS.StopTask")[0]
+            .field("reason")
+            .contains("did not finish within 3s"),
+        "ECS records why: {:?}",
+        aws.calls_of("ECS.StopTask")[0].body
+    );
+    assert!(
+        run.reason().contains("did not finish within 3s")
+            && run.reason().contains("was not changed"),
+        "{}",
+        run.story(&aws)
+    );
+    let task = &run.result["tasks"][0];
+    assert_eq!(task["task_arn"], ONEOFF, "{}", run.result);
+    assert_eq!(
+        task["exit_code"],
+        Value::Null,
+        "it never ran to an exit: {}",
+        run.result
+    );
+    assert_eq!(task["success"], false);
+}
+
+#[tokio::test]
 async fn issue_12_sigterm_during_a_migration_stops_the_task_and_changes_nothing_else() {
     let aws = world(service_on_old(), old_task_definition()).await;
     aws.after_update_to(NEW, healthy_rollout(service_on_old()));
@@ -3611,6 +3669,47 @@ async fn issue_12_shipit_run_exits_with_the_containers_exit_code() {
         run.story(&aws)
     );
     assert_eq!(run.result["tasks"][0]["exit_code"], 3);
+}
+
+#[tokio::test]
+async fn issue_12_shipit_run_detach_returns_once_ecs_placed_the_task_and_never_waits() {
+    let aws = world(service_on_old(), old_task_definition()).await;
+    // Were shipit to follow the task, it would see it exit 3.
+    script_oneoff(
+        &aws,
+        OLD,
+        "shipit/run",
+        vec![exited(OLD, "shipit/run", 3)],
+        &["reindexing"],
+    );
+
+    let run = shipit(&aws, &["run", "--detach", "--", "bin/reindex"], &[], &[]).await;
+
+    assert_eq!(
+        run.code,
+        0,
+        "placed is all --detach waits for: {}",
+        run.story(&aws)
+    );
+    assert_eq!(aws.mutation_summary(), ["RunTask"], "{}", run.story(&aws));
+    assert!(
+        !aws.calls_of("ECS.DescribeTasks")
+            .iter()
+            .any(|c| c.field("tasks").contains(ONEOFF)),
+        "the task is not followed: {}",
+        run.story(&aws)
+    );
+    assert!(
+        aws.calls_of("Logs.GetLogEvents").is_empty(),
+        "nor its log read"
+    );
+    let task = &run.result["tasks"][0];
+    assert_eq!(
+        task["task_arn"], ONEOFF,
+        "the ARN to follow it by: {}",
+        run.result
+    );
+    assert_eq!(task["exit_code"], Value::Null, "{}", run.result);
 }
 
 #[tokio::test]
@@ -3907,6 +4006,66 @@ mod issue_13 {
                 &[("shipit:sha", SHA)],
             )));
         (cluster, aws)
+    }
+
+    /// `shipit status` of several services: one snapshot each, in the order
+    /// asked, the worker's with its last failure; nothing changes.
+    #[tokio::test]
+    async fn issue_13_status_of_two_services_gives_a_snapshot_of_each_and_changes_nothing() {
+        let (cluster, aws) = web_and_rolling_worker().await;
+        aws.before(cluster.failing_frames(1));
+
+        let (code, result, stdout) = run_with(&cluster, &aws, |_| {
+            [
+                "status",
+                "--cluster",
+                CLUSTER,
+                "--service",
+                "web",
+                "--service",
+                "worker",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["--output".to_string(), "json".to_string()])
+            .collect()
+        })
+        .await;
+
+        assert_eq!(code, 0, "{result}");
+        assert_eq!(result["command"], "status", "{result}");
+        let seen = result["status"]
+            .as_array()
+            .expect("one snapshot per service");
+        let names: Vec<&str> = seen.iter().filter_map(|s| s["service"].as_str()).collect();
+        assert_eq!(names, ["web", "worker"], "{result}");
+        assert_eq!(
+            seen[0]["last_failure"],
+            Value::Null,
+            "web is fine: {result}"
+        );
+        let worker = &seen[1]["last_failure"];
+        assert!(
+            worker["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("exited with code 3"),
+            "the worker's failure: {result}"
+        );
+        assert_eq!(
+            worker["task_definition"],
+            super::support::fleet::revision("worker", 8),
+            "the revision that failed: {result}"
+        );
+        assert!(
+            !stdout.contains("=== service"),
+            "the screens stay off stdout in JSON: {stdout}"
+        );
+        assert!(
+            aws.mutation_summary().is_empty(),
+            "{:?}",
+            aws.mutation_summary()
+        );
     }
 
     /// `shipit watch` of several services: web at rest and healthy, worker
