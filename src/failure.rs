@@ -152,10 +152,6 @@ impl ContainerLog {
     }
 }
 
-/// The (task id, container) pairs whose logs the report shows: each distinct
-/// stop's first task, its essential containers that ran and exited (one that
-/// never started, e.g. its image could not be pulled, has no log); at most
-/// [`MAX_ITEMS`] pairs, one GetLogEvents call each.
 /// The last `limit` log lines of each `(task, container)` of `requests`
 /// ([`log_requests`]): one GetLogEvents each, or in words why there are none
 /// (no awslogs driver, no permission, no such group). Never fails: a missing
@@ -184,6 +180,10 @@ pub async fn read_logs(
     found
 }
 
+/// The (task id, container) pairs whose logs the report shows: each distinct
+/// stop's first task, its essential containers that ran and exited (one that
+/// never started, e.g. its image could not be pulled, has no log); at most
+/// [`MAX_ITEMS`] pairs, one GetLogEvents call each.
 pub fn log_requests(report: &FailureReport) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     for stop in &report.stops {

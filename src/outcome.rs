@@ -65,7 +65,7 @@ pub struct Outcome {
     /// Empty for one service, whose result is the fields above.
     pub services: Vec<ServiceOutcome>,
     /// `shipit status`: each service's snapshot (`status::view`).
-    pub status: Vec<serde_json::Value>,
+    pub snapshots: Vec<serde_json::Value>,
 }
 
 /// What one service of a deploy of several went through. Its `verdict` and
@@ -253,7 +253,7 @@ struct Wire<'a> {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     services: &'a [ServiceOutcome],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    status: &'a [serde_json::Value],
+    snapshots: &'a [serde_json::Value],
 }
 
 impl Serialize for Outcome {
@@ -275,7 +275,7 @@ impl Serialize for Outcome {
             timings: &self.timings,
             aws_api_calls: &self.aws_api_calls,
             services: &self.services,
-            status: &self.status,
+            snapshots: &self.snapshots,
         }
         .serialize(s)
     }

@@ -1,6 +1,6 @@
 //! `shipit status`: the service as shipit judges it, in one screen.
 //! [`gather`] makes the read calls; [`render`] (the screen) and [`view`]
-//! (the JSON result's `status`) are pure functions of what they returned.
+//! (the JSON result's `snapshots`) are pure functions of what they returned.
 
 use serde::Serialize;
 

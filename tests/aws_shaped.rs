@@ -4034,7 +4034,7 @@ mod issue_13 {
 
         assert_eq!(code, 0, "{result}");
         assert_eq!(result["command"], "status", "{result}");
-        let seen = result["status"]
+        let seen = result["snapshots"]
             .as_array()
             .expect("one snapshot per service");
         let names: Vec<&str> = seen.iter().filter_map(|s| s["service"].as_str()).collect();

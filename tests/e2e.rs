@@ -446,7 +446,7 @@ async fn the_failure_report_of_an_app_that_exits_at_start_shows_exit_code_3_and_
     assert_eq!(s.service_task_definition().await, deployed);
 
     // `shipit status` shows the same failure, in the app's words, to machines
-    // (the result's `status`) and to people (the screen).
+    // (the result's `snapshots`) and to people (the screen).
     let dir = app.path().to_str().unwrap();
     let look = [
         "status",
@@ -459,7 +459,7 @@ async fn the_failure_report_of_an_app_that_exits_at_start_shows_exit_code_3_and_
     ];
     let status = shipit(&[&look[..], &["--output", "json"]].concat(), &[]);
     assert_eq!(status.code, 0, "{}", status.stderr);
-    let seen = &result_json(&status)["status"][0];
+    let seen = &result_json(&status)["snapshots"][0];
     assert_eq!(seen["service"], s.service.as_str(), "{seen:#}");
     assert_eq!(
         seen["task_definition"],
@@ -508,9 +508,14 @@ async fn the_failure_report_of_an_app_that_exits_at_start_shows_exit_code_3_and_
         &[&look[..], &["--output", "json", "--log-lines", "0"]].concat(),
         &[],
     );
-    let quiet = result_json(&quiet)["status"][0]["last_failure"].clone();
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    let quiet = result_json(&quiet)["snapshots"][0]["last_failure"].clone();
     assert_eq!(quiet["cause"], "container_exited", "{quiet:#}");
-    assert!(!said(&quiet["logs"]), "{quiet:#}");
+    assert_eq!(
+        quiet["logs"],
+        serde_json::Value::Null,
+        "no log block at all: {quiet:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,5 @@
 //! `shipit status`: the status screen on stdout (one per service, for
-//! several); with `--output json`, each service's snapshot in `status`.
+//! several); with `--output json`, each service's snapshot in `snapshots`.
 
 use super::Context;
 use crate::cli::StatusArgs;
@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context<'_>, args: &StatusArgs) -> Result<Outcome> {
         if several {
             text.push('\n');
         }
-        outcome.status.push(status::view(&snapshot));
+        outcome.snapshots.push(status::view(&snapshot));
     }
     ctx.say(text);
     Ok(outcome)

@@ -13,16 +13,21 @@
 //!
 //! shipit cannot fix the engine, but its own builds need not race there:
 //! on such an engine a BuildKit build first takes an advisory lock on a file
-//! named after the engine in the temp dir, so builds of several shipit runs
-//! on one machine (parallel CI jobs on one runner, a test suite) take turns.
-//! Builds of other tools, or of other machines on a shared engine, are not
-//! covered. A lock that cannot be taken (no temp dir, no permission) is
-//! skipped: it must never stop a build.
+//! named after the engine (its `ID` from `/info`, so every address of one
+//! engine shares it) in the temp dir, so builds of several shipit runs on one
+//! machine (parallel CI jobs on one runner, a test suite), of any user, take
+//! turns. Builds of other tools, or of other machines on a shared engine, are
+//! not covered. A lock that cannot be used (no temp dir, something else at
+//! its name) is skipped, and a turn is waited for at most [`MAX_WAIT`]: it
+//! must never stop a build.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::hash::{Hash, Hasher};
+use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The longest a build waits for its turn before it goes ahead anyway.
+pub const MAX_WAIT: Duration = Duration::from_secs(30 * 60);
 
 use super::builder::EngineFacts;
 
@@ -41,11 +46,40 @@ pub fn needed(facts: &EngineFacts) -> bool {
     major.is_some_and(|major| major < 23)
 }
 
-/// The lock file of the engine at `host` (`unix:///run/docker.sock`, `tcp://…`).
-pub fn path(host: &str) -> PathBuf {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    host.hash(&mut hasher);
-    std::env::temp_dir().join(format!("shipit-build-{:016x}.lock", hasher.finish()))
+/// The lock file of the engine known by `key`: its `ID` (e.g.
+/// `3Q5T:…` or a UUID), or, when it did not say, its address.
+pub fn path(key: &str) -> PathBuf {
+    let name: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(96)
+        .collect();
+    std::env::temp_dir().join(format!("shipit-build-{name}.lock"))
+}
+
+/// Opens the lock file read-only (a lock needs no write access, so a file
+/// another user made serves every user), creating it open to all.
+fn open(path: &std::path::Path) -> std::io::Result<File> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(std::io::Error::other("not a regular file"))
+        }
+        Ok(_) => return OpenOptions::new().read(true).open(path),
+        Err(err) if err.kind() != ErrorKind::NotFound => return Err(err),
+        Err(_) => {}
+    }
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666));
+            Ok(file)
+        }
+        // Another build made it in between.
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => {
+            OpenOptions::new().read(true).open(path)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// A build's turn on the engine; the next build's turn comes when it drops.
@@ -65,16 +99,15 @@ pub enum Taken {
     Skipped(String),
 }
 
-/// Waits for this build's turn on the engine at `host`; `waiting` is called
-/// once, when another build holds it.
-pub async fn take(host: &str, waiting: impl FnOnce() + Send) -> Taken {
-    let path = path(host);
-    let file = match OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-    {
+/// Waits for this build's turn on the engine known by `key` (see [`path`]);
+/// `waiting` is called once, when another build holds it.
+pub async fn take(key: &str, waiting: impl FnOnce() + Send) -> Taken {
+    take_within(key, MAX_WAIT, waiting).await
+}
+
+async fn take_within(key: &str, limit: Duration, waiting: impl FnOnce() + Send) -> Taken {
+    let path = path(key);
+    let file = match open(&path) {
         Ok(file) => file,
         Err(err) => return Taken::Skipped(format!("{}: {err}", path.display())),
     };
@@ -84,6 +117,13 @@ pub async fn take(host: &str, waiting: impl FnOnce() + Send) -> Taken {
         match file.try_lock() {
             Ok(()) if waiting.is_some() => return Taken::Free(Turn { _file: file }),
             Ok(()) => return Taken::AfterWaiting(Turn { _file: file }, started.elapsed()),
+            Err(TryLockError::WouldBlock) if started.elapsed() >= limit => {
+                return Taken::Skipped(format!(
+                    "another build held {} for {}s",
+                    path.display(),
+                    limit.as_secs()
+                ))
+            }
             Err(TryLockError::WouldBlock) => {
                 if let Some(say) = waiting.take() {
                     say();
@@ -128,16 +168,57 @@ mod tests {
     }
 
     #[test]
-    fn each_engine_has_its_own_lock_file() {
-        let a = path("unix:///run/shipit/docker.sock");
-        assert_eq!(a, path("unix:///run/shipit/docker.sock"));
-        assert_ne!(a, path("unix:///var/run/docker.sock"));
+    fn each_engine_has_its_own_lock_file_named_after_its_id() {
+        let id = "3Q5T:ABCD:EFGH:IJKL:MNOP:QRST:UVWX:YZ12:3456:7890:ABCD:EFGH";
+        let a = path(id);
+        assert_eq!(a, path(id));
+        assert_ne!(a, path("9d2c3f0e-7b1a-4c55-8e2f-1a2b3c4d5e6f"));
         assert!(a.starts_with(std::env::temp_dir()));
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            name,
+            "shipit-build-3Q5T-ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ12-3456-7890-ABCD-EFGH.lock"
+        );
+        let by_address = path("unix:///run/shipit/docker.sock");
+        let name = by_address.file_name().unwrap().to_str().unwrap();
+        assert!(
+            !name[..name.len() - 5].contains('.'),
+            "one file name: {name}"
+        );
+        assert!(!name.contains('/'), "one file name: {name}");
+    }
+
+    #[tokio::test]
+    async fn a_build_waits_at_most_its_limit_then_goes_ahead() {
+        let key = format!("shipit-lock-limit-test-{}", std::process::id());
+        let Taken::Free(_held) = take(&key, || panic!("nobody held it")).await else {
+            panic!("the first build takes its turn at once");
+        };
+        match take_within(&key, Duration::from_millis(500), || {}).await {
+            Taken::Skipped(why) => assert!(why.contains("held"), "{why}"),
+            other => panic!("after the limit the build goes ahead: {other:?}"),
+        }
+        let _ = std::fs::remove_file(path(&key));
+    }
+
+    #[test]
+    fn something_else_at_the_lock_files_name_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("shipit-build-x.lock");
+        std::fs::create_dir(&at).unwrap();
+        assert!(open(&at).is_err(), "a directory is not a lock file");
+        let file = dir.path().join("ok.lock");
+        let made = open(&file).unwrap();
+        drop(made);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666, "open to every user's builds");
+        assert!(open(&file).is_ok(), "and opened again, read-only");
     }
 
     #[tokio::test]
     async fn a_second_build_waits_until_the_first_drops_its_turn() {
-        let host = format!("unix:///tmp/shipit-lock-test-{}.sock", std::process::id());
+        let host = format!("shipit-lock-test-{}", std::process::id());
         let Taken::Free(first) = take(&host, || panic!("nobody held it")).await else {
             panic!("the first build takes its turn at once");
         };

@@ -40,6 +40,10 @@ pub struct BuildContext {
 pub struct ContextStats {
     pub bytes: AtomicU64,
     pub files: AtomicU64,
+    /// Why the upload stopped on shipit's side (a file that vanished or
+    /// cannot be read), when it did: the engine then sees a cut body, and
+    /// the build's error must name this, not the engine.
+    pub failed: std::sync::Mutex<Option<String>>,
 }
 
 impl BuildContext {
@@ -172,6 +176,10 @@ impl BuildContext {
                 stats: stats.clone(),
             };
             if let Err(err) = self.write_tar(writer, &stats) {
+                // BrokenPipe: the engine stopped reading (its side, said there).
+                if err.kind() != io::ErrorKind::BrokenPipe {
+                    *stats.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(err.to_string());
+                }
                 let _ = tx.blocking_send(Err(err));
             }
         });

@@ -139,7 +139,12 @@ impl DockerEngine {
                 ),
             })
         };
-        match build_lock::take(&self.host, waiting).await {
+        // Named after the engine's ID, so every address of one engine shares it.
+        let id = match self.docker.info().await {
+            Ok(info) => info.id.filter(|id| !id.is_empty()),
+            Err(_) => None,
+        };
+        match build_lock::take(id.as_deref().unwrap_or(&self.host), waiting).await {
             build_lock::Taken::Free(turn) | build_lock::Taken::AfterWaiting(turn, _) => Some(turn),
             build_lock::Taken::Skipped(why) => {
                 report.emit(&Event::Info {
@@ -348,6 +353,12 @@ impl ContainerEngine for DockerEngine {
             return Ok(Built::BuildKitRefused(reason));
         }
         if let Some(err) = broke {
+            let unread = stats.failed.lock().ok().and_then(|f| f.clone());
+            if let Some(why) = unread {
+                return Err(Error::failed("image build failed: the build context could not be read")
+                    .cause(why)
+                    .hint("check that no file in the build context vanishes or changes while shipit builds; nothing was pushed or deployed"));
+            }
             return Err(self
                 .broke("image build failed", &err, "nothing was pushed or deployed")
                 .await);
@@ -560,8 +571,11 @@ impl<'a> BuildLog<'a> {
 pub fn context_lost(message: &str) -> bool {
     let gone = message.contains("failed to read downloaded context")
         && message.contains("context not found");
+    // A full disk says "Error processing tar file … no space left on device":
+    // that is the engine's to fix, not a read to try again.
     let unreadable = message.contains("failed to read dockerfile")
-        && message.contains("Error processing tar file");
+        && message.contains("Error processing tar file")
+        && (message.contains("invalid tar header") || message.contains("unexpected EOF"));
     gone || unreadable
 }
 
@@ -603,6 +617,9 @@ mod tests {
             !context_lost(no_dockerfile),
             "a Dockerfile missing from the context is the user's"
         );
+        let full = "failed to solve with frontend dockerfile.v0: failed to read dockerfile: \
+                    Error processing tar file(exit status 1): write /Dockerfile: no space left on device";
+        assert!(!context_lost(full), "a full disk is not a lost upload");
     }
 
     #[test]

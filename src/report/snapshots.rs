@@ -103,7 +103,7 @@ fn failed_and_rolled_back() -> Vec<Event> {
                     .collect(),
             }),
             services: Vec::new(),
-            status: Vec::new(),
+            snapshots: Vec::new(),
         })),
     ]
 }
