@@ -281,6 +281,73 @@ CMD ["/bin/busybox", "sh", "/start.sh"]
 /// Issue 14, test 2: on a cold engine (images and build cache gone), the
 /// second build of a changed app reuses the unchanged layers from ECR; the
 /// same build with --no-cache-from runs the slow step again.
+/// What the classic builder always honoured holds with BuildKit too: a
+/// build arg reaches the RUN step, and `--target` builds that stage (the
+/// last stage, which fails, is never built).
+#[tokio::test(flavor = "multi_thread")]
+async fn with_buildkit_a_build_arg_reaches_its_step_and_target_picks_the_stage() {
+    support::require_stack();
+    let _engine = ENGINE.lock().await;
+    let app = app_dir();
+    let token = unique("arg");
+    std::fs::write(
+        app.path().join("Dockerfile"),
+        r#"FROM scratch AS base
+COPY busybox /bin/busybox
+ARG GREETING=unset
+RUN ["/bin/busybox", "sh", "-c", "echo \"$GREETING\" > /greeting"]
+
+FROM base AS app
+COPY start.sh /start.sh
+COPY www /www
+CMD ["/bin/busybox", "sh", "/start.sh"]
+
+FROM base AS broken
+RUN ["/bin/busybox", "false"]
+"#,
+    )
+    .unwrap();
+    let repository = unique("shipit-e2e-target");
+    let greeting = format!("GREETING={token}");
+
+    let built = push(
+        app.path(),
+        &repository,
+        &random_sha(),
+        &["--build-arg", &greeting, "--target", "app"],
+    );
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert_eq!(builder_of(&built)["builder"], "buildkit");
+    let result: serde_json::Value =
+        serde_json::from_str(built.stdout.lines().last().unwrap()).unwrap();
+    let image = result["image"].as_str().unwrap();
+    let out = std::process::Command::new("docker")
+        .args(["run", "--rm", image, "/bin/busybox", "cat", "/greeting"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        token,
+        "the build arg reached the RUN step: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = build_log(&built);
+    assert!(
+        !log.iter().any(|l| l.contains("/bin/busybox\", \"false")),
+        "the stage after the target is not built: {log:#?}"
+    );
+
+    // The control: without --target the last stage is built, and fails.
+    let whole = push(
+        app.path(),
+        &repository,
+        &random_sha(),
+        &["--build-arg", &greeting],
+    );
+    assert_eq!(whole.code, 1, "{}", whole.stderr);
+    assert!(whole.stderr.contains("false"), "{}", whole.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn after_the_engine_forgets_the_image_a_changed_app_reuses_its_unchanged_layers_from_ecr() {
     support::require_stack();
