@@ -166,19 +166,28 @@ impl DockerEngine {
             tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await,
             Ok(Ok(_))
         );
-        Error::failed(format!(
-            "{what}: the connection to the Docker engine at {} broke",
-            self.host
-        ))
-        .cause(err.to_string())
-        .cause(if answers {
-            "the engine answers again: it restarted, or something between shipit and the engine cut the connection"
+        // bollard's timeout covers the wait for the answer's headers only.
+        let timed_out = matches!(err, bollard::errors::Error::RequestTimeoutError);
+        let happened = if timed_out {
+            format!(
+                "the Docker engine at {} did not start answering within {} s",
+                self.host,
+                self.docker.timeout().as_secs()
+            )
         } else {
-            "the engine no longer answers"
-        })
-        .hint(format!(
-            "check the engine (`docker info`, the engine's log) and run shipit again; {after}"
-        ))
+            format!("the connection to the Docker engine at {} broke", self.host)
+        };
+        let now = match (answers, timed_out) {
+            (false, _) => "the engine no longer answers",
+            (true, true) => "the engine answers a ping: it is busy, or the upload is slow",
+            (true, false) => "the engine answers again: it restarted, or something between shipit and the engine cut the connection",
+        };
+        Error::failed(format!("{what}: {happened}"))
+            .cause(err.to_string())
+            .cause(now)
+            .hint(format!(
+                "check the engine (`docker info`, the engine's log) and run shipit again; {after}"
+            ))
     }
 
     fn build_options(
