@@ -13,6 +13,9 @@ use crate::settings::ServiceSettings;
 use crate::watch::verdict::describe_stop;
 use crate::world::Deps;
 
+/// How many of the service's events (newest first) the screen and the JSON show.
+const EVENTS_SHOWN: usize = 5;
+
 /// What one look at the service saw.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -187,7 +190,7 @@ pub fn view(snapshot: &Snapshot) -> serde_json::Value {
         events: svc
             .events
             .iter()
-            .take(5)
+            .take(EVENTS_SHOWN)
             .map(|e| e.message.as_str())
             .collect(),
         last_failure: snapshot
@@ -211,7 +214,7 @@ struct View<'a> {
     deployments: Vec<DeploymentView<'a>>,
     tasks: Vec<TaskView<'a>>,
     target_groups: Vec<TargetGroupView<'a>>,
-    /// The newest five, newest first.
+    /// The newest [`EVENTS_SHOWN`], newest first.
     events: Vec<&'a str>,
     last_failure: Option<FailureView<'a>>,
 }
@@ -294,7 +297,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     }
     if !svc.events.is_empty() {
         out.push_str("\nevents:\n");
-        for e in svc.events.iter().take(5) {
+        for e in svc.events.iter().take(EVENTS_SHOWN) {
             out.push_str(&format!("  {}\n", e.message));
         }
     }

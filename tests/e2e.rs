@@ -1114,21 +1114,7 @@ async fn desired_count_zero_is_unverified_exits_0_and_is_not_tagged_healthy() {
 
     let deployed = s.service_task_definition().await;
     assert_ne!(deployed, s.bootstrap, "the new revision is on the service");
-    let out = s
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(&deployed)
-        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
-        .send()
-        .await
-        .unwrap();
-    let verdict_tags: Vec<_> = out
-        .tags()
-        .iter()
-        .filter(|t| t.key() == Some("shipit:verdict"))
-        .map(|t| t.value().unwrap_or_default().to_string())
-        .collect();
+    let verdict_tags = s.verdict_tags(&deployed).await;
     assert!(
         !verdict_tags.iter().any(|v| v == "healthy"),
         "an unverified revision is tagged healthy: {verdict_tags:?}"
@@ -1356,21 +1342,8 @@ async fn a_deploy_whose_before_task_fails_leaves_the_service_on_its_old_revision
         "one revision registered"
     );
     let new = bad.stdout.split_whitespace().nth(1).unwrap().to_string();
-    let tags = s
-        .aws
-        .ecs
-        .list_tags_for_resource()
-        .resource_arn(&new)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        tags.tags()
-            .iter()
-            .any(|t| t.key() == Some("shipit:verdict") && t.value() == Some("failed")),
-        "{:?}",
-        tags.tags()
-    );
+    let verdicts = s.verdict_tags(&new).await;
+    assert!(verdicts.iter().any(|v| v == "failed"), "{verdicts:?}");
 
     let good = s.deploy(
         app.path(),
@@ -1694,20 +1667,10 @@ async fn a_release_runs_its_migration_once_on_the_first_services_revision_before
     assert_eq!(s.task_definition_of(&worker).await, worker_before);
     for service in services {
         let new = service["new_task_definition"].as_str().unwrap();
-        let tags = s
-            .aws
-            .ecs
-            .list_tags_for_resource()
-            .resource_arn(new)
-            .send()
-            .await
-            .unwrap();
+        let verdicts = s.verdict_tags(new).await;
         assert!(
-            tags.tags()
-                .iter()
-                .any(|t| t.key() == Some("shipit:verdict") && t.value() == Some("failed")),
-            "{new}: {:?}",
-            tags.tags()
+            verdicts.iter().any(|v| v == "failed"),
+            "{new}: {verdicts:?}"
         );
     }
 

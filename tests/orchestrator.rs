@@ -278,16 +278,7 @@ impl Ecs for Fake {
         Ok(vec![NEW.into(), OLD.into()])
     }
     async fn run_task(&self, run: &shipit::ecs::TaskRun) -> Result<shipit::ecs::RunStarted> {
-        self.0.lock().unwrap().mutations.push(format!(
-            "RunTask {} {}: {}",
-            shipit::report::short_arn(&run.task_definition),
-            run.container,
-            run.command.join(" ")
-        ));
-        Ok(shipit::ecs::RunStarted {
-            tasks: vec![task("oneoff", &run.task_definition, "PROVISIONING")],
-            failures: vec![],
-        })
+        Ok(one_off_placed(run, &mut self.0.lock().unwrap().mutations))
     }
     async fn describe_task(&self, _: &str, arn: &str) -> Result<Option<Task>> {
         let exit = self.0.lock().unwrap().oneoff_exit;
@@ -303,6 +294,24 @@ impl Ecs for Fake {
             })
             .collect();
         Ok(Some(t))
+    }
+}
+
+/// RunTask of a fake: recorded as `RunTask web:8 app: <command>`, the task
+/// placed (PROVISIONING).
+fn one_off_placed(
+    run: &shipit::ecs::TaskRun,
+    mutations: &mut Vec<String>,
+) -> shipit::ecs::RunStarted {
+    mutations.push(format!(
+        "RunTask {} {}: {}",
+        shipit::report::short_arn(&run.task_definition),
+        run.container,
+        run.command.join(" ")
+    ));
+    shipit::ecs::RunStarted {
+        tasks: vec![task("oneoff", &run.task_definition, "PROVISIONING")],
+        failures: vec![],
     }
 }
 
@@ -1168,16 +1177,10 @@ mod release {
             Ok(vec![arn(family, 8), arn(family, 7)])
         }
         async fn run_task(&self, run: &shipit::ecs::TaskRun) -> Result<shipit::ecs::RunStarted> {
-            self.0.lock().unwrap().mutations.push(format!(
-                "RunTask {} {}: {}",
-                shipit::report::short_arn(&run.task_definition),
-                run.container,
-                run.command.join(" ")
-            ));
-            Ok(shipit::ecs::RunStarted {
-                tasks: vec![task("oneoff", &run.task_definition, "PROVISIONING")],
-                failures: vec![],
-            })
+            Ok(super::one_off_placed(
+                run,
+                &mut self.0.lock().unwrap().mutations,
+            ))
         }
         async fn describe_task(&self, _: &str, task_arn: &str) -> Result<Option<Task>> {
             let exit = self.0.lock().unwrap().oneoff_exit;

@@ -84,6 +84,9 @@ pub struct DockerEngine {
     facts: EngineFacts,
     /// Where the engine is (DOCKER_HOST or the default socket), for errors.
     host: String,
+    /// The engine's `ID` (`/info`), asked once, by the first build that
+    /// takes a turn (see [`build_lock`]); `None` when it did not say.
+    id: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl DockerEngine {
@@ -122,6 +125,7 @@ impl DockerEngine {
             docker,
             facts,
             host,
+            id: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -140,10 +144,13 @@ impl DockerEngine {
             })
         };
         // Named after the engine's ID, so every address of one engine shares it.
-        let id = match self.docker.info().await {
-            Ok(info) => info.id.filter(|id| !id.is_empty()),
-            Err(_) => None,
-        };
+        let id = self
+            .id
+            .get_or_init(|| async {
+                let info = self.docker.info().await.ok()?;
+                info.id.filter(|id| !id.is_empty())
+            })
+            .await;
         match build_lock::take(id.as_deref().unwrap_or(&self.host), waiting).await {
             build_lock::Taken::Free(turn) | build_lock::Taken::AfterWaiting(turn, _) => Some(turn),
             build_lock::Taken::Skipped(why) => {

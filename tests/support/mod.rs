@@ -272,6 +272,23 @@ impl Scenario {
     }
 
     /// The task definition the service `name` runs now.
+    /// The values of the `shipit:verdict` tags on the revision `arn`.
+    pub async fn verdict_tags(&self, arn: &str) -> Vec<String> {
+        let out = self
+            .aws
+            .ecs
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        out.tags()
+            .iter()
+            .filter(|t| t.key() == Some("shipit:verdict"))
+            .map(|t| t.value().unwrap_or_default().to_string())
+            .collect()
+    }
+
     pub async fn task_definition_of(&self, name: &str) -> String {
         let service = self.service_named(name).await;
         service.task_definition().unwrap().to_string()
